@@ -1,0 +1,81 @@
+"""``actanywhere doctor``: what this installation can do, and what is missing."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import sys
+from typing import Any
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-ready report; ``ok`` is False when something the composite engine needs fails."""
+    report: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "packages": {d: _version(d) for d in ("actanywhere", "numpy", "OpenImageIO",
+                                              "opencolorio", "fileseq", "typer", "pydantic",
+                                              "torch", "diffusers", "transformers",
+                                              "safetensors", "segment-anything")},
+        "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
+        "problems": [],
+    }
+    problems: list[str] = report["problems"]
+    try:
+        import OpenImageIO as oiio
+
+        report["oiio_formats"] = sorted(
+            f.split(":")[0] for f in oiio.get_string_attribute("extension_list").split(";"))
+        if "openexr" not in report["oiio_formats"]:
+            problems.append("OpenImageIO has no OpenEXR support; reinstall OpenImageIO")
+    except ImportError as exc:
+        problems.append(f"OpenImageIO does not import ({exc}); run python install.py")
+    try:
+        from .color import ColorContext
+
+        ctx = ColorContext()
+        report["ocio_config"] = ctx.ref
+        report["ocio_working_space"] = ctx.working_space
+    except Exception as exc:  # noqa: BLE001 - report any failure as a problem
+        problems.append(f"OpenColorIO config does not load ({exc}); unset $OCIO or fix it")
+    report["torch"] = _torch()
+    dirs = list(model_dirs or [])
+    if os.environ.get("ACTANYWHERE_MODEL"):
+        dirs.append(os.environ["ACTANYWHERE_MODEL"])
+    report["models"] = {d: _model_dir(d) for d in dirs}
+    report["ok"] = not problems
+    return report
+
+
+def _torch() -> dict[str, Any]:
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return {"installed": False,
+                "note": "torch is not installed: the diffusion engine is unavailable"}
+    info: dict[str, Any] = {"installed": True, "version": torch.__version__,
+                            "cuda_build": torch.version.cuda,
+                            "cuda_available": bool(torch.cuda.is_available())}
+    if info["cuda_available"]:
+        info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    else:
+        info["note"] = "no CUDA GPU: the diffusion engine runs on the CPU, slowly"
+    return info
+
+
+def _model_dir(path: str) -> dict[str, Any]:
+    if not os.path.isdir(path):
+        return {"exists": False, "note": "not a folder"}
+    files = sorted(os.listdir(path))
+    return {"exists": True, "files": files[:20],
+            "has_model_index": "model_index.json" in files}

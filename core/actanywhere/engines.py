@@ -1,0 +1,110 @@
+"""Engines turn plate frames, mattes and a background into composited frames.
+
+An engine gets linear working-space pixels at plate resolution and returns, per frame, the
+generated background and the composite. ``composite`` needs no model and works per frame; the
+diffusion engine (model/) needs whole windows of frames.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import raster
+from .spec import CompositeSettings
+
+
+@dataclass
+class EngineInput:
+    frame: int
+    rgb: np.ndarray  # (H, W, 3) linear working space
+    matte: np.ndarray  # (H, W) in [0, 1], 1 = subject
+    premultiplied: bool
+
+
+@dataclass
+class EngineOutput:
+    background: np.ndarray  # (H, W, 3): the new background behind the subject
+    comp: np.ndarray  # (H, W, 3): subject over the new background
+
+
+class Engine(ABC):
+    name: str = ""
+    #: frames the engine must see together; 1 means frames are independent
+    window: int = 1
+
+    @abstractmethod
+    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
+        """Receive the background, already fitted to the plate's display window."""
+
+    @abstractmethod
+    def render(self, inputs: list[EngineInput],
+               cancel: threading.Event | None = None) -> list[EngineOutput]:
+        """One output per input, in order."""
+
+
+def subject_premult(inp: EngineInput) -> np.ndarray:
+    """The subject's colour premultiplied by its matte."""
+    return inp.rgb if inp.premultiplied else inp.rgb * inp.matte[..., None]
+
+
+def over(fg_premult: np.ndarray, matte: np.ndarray, background: np.ndarray) -> np.ndarray:
+    return fg_premult + background * (1.0 - matte[..., None])
+
+
+class CompositeEngine(Engine):
+    """The no-model baseline: subject over the background plate, harmonised, with a shadow.
+
+    Harmonisation multiplies the subject by a per-channel gain ``(mean_bg / mean_subject) **
+    harmonize`` (an exposure and white-balance match; 0 leaves the subject untouched, so its
+    highlights survive exactly). The contact shadow darkens the background under a blurred,
+    offset copy of the matte.
+    """
+
+    name = "composite"
+    window = 1
+
+    def __init__(self, settings: CompositeSettings) -> None:
+        self.settings = settings
+        self.background: np.ndarray | None = None
+        self.bg_mean: np.ndarray | None = None
+
+    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
+        self.background = background
+        self.bg_mean = np.maximum(background.reshape(-1, 3).mean(axis=0), 1e-6)
+
+    def render(self, inputs: list[EngineInput],
+               cancel: threading.Event | None = None) -> list[EngineOutput]:
+        return [self._one(inp) for inp in inputs]
+
+    def _one(self, inp: EngineInput) -> EngineOutput:
+        assert self.background is not None and self.bg_mean is not None, "prepare() first"
+        s = self.settings
+        fg = subject_premult(inp)
+        matte = inp.matte
+        coverage = float(matte.sum())
+        if s.harmonize > 0 and coverage > 0:
+            subj_mean = np.maximum(fg.reshape(-1, 3).sum(axis=0) / coverage, 1e-6)
+            gain = np.clip((self.bg_mean / subj_mean) ** s.harmonize, 0.25, 4.0)
+            fg = fg * gain.astype(np.float32)
+        bg = self.background
+        if s.shadow > 0 and coverage > 0:
+            h = matte.shape[0]
+            shadow = raster.soft_shadow(
+                matte, (s.shadow_offset[0] * h, s.shadow_offset[1] * h), s.shadow_softness * h)
+            bg = bg * (1.0 - s.shadow * shadow)[..., None]
+        return EngineOutput(background=bg, comp=over(fg, matte, bg))
+
+
+def create(spec) -> Engine:
+    """The engine a ShotSpec asks for."""
+    if spec.engine.name == "composite":
+        return CompositeEngine(spec.composite)
+    from .errors import ModelError
+
+    raise ModelError(
+        "engine 'diffusion' is not available in this build yet; use --engine composite"
+    )

@@ -1,0 +1,293 @@
+"""Image files through OpenImageIO: read into the display window, select channels by name,
+write multi-layer half-float EXR atomically.
+
+Pixels are float32 arrays of shape (height, width, channels) covering the *display* window;
+data-window pixels outside it are cropped, display pixels outside the data window are zero.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import OpenImageIO as oiio
+
+from .errors import InputError, OutputError
+
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "rle", "none")
+# Attributes that describe the file's structure, not the picture: never carried to outputs.
+_STRUCTURAL_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "jpeg:", "png:", "ICCProfile")
+_STRUCTURAL = {"compression", "planarconfig", "Orientation", "XResolution", "YResolution",
+               "ResolutionUnit", "chunkCount", "dataWindow", "displayWindow", "channels",
+               "version", "type", "name", "tiles", "lineOrder"}
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A metadata value with its OpenImageIO type (``float[2]``, ``rational``, ...)."""
+
+    type: str
+    value: object
+
+
+@dataclass(frozen=True)
+class Window:
+    """A pixel rectangle: origin (x, y) and size (width, height)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}+{self.x}+{self.y}"
+
+
+@dataclass
+class ImageInfo:
+    """What a file holds, without its pixels."""
+
+    path: str
+    display: Window
+    data: Window
+    channels: tuple[str, ...]
+    pixel_format: str
+    pixel_aspect: float = 1.0
+    file_format: str = ""
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Image:
+    """Pixels in the display window plus the file's description."""
+
+    pixels: np.ndarray  # (H, W, C) float32
+    info: ImageInfo
+    nonfinite: int = 0  # NaN/Inf values replaced on read
+
+    def channel(self, name: str) -> np.ndarray:
+        return self.pixels[..., self.info.channels.index(name)]
+
+    def channels(self, names: Sequence[str]) -> np.ndarray:
+        idx = [self.info.channels.index(n) for n in names]
+        return self.pixels[..., idx]
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0][:200] if lines else "unknown error"
+
+
+def _open(path: str) -> oiio.ImageInput:
+    if not os.path.exists(path):
+        raise InputError(f"{path}: file not found; check the path and frame number")
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: not a file")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        reason = _first_line(oiio.geterror())
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic == EXR_MAGIC:
+            reason = "damaged EXR header"
+        elif "could not find a format reader" in reason:
+            reason = "not an image format OpenImageIO can read"
+        raise InputError(f"{path}: cannot read ({reason}); re-render or replace this file")
+    return inp
+
+
+def _metadata(spec: oiio.ImageSpec) -> dict[str, object]:
+    meta: dict[str, object] = {}
+    for attr in spec.extra_attribs:
+        name = attr.name
+        if name in _STRUCTURAL or name.startswith(_STRUCTURAL_PREFIXES):
+            continue
+        value = attr.value
+        if isinstance(value, (str, int, float)):
+            meta[name] = value
+        elif isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
+            meta[name] = Attr(str(attr.type), value)
+    return meta
+
+
+def _set_attributes(spec: oiio.ImageSpec, metadata: Mapping[str, object]) -> None:
+    for key, value in metadata.items():
+        if isinstance(value, Attr):
+            spec.attribute(key, oiio.TypeDesc(value.type), value.value)
+        else:
+            spec.attribute(key, value)
+
+
+def _info(path: str, inp: oiio.ImageInput) -> ImageInfo:
+    spec = inp.spec()
+    return ImageInfo(
+        path=path,
+        display=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        data=Window(spec.x, spec.y, spec.width, spec.height),
+        channels=tuple(spec.channelnames),
+        pixel_format=str(spec.format),
+        pixel_aspect=float(spec.get_float_attribute("PixelAspectRatio", 1.0)),
+        file_format=inp.format_name(),
+        metadata=_metadata(spec),
+    )
+
+
+def probe(path: str) -> ImageInfo:
+    """Header information of an image file."""
+    inp = _open(path)
+    try:
+        return _info(path, inp)
+    finally:
+        inp.close()
+
+
+def read(path: str, channels: Sequence[str] | None = None) -> Image:
+    """Read ``path`` (all channels, or those named) as float32 in the display window.
+
+    NaN becomes 0 and +/-Inf becomes the largest half value, so no NaN reaches an output;
+    ``Image.nonfinite`` counts the replaced values.
+    """
+    inp = _open(path)
+    try:
+        info = _info(path, inp)
+        spec = inp.spec()
+        if spec.deep:
+            raise InputError(f"{path}: deep image; flatten it (Nuke DeepToImage) before using it")
+        if channels is not None:
+            missing = [c for c in channels if c not in info.channels]
+            if missing:
+                raise InputError(
+                    f"{path}: no channel(s) {', '.join(missing)}; it has "
+                    f"{', '.join(info.channels)}; choose channels that exist"
+                )
+        data = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        err = inp.geterror()
+        if data is None or err:
+            raise InputError(
+                f"{path}: cannot read pixels ({_first_line(err or 'no data')}); the file is "
+                "damaged or truncated, re-render or replace it"
+            )
+    finally:
+        inp.close()
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    if channels is not None:
+        data = data[..., [info.channels.index(c) for c in channels]]
+        info.channels = tuple(channels)
+    pixels = _to_display(data, info.data, info.display)
+    bad = ~np.isfinite(pixels)
+    count = int(bad.sum())
+    if count:
+        np.nan_to_num(pixels, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    return Image(pixels, info, count)
+
+
+def _to_display(data: np.ndarray, dw: Window, disp: Window) -> np.ndarray:
+    if dw == disp:
+        return np.ascontiguousarray(data)
+    out = np.zeros((disp.height, disp.width, data.shape[2]), np.float32)
+    x0, y0 = max(dw.x, disp.x), max(dw.y, disp.y)
+    x1 = min(dw.x + dw.width, disp.x + disp.width)
+    y1 = min(dw.y + dw.height, disp.y + disp.height)
+    if x1 > x0 and y1 > y0:
+        out[y0 - disp.y : y1 - disp.y, x0 - disp.x : x1 - disp.x] = data[
+            y0 - dw.y : y1 - dw.y, x0 - dw.x : x1 - dw.x
+        ]
+    return out
+
+
+def rgb_names(channels: Sequence[str], path: str, layer: str = "") -> list[str]:
+    """Names of the colour channels of ``layer``: R,G,B, or Y for a luminance image."""
+    prefix = f"{layer}." if layer else ""
+    for names in (["R", "G", "B"], ["r", "g", "b"], ["red", "green", "blue"]):
+        full = [prefix + n for n in names]
+        if all(n in channels for n in full):
+            return full
+    for y in ("Y", "y"):
+        if prefix + y in channels:
+            return [prefix + y] * 3
+    raise InputError(
+        f"{path}: no colour channels {prefix}R,{prefix}G,{prefix}B (or {prefix}Y); it has "
+        f"{', '.join(channels)}; pick a layer that holds colour"
+    )
+
+
+def write_exr(
+    path: str,
+    layers: Mapping[str, np.ndarray],
+    display: Window,
+    metadata: Mapping[str, object] | None = None,
+    compression: str = "zip",
+    pixel_aspect: float = 1.0,
+    data: Window | None = None,
+) -> None:
+    """Write named channels as a half-float EXR with display window ``display``, atomically.
+
+    ``layers`` maps channel names (``R``, ``bg.R``, ``matte.A``) to (H, W) arrays covering the
+    data window (``data``, default: the display window). The file is written next to ``path``
+    under a temporary name and renamed into place, so a reader never sees a half-written frame.
+    """
+    data = data or display
+    if compression not in COMPRESSIONS:
+        raise OutputError(f"compression {compression!r}: use one of {', '.join(COMPRESSIONS)}")
+    names = list(layers)
+    planes = [np.asarray(layers[n], np.float32) for n in names]
+    pixels = np.ascontiguousarray(np.stack(planes, axis=-1))
+    if pixels.shape[:2] != (data.height, data.width):
+        raise OutputError(f"{path}: pixels {pixels.shape[1]}x{pixels.shape[0]} do not fill the "
+                          f"data window {data}")
+    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    spec = oiio.ImageSpec(data.width, data.height, len(names), "half")
+    spec.x, spec.y = data.x, data.y
+    spec.full_x, spec.full_y = display.x, display.y
+    spec.full_width, spec.full_height = display.width, display.height
+    spec.channelnames = tuple(names)
+    alpha = [i for i, n in enumerate(names) if n == "A"]
+    spec.alpha_channel = alpha[0] if alpha else -1
+    _set_attributes(spec, metadata or {})
+    spec.attribute("compression", "dwaa:45" if compression == "dwaa" else compression)
+    spec.attribute("PixelAspectRatio", float(pixel_aspect))
+    _atomic_write(path, spec, pixels)
+
+
+def write_image(path: str, pixels: np.ndarray, pixel_format: str = "uint8",
+                metadata: Mapping[str, object] | None = None) -> None:
+    """Write a plain image (PNG, JPEG, ...) atomically; pixels are (H, W, C) in [0, 1]."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, pixel_format)
+    _set_attributes(spec, metadata or {})
+    _atomic_write(path, spec, pixels)
+
+
+def _atomic_write(path: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    base, ext = os.path.splitext(os.path.basename(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {directory} ({exc.strerror}); choose a "
+                          "writable output folder") from exc
+    os.close(fd)
+    try:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, spec):
+            reason = _first_line((out.geterror() if out else "") or oiio.geterror())
+            raise OutputError(f"{path}: cannot write ({reason}); check the folder and disk space")
+        ok = out.write_image(pixels)
+        ok = out.close() and ok
+        if not ok:
+            raise OutputError(f"{path}: cannot write ({_first_line(out.geterror())}); check disk "
+                              "space")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; frames are shared on a farm
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror}); check the folder") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,287 @@
+"""Run a ShotSpec: the only place that knows the whole flow, plate to output frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__, engines, frames, imageio, raster
+from .color import ColorContext, default_colorspace
+from .errors import InputError, JobCancelled, OutputError, SpecError
+from .imageio import ImageInfo, Window
+from .progress import ProgressEvent, Reporter, StageClock, null_reporter
+from .spec import ShotSpec
+
+
+@dataclass
+class JobResult:
+    frames: list[int]
+    written: list[str] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Shot:
+    """Everything resolved before the first pixel is read."""
+
+    spec: ShotSpec
+    color: ColorContext
+    plate: list[frames.FrameSource]
+    matte: dict[int, frames.FrameSource]
+    output: frames.Sequence
+    ref: ImageInfo
+    plate_space: str
+    rgb: list[str]
+    output_space: str
+    todo: list[int]
+    skipped: list[int]
+
+
+def run(spec: ShotSpec, report: Reporter = null_reporter,
+        cancel: threading.Event | None = None) -> JobResult:
+    """Generate every output frame of ``spec``; raises ActAnywhereError subclasses."""
+    start = time.monotonic()
+    cancel = cancel or threading.Event()
+    report(ProgressEvent("prepare", message=f"plate {spec.plate.path}"))
+    shot = _resolve(spec)
+    result = JobResult(frames=[s.frame for s in shot.plate], skipped=shot.skipped)
+    warn_lock = threading.Lock()
+
+    def warn(msg: str) -> None:
+        with warn_lock:
+            result.warnings.append(msg)
+        report(ProgressEvent("warning", message=msg))
+
+    for src in shot.plate:
+        if src.path is None:
+            warn(f"frame {src.frame}: missing plate frame, rendered black (--missing black)")
+        elif src.held_from is not None:
+            warn(f"frame {src.frame}: missing plate frame, holding frame {src.held_from}")
+    if shot.skipped:
+        warn(f"skipping {len(shot.skipped)} existing output frame(s) "
+             f"{frames.compact(shot.skipped)} (output.existing=skip)")
+
+    engine = engines.create(spec)
+    engine.prepare(_background(shot), shot.ref.pixel_aspect)
+    if not shot.todo:
+        result.seconds = time.monotonic() - start
+        report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
+        return result
+
+    by_frame = {s.frame: s for s in shot.plate}
+    clock = StageClock(report, "frames", len(shot.todo))
+    windows = [shot.todo[i : i + engine.window] for i in range(0, len(shot.todo), engine.window)]
+    failed = threading.Event()
+
+    def process(window: list[int]) -> list[str]:
+        if cancel.is_set() or failed.is_set():
+            return []
+        inputs = [_load(shot, by_frame[f], warn) for f in window]
+        outputs = engine.render(inputs, cancel)
+        written = []
+        for inp, out in zip(inputs, outputs, strict=True):
+            if cancel.is_set() or failed.is_set():
+                break
+            written.append(_write(shot, inp, out))
+            clock.advance(inp.frame)
+        return written
+
+    with ThreadPoolExecutor(max_workers=spec.threads, thread_name_prefix="aa-frame") as pool:
+        futures = [pool.submit(process, w) for w in windows]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for fut in futures:
+                if fut.done() and fut.exception() is not None:
+                    failed.set()
+                    raise fut.exception()  # type: ignore[misc]
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+        finally:
+            if failed.is_set() or cancel.is_set():
+                for fut in futures:
+                    fut.cancel()
+        for fut in futures:
+            result.written.extend(fut.result())
+    result.seconds = time.monotonic() - start
+    if cancel.is_set():
+        raise JobCancelled(f"cancelled after {len(result.written)} of {len(shot.todo)} frames; "
+                           "rerun with output.existing=skip to resume")
+    report(ProgressEvent("done", len(result.written), len(shot.todo),
+                         message=f"wrote {len(result.written)} frame(s) to "
+                                 f"{shot.output.template} in {result.seconds:.1f}s"))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+def _resolve(spec: ShotSpec) -> _Shot:
+    color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
+                         spec.color.knee)
+    plate_seq = frames.resolve(spec.plate.path, spec.plate.frames)
+    plate = frames.plan(plate_seq, spec.plate.missing, "plate")
+    first = next(s for s in plate if s.path)
+    ref = imageio.probe(first.path)  # type: ignore[arg-type]
+    rgb = imageio.rgb_names(ref.channels, ref.path, spec.plate.layer)
+    plate_space = color.check(spec.plate.colorspace or default_colorspace(ref.file_format),
+                              "plate.colorspace")
+    output_space = color.check(spec.color.output_space or color.working_space,
+                               "color.output_space")
+
+    matte: dict[int, frames.FrameSource] = {}
+    if spec.matte.source == "file":
+        if not spec.matte.path:
+            raise SpecError("matte.path: required when matte.source is 'file'; give the matte "
+                            "sequence pattern")
+        matte_seq = frames.Sequence(frames.template(spec.matte.path), plate_seq.frames)
+        gaps = matte_seq.missing()
+        if gaps:
+            raise InputError(f"{matte_seq.template}: the matte lacks plate frame(s) "
+                             f"{frames.compact(gaps)}; matte and plate ranges must match")
+        matte = {f: frames.FrameSource(f, matte_seq.path(f)) for f in plate_seq.frames}
+        mref = imageio.probe(matte_seq.path(plate_seq.frames[0]))
+        _same_size(mref, ref, "matte")
+    elif spec.matte.channel not in ref.channels:
+        raise InputError(f"{ref.path}: no matte channel {spec.matte.channel!r}; it has "
+                         f"{', '.join(ref.channels)}; set matte.channel or use matte.source=file")
+
+    output = frames.Sequence(frames.template(spec.output.path), plate_seq.frames)
+    inputs = {os.path.realpath(s.path) for s in plate if s.path}
+    inputs |= {os.path.realpath(s.path) for s in matte.values() if s.path}
+    inputs.add(os.path.realpath(spec.background.path))
+    if output.template == plate_seq.template or any(
+        os.path.realpath(p) in inputs for p in output.paths()
+    ):
+        raise OutputError(f"{output.template}: output would overwrite an input; choose another "
+                          "output path")
+    _check_writable(output.template)
+    existing = [f for f in plate_seq.frames if os.path.exists(output.path(f))]
+    if existing and spec.output.existing == "error":
+        raise OutputError(f"{output.template}: {len(existing)} output frame(s) exist "
+                          f"({frames.compact(existing)}); pass --existing skip to resume or "
+                          "--existing overwrite to replace them")
+    skipped = existing if spec.output.existing == "skip" else []
+    todo = [f for f in plate_seq.frames if f not in set(skipped)]
+    return _Shot(spec, color, plate, matte, output, ref, plate_space, rgb, output_space, todo,
+                 skipped)
+
+
+def _check_writable(template: str) -> None:
+    directory = os.path.dirname(os.path.abspath(template))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{directory}: output folder is not writable ({exc.strerror}); choose "
+                          "a writable output path") from exc
+
+
+def _same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
+    if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
+        raise InputError(
+            f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
+            f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
+            "all frames must share one size")
+
+
+def _background(shot: _Shot) -> np.ndarray:
+    spec = shot.spec.background
+    img = imageio.read(spec.path)
+    names = imageio.rgb_names(img.info.channels, spec.path, spec.layer)
+    space = shot.color.check(spec.colorspace or default_colorspace(img.info.file_format),
+                             "background.colorspace")
+    rgb = shot.color.to_working(img.channels(names), space)
+    disp: Window = shot.ref.display
+    return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect)
+
+
+def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
+    spec = shot.spec
+    disp = shot.ref.display
+    if src.path is None:
+        zeros = np.zeros((disp.height, disp.width), np.float32)
+        return engines.EngineInput(src.frame, np.zeros((*zeros.shape, 3), np.float32), zeros,
+                                   True)
+    img = imageio.read(src.path)
+    _same_size(img.info, shot.ref, "plate")
+    if img.nonfinite:
+        warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
+    names = imageio.rgb_names(img.info.channels, src.path, spec.plate.layer)
+    rgb = shot.color.to_working(img.channels(names), shot.plate_space)
+    if spec.matte.source == "alpha":
+        if spec.matte.channel not in img.info.channels:
+            raise InputError(f"{src.path}: no matte channel {spec.matte.channel!r}; it has "
+                             f"{', '.join(img.info.channels)}")
+        matte = img.channel(spec.matte.channel)
+        premult = spec.matte.premultiplied
+        if premult is None:
+            premult = is_premultiplied(rgb, matte)
+    else:
+        matte = _matte_file(shot, shot.matte[src.frame].path, warn)  # type: ignore[arg-type]
+        premult = spec.matte.premultiplied
+        if premult is None:
+            premult = is_premultiplied(rgb, matte)
+    matte = np.clip(matte, 0.0, 1.0)
+    if spec.matte.invert:
+        matte = 1.0 - matte
+    return engines.EngineInput(src.frame, rgb, np.ascontiguousarray(matte, np.float32), premult)
+
+
+def is_premultiplied(rgb: np.ndarray, matte: np.ndarray) -> bool:
+    """True when the colour is black wherever the matte is empty (a CG render of the subject
+    alone); False for a full plate whose matte only marks the subject."""
+    outside = matte <= 1e-4
+    if not outside.any():
+        return False
+    return float(np.abs(rgb[outside]).max()) <= 1e-4
+
+
+def _matte_file(shot: _Shot, path: str, warn) -> np.ndarray:
+    img = imageio.read(path)
+    _same_size(img.info, shot.ref, "matte")
+    if img.nonfinite:
+        warn(f"{path}: {img.nonfinite} NaN/Inf value(s) replaced in the matte")
+    channel = shot.spec.matte.channel
+    if channel in img.info.channels:
+        return img.channel(channel)
+    if len(img.info.channels) == 1:
+        return img.pixels[..., 0]
+    raise InputError(f"{path}: no matte channel {channel!r}; it has "
+                     f"{', '.join(img.info.channels)}; set matte.channel")
+
+
+def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> str:
+    spec = shot.spec
+    comp, bg = out.comp, out.background
+    if shot.output_space != shot.color.working_space:
+        comp = shot.color.from_working(comp, shot.output_space)
+        bg = shot.color.from_working(bg, shot.output_space)
+    layers: dict[str, np.ndarray] = {}
+    if "rgba" in spec.output.layers:
+        layers.update(R=comp[..., 0], G=comp[..., 1], B=comp[..., 2],
+                      A=np.ones(comp.shape[:2], np.float32))
+    if "bg" in spec.output.layers:
+        layers.update({"bg.R": bg[..., 0], "bg.G": bg[..., 1], "bg.B": bg[..., 2]})
+    if "matte" in spec.output.layers:
+        layers["matte.A"] = inp.matte
+    meta = dict(shot.ref.metadata)
+    meta.update({
+        "Software": f"ActAnywhere for VFX {__version__}",
+        "actanywhere:engine": spec.engine.name,
+        "actanywhere:frame": int(inp.frame),
+        "actanywhere:colorspace": shot.output_space,
+        "actanywhere:spec": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+    })
+    path = shot.output.path(inp.frame)
+    imageio.write_exr(path, layers, shot.ref.display, meta, spec.output.compression,
+                      shot.ref.pixel_aspect)
+    return path

@@ -1,0 +1,58 @@
+"""Previews to look at: PNG contact sheets and animated GIFs, display-referred sRGB."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import OpenImageIO as oiio
+
+from . import imageio, raster
+from .color import ColorContext
+
+
+def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:
+    """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]."""
+    factor = max(1, linear_rgb.shape[1] // (width * 2))
+    small = raster.downsample(linear_rgb, factor)
+    height = max(1, round(small.shape[0] * width / small.shape[1]))
+    small = raster.resize(small, width, height)
+    return color.to_model(small)
+
+
+def contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> None:
+    """Write a PNG grid; ``rows`` holds display-referred thumbnails of one size."""
+    th, tw = rows[0][0].shape[:2]
+    ncols = max(len(r) for r in rows)
+    sheet = np.full((len(rows) * (th + gap) + gap, ncols * (tw + gap) + gap, 3), 0.1, np.float32)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            y, x = gap + r * (th + gap), gap + c * (tw + gap)
+            sheet[y : y + th, x : x + tw] = img[..., :3]
+    imageio.write_image(path, sheet)
+
+
+def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None:
+    """An endlessly looping GIF of display-referred frames, written atomically."""
+    h, w = frames[0].shape[:2]
+    specs = []
+    for _ in frames:
+        spec = oiio.ImageSpec(w, h, 3, "uint8")
+        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (int(fps), 1))
+        spec.attribute("gif:LoopCount", 0)
+        specs.append(spec)
+    tmp = f"{os.path.splitext(path)[0]}.tmp{os.getpid()}.gif"
+    out = oiio.ImageOutput.create(tmp)
+    try:
+        if out is None or not out.open(tmp, specs):
+            raise OSError(f"{path}: cannot write the preview ({oiio.geterror()})")
+        for i, frame in enumerate(frames):
+            if i and not out.open(tmp, specs[i], "AppendSubimage"):
+                raise OSError(f"{path}: cannot write the preview ({out.geterror()})")
+            out.write_image(np.ascontiguousarray(frame[..., :3], np.float32))
+        out.close()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

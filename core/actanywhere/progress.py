@@ -1,0 +1,96 @@
+"""Progress events (stage, frame, done, total, eta) and the reporters that show them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ProgressEvent:
+    stage: str  # "prepare", "frames", "done", "warning", ...
+    done: int = 0
+    total: int = 0
+    frame: int | None = None
+    eta_s: float | None = None
+    message: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v not in (None, "")})
+
+
+Reporter = Callable[[ProgressEvent], None]
+
+
+def null_reporter(_: ProgressEvent) -> None:
+    return None
+
+
+class StageClock:
+    """Counts work done in one stage and estimates the time left."""
+
+    def __init__(self, report: Reporter, stage: str, total: int) -> None:
+        self.report, self.stage, self.total = report, stage, total
+        self.done = 0
+        self.start = time.monotonic()
+        report(ProgressEvent(stage, 0, total))
+
+    def advance(self, frame: int | None = None, n: int = 1) -> None:
+        self.done += n
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else None
+        self.report(ProgressEvent(self.stage, self.done, self.total, frame,
+                                  None if eta is None else round(eta, 2)))
+
+
+def json_reporter(stream=None) -> Reporter:
+    """One JSON object per line on ``stream`` (stdout by default), flushed at once."""
+    out = stream or sys.stdout
+
+    def report(ev: ProgressEvent) -> None:
+        out.write(ev.to_json() + "\n")
+        out.flush()
+
+    return report
+
+
+class RichReporter:
+    """A terminal progress bar per stage; warnings printed above the bars."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description:>10}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=self.console, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if ev.stage == "warning":
+            self.console.print(f"[yellow]warning:[/] {ev.message}", highlight=False)
+            return
+        if ev.message:
+            self.console.print(ev.message, highlight=False)
+        if ev.total <= 0:
+            return
+        if ev.stage not in self.tasks:
+            self.tasks[ev.stage] = self.progress.add_task(ev.stage, total=ev.total)
+        self.progress.update(self.tasks[ev.stage], completed=ev.done, total=ev.total)

@@ -1,0 +1,216 @@
+"""ShotSpec: one validated description of a job, from JSON/TOML files, CLI flags or hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import SpecError
+from .frames import parse_frames
+from .imageio import COMPRESSIONS
+
+SPEC_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PlateSpec(_Strict):
+    path: str = Field(description="Plate sequence pattern: plate.####.exr, plate.%04d.exr, ...")
+    frames: str | None = Field(None, description="Frame range, e.g. 1001-1100 or 1-50x2; default: "
+                               "first to last frame on disk")
+    layer: str = Field("", description="Layer holding the colour (empty: R,G,B)")
+    colorspace: str | None = Field(None, description="OCIO colourspace; default by file format")
+    missing: Literal["error", "hold", "black"] = Field(
+        "error", description="Missing frames: error, hold the previous frame, or black")
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_frames(v)
+        return v
+
+
+class MatteSpec(_Strict):
+    source: Literal["alpha", "file"] = Field(
+        "alpha", description="alpha: a channel of the plate; file: a separate matte sequence")
+    channel: str = Field("A", description="Channel name, e.g. A, matte.A, mask.Y")
+    path: str | None = Field(None, description="Matte sequence pattern (source=file)")
+    premultiplied: bool | None = Field(
+        None, description="Plate colour is premultiplied by the matte; default: detected per "
+        "frame (black wherever the matte is empty means premultiplied)")
+    invert: bool = False
+
+
+class BackgroundSpec(_Strict):
+    path: str = Field(description="Background image (any format OpenImageIO reads)")
+    layer: str = ""
+    colorspace: str | None = None
+    fit: Literal["cover", "contain", "stretch"] = Field(
+        "cover", description="How the background fills the plate's display window")
+
+
+class EngineSpec(_Strict):
+    name: Literal["composite", "diffusion"] = "composite"
+    model: str | None = Field(None, description="Model folder (engine=diffusion)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class CompositeSettings(_Strict):
+    harmonize: float = Field(0.5, ge=0.0, le=1.0,
+                             description="0: subject untouched, 1: subject mean matches background")
+    shadow: float = Field(0.5, ge=0.0, le=1.0, description="Contact shadow opacity (0: none)")
+    shadow_offset: tuple[float, float] = Field(
+        (0.01, 0.02), description="Shadow offset (x, y) as a fraction of plate height")
+    shadow_softness: float = Field(0.02, gt=0.0, le=0.5,
+                                   description="Shadow blur radius as a fraction of plate height")
+
+
+class DiffusionSettings(_Strict):
+    resolution: int = Field(256, ge=64, le=2048, description="Model short side, multiple of 64")
+    frames_per_window: int = Field(16, ge=1, le=32)
+    overlap: int = Field(4, ge=0, le=31)
+    steps: int = Field(25, ge=1, le=1000)
+    guidance: float = Field(4.0, ge=1.0, le=50.0)
+    scheduler: Literal["ddim", "dpmsolver++", "euler_a"] = "ddim"
+    seed: int = 0
+
+    @field_validator("resolution")
+    @classmethod
+    def _multiple_of_64(cls, v: int) -> int:
+        if v % 64:
+            raise ValueError(f"{v} is not a multiple of 64; use e.g. {max(64, v // 64 * 64)}")
+        return v
+
+
+class ColorSpec(_Strict):
+    config: str | None = Field(None, description="OCIO config; default $OCIO, else built-in")
+    working_space: str = "Linear Rec.709 (sRGB)"
+    output_space: str | None = Field(None, description="Output colourspace; default working space")
+    highlight: Literal["softclip", "clip"] = "softclip"
+    knee: float = Field(0.8, gt=0.0, lt=1.0)
+
+
+class OutputSpec(_Strict):
+    path: str = Field(description="Output sequence pattern, e.g. out/comp.####.exr")
+    layers: list[Literal["rgba", "bg", "matte"]] = Field(
+        default_factory=lambda: ["rgba", "bg", "matte"])
+    compression: str = "zip"
+    existing: Literal["error", "skip", "overwrite"] = Field(
+        "error", description="Existing output frames: error, skip (resume) or overwrite")
+    recomposite: bool = Field(True, description="Put the original subject back over the result")
+
+    @field_validator("compression")
+    @classmethod
+    def _compression(cls, v: str) -> str:
+        if v not in COMPRESSIONS:
+            raise ValueError(f"use one of {', '.join(COMPRESSIONS)}")
+        return v
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("name at least one of rgba, bg, matte")
+        return list(dict.fromkeys(v))
+
+
+class ShotSpec(_Strict):
+    version: int = SPEC_VERSION
+    plate: PlateSpec
+    matte: MatteSpec = Field(default_factory=MatteSpec)
+    background: BackgroundSpec
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    composite: CompositeSettings = Field(default_factory=CompositeSettings)
+    diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)
+    color: ColorSpec = Field(default_factory=ColorSpec)
+    output: OutputSpec
+    threads: int = Field(2, ge=1, le=64, description="Frames processed at once")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v != SPEC_VERSION:
+            raise ValueError(f"this build reads ShotSpec version {SPEC_VERSION}")
+        return v
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or check its spelling (see docs/shotspec.md)",
+    "literal_error": "",
+}
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line per invalid field: ``plate.path: Field required (add it)``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "spec"
+        msg = err["msg"].removeprefix("Value error, ")
+        fix = _FIXES.get(err["type"], "")
+        parts.append(f"{loc}: {msg}" + (f" ({fix})" if fix else ""))
+    return "; ".join(parts)
+
+
+def from_dict(data: dict[str, Any]) -> ShotSpec:
+    try:
+        return ShotSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"invalid ShotSpec: {format_errors(exc)}") from exc
+
+
+def load(path: str) -> dict[str, Any]:
+    """Read a JSON or TOML ShotSpec file into a dict (validated later, with CLI overrides)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the ShotSpec ({exc.strerror})") from exc
+    try:
+        if path.lower().endswith(".toml"):
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "TOML" if path.lower().endswith(".toml") else "JSON"
+        raise SpecError(f"{path}: not valid {kind} ({exc})") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a ShotSpec is an object with plate, background and output")
+    base = os.path.dirname(os.path.abspath(path))
+    _resolve_relative(data, base)
+    return data
+
+
+def _resolve_relative(data: dict[str, Any], base: str) -> None:
+    """Paths in a spec file are relative to the file, as artists expect."""
+    for section in ("plate", "matte", "background", "output"):
+        sec = data.get(section)
+        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
+            sec["path"] = os.path.join(base, sec["path"])  # join keeps absolute paths as they are
+    engine = data.get("engine")
+    if isinstance(engine, dict) and isinstance(engine.get("model"), str):
+        engine["model"] = os.path.join(base, engine["model"])
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` (from CLI flags; None values ignored) into ``base``."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            out[key] = merge(out.get(key) or {}, value)
+        else:
+            out[key] = value
+    return out
+
+
+def dump_json(spec: ShotSpec) -> str:
+    return spec.model_dump_json(indent=2)
