@@ -40,7 +40,7 @@ def _reporter(mode: ProgressMode):
     if mode == ProgressMode.bar:
         # Not a terminal (a farm log): plain lines for warnings and the summary only.
         def plain(ev):
-            if ev.stage in ("warning", "done") or (ev.message and ev.stage != "frames"):
+            if ev.stage in ("warning", "done"):
                 prefix = "warning: " if ev.stage == "warning" else ""
                 print(prefix + ev.message, file=sys.stderr, flush=True)
 
@@ -114,7 +114,9 @@ def info(
     frames: Annotated[str | None, typer.Option(help="Frame range to check")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Range, gaps, sizes, windows and channels of a sequence (or one image)."""
+    """Range, gaps, sizes, windows and channels of a sequence (or one image).
+
+    Exits 3 when the sequence has gaps, unreadable frames or mixed sizes/channels."""
     from . import imageio, shotinfo
 
     if os.path.isfile(pattern):
@@ -126,8 +128,7 @@ def info(
         data = shotinfo.describe(pattern, frames)
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
-        return
-    for key, value in data.items():
+    for key, value in ({} if as_json else data).items():
         if value in ({}, "", []):
             continue
         if isinstance(value, dict):

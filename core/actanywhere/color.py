@@ -41,7 +41,7 @@ def config_ref(explicit: str | None = None) -> str:
 def load_config(ref: str) -> ocio.Config:
     try:
         return ocio.Config.CreateFromFile(ref)
-    except ocio.Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - OCIO raises several unrelated types
         raise SpecError(f"colour.config {ref!r}: cannot load the OCIO config ({exc}); fix $OCIO or "
                         f"use {DEFAULT_CONFIG}") from exc
 

@@ -33,7 +33,10 @@ class PlateSpec(_Strict):
     @classmethod
     def _frames(cls, v: str | None) -> str | None:
         if v is not None:
-            parse_frames(v)
+            try:
+                parse_frames(v)
+            except SpecError as exc:
+                raise ValueError("not a frame range; use e.g. 1001-1100 or 1-50x2") from exc
         return v
 
 

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+from actanywhere import spec
+from actanywhere.errors import SpecError
+
+MINIMAL = {"plate": {"path": "p.####.exr"}, "background": {"path": "bg.exr"},
+           "output": {"path": "o.####.exr"}}
+
+
+def test_minimal_spec_gets_defaults():
+    s = spec.from_dict(MINIMAL)
+    assert s.engine.name == "composite" and s.matte.source == "alpha"
+    assert s.output.layers == ["rgba", "bg", "matte"] and s.output.compression == "zip"
+    assert s.output.existing == "error" and s.plate.missing == "error"
+
+
+@pytest.mark.parametrize("patch,field", [
+    ({"plate": {}}, "plate.path"),
+    ({"output": {"path": "o.####.exr", "compression": "lzw"}}, "output.compression"),
+    ({"diffusion": {"resolution": 300}}, "diffusion.resolution"),
+    ({"composite": {"harmonize": 2}}, "composite.harmonize"),
+    ({"plate": {"path": "p.####.exr", "frames": "1-x"}}, "plate.frames"),
+    ({"output": {"path": "o.####.exr", "compresion": "zip"}}, "output.compresion"),
+    ({"engine": {"name": "magic"}}, "engine.name"),
+    ({"version": 9}, "version"),
+])
+def test_invalid_fields_are_named(patch, field):
+    with pytest.raises(SpecError) as err:
+        spec.from_dict({**MINIMAL, **patch})
+    msg = str(err.value)
+    assert msg.startswith("invalid ShotSpec: ") and f"{field}:" in msg and "\n" not in msg
+
+
+def test_json_and_toml_files_resolve_relative_paths(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(MINIMAL))
+    (tmp_path / "a.toml").write_text(
+        '[plate]\npath = "p.####.exr"\n[background]\npath = "/abs/bg.exr"\n'
+        '[output]\npath = "o.####.exr"\ncompression = "piz"\n')
+    j = spec.from_dict(spec.load(str(tmp_path / "a.json")))
+    t = spec.from_dict(spec.load(str(tmp_path / "a.toml")))
+    assert j.plate.path == str(tmp_path / "p.####.exr")
+    assert t.background.path == "/abs/bg.exr" and t.output.compression == "piz"
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(SpecError, match="bad.json: not valid JSON"):
+        spec.load(str(tmp_path / "bad.json"))
+    with pytest.raises(SpecError, match="cannot read"):
+        spec.load(str(tmp_path / "none.json"))
+
+
+def test_merge_overrides_skip_none():
+    merged = spec.merge(MINIMAL, {"plate": {"frames": "1-3", "layer": None}, "threads": None})
+    assert merged["plate"] == {"path": "p.####.exr", "frames": "1-3"}
+    s = spec.from_dict(merged)
+    assert spec.from_dict(json.loads(spec.dump_json(s))) == s
