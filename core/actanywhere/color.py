@@ -89,10 +89,12 @@ class ColorContext:
         return self._cpu[key]
 
     def convert(self, rgb: np.ndarray, src: str, dst: str) -> np.ndarray:
-        """``rgb`` (..., 3) float32 from ``src`` to ``dst``; returns a new array."""
-        out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
-        if src != dst:
-            self._processor(src, dst).applyRGB(out)
+        """``rgb`` (..., 3) float32 from ``src`` to ``dst``; a new array, or ``rgb`` itself when
+        the spaces are the same (callers never modify the result in place)."""
+        if src == dst:
+            return rgb
+        out = np.array(rgb, dtype=np.float32, order="C", copy=True)
+        self._processor(src, dst).applyRGB(out)
         return out
 
     def to_working(self, rgb: np.ndarray, src: str) -> np.ndarray:

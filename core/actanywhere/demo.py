@@ -151,8 +151,7 @@ def make_background(path: str, width: int = 2560, height: int = 1440, seed: int 
     grass = _noise(height, width, rng, 24)[..., None] * 0.5 + 0.5
     ground = np.array([0.08, 0.16, 0.05], np.float32) * grass * (0.6 + 0.8 * v[..., None])
     img = np.where(hills, ground, sky).astype(np.float32)
-    imageio.write_exr(path, {"R": img[..., 0], "G": img[..., 1], "B": img[..., 2]},
-                      Window(0, 0, width, height),
+    imageio.write_exr(path, ["R", "G", "B"], img, Window(0, 0, width, height),
                       {"Software": "actanywhere demo", "Copyright": "CC0 synthetic"})
 
 
@@ -178,9 +177,8 @@ def make_plate(pattern: str, nframes: int = 24, width: int = 2048, height: int =
         scene *= (1 - 0.6 * shadow)[..., None]
         rgb = colour + scene * (1 - alpha[..., None])
         crop = (slice(data.y, data.y + data.height), slice(data.x, data.x + data.width))
-        layers = {"R": rgb[..., 0][crop], "G": rgb[..., 1][crop], "B": rgb[..., 2][crop],
-                  "A": alpha[crop]}
-        imageio.write_exr(seq.path(frame), layers, display,
+        rgba = np.concatenate([rgb[crop], alpha[crop][..., None]], axis=-1)
+        imageio.write_exr(seq.path(frame), ["R", "G", "B", "A"], rgba, display,
                           {"Software": "actanywhere demo", "Copyright": "CC0 synthetic",
                            "capDate": "2026:01:01 12:00:00", "owner": "ActAnywhere demo"},
                           data=data)

@@ -51,10 +51,6 @@ def subject_premult(inp: EngineInput) -> np.ndarray:
     return inp.rgb if inp.premultiplied else inp.rgb * inp.matte[..., None]
 
 
-def over(fg_premult: np.ndarray, matte: np.ndarray, background: np.ndarray) -> np.ndarray:
-    return fg_premult + background * (1.0 - matte[..., None])
-
-
 class CompositeEngine(Engine):
     """The no-model baseline: subject over the background plate, harmonised, with a shadow.
 
@@ -83,20 +79,25 @@ class CompositeEngine(Engine):
     def _one(self, inp: EngineInput) -> EngineOutput:
         assert self.background is not None and self.bg_mean is not None, "prepare() first"
         s = self.settings
-        fg = subject_premult(inp)
         matte = inp.matte
+        fg = subject_premult(inp)
         coverage = float(matte.sum())
         if s.harmonize > 0 and coverage > 0:
-            subj_mean = np.maximum(fg.reshape(-1, 3).sum(axis=0) / coverage, 1e-6)
+            subj_mean = np.maximum(fg.sum(axis=(0, 1)) / coverage, 1e-6)
             gain = np.clip((self.bg_mean / subj_mean) ** s.harmonize, 0.25, 4.0)
             fg = fg * gain.astype(np.float32)
         bg = self.background
         if s.shadow > 0 and coverage > 0:
             h = matte.shape[0]
-            shadow = raster.soft_shadow(
+            shade = raster.soft_shadow(
                 matte, (s.shadow_offset[0] * h, s.shadow_offset[1] * h), s.shadow_softness * h)
-            bg = bg * (1.0 - s.shadow * shadow)[..., None]
-        return EngineOutput(background=bg, comp=over(fg, matte, bg))
+            shade *= -s.shadow
+            shade += 1.0
+            bg = bg * shade[..., None]
+        # In place where we own the arrays: every full-frame pass counts at 2K.
+        comp = bg * (1.0 - matte)[..., None]
+        comp += fg
+        return EngineOutput(background=bg, comp=comp)
 
 
 def create(spec) -> Engine:

@@ -73,7 +73,10 @@ class Image:
         return self.pixels[..., self.info.channels.index(name)]
 
     def channels(self, names: Sequence[str]) -> np.ndarray:
+        """The named channels; a view when they are adjacent and in order (no copy)."""
         idx = [self.info.channels.index(n) for n in names]
+        if idx == list(range(idx[0], idx[0] + len(idx))):
+            return self.pixels[..., idx[0] : idx[0] + len(idx)]
         return self.pixels[..., idx]
 
 
@@ -217,25 +220,29 @@ def rgb_names(channels: Sequence[str], path: str, layer: str = "") -> list[str]:
 
 def write_exr(
     path: str,
-    layers: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    pixels: np.ndarray,
     display: Window,
     metadata: Mapping[str, object] | None = None,
     compression: str = "zip",
     pixel_aspect: float = 1.0,
     data: Window | None = None,
 ) -> None:
-    """Write named channels as a half-float EXR with display window ``display``, atomically.
+    """Write ``pixels`` (H, W, C) as a half-float EXR with display window ``display``, atomically.
 
-    ``layers`` maps channel names (``R``, ``bg.R``, ``matte.A``) to (H, W) arrays covering the
-    data window (``data``, default: the display window). The file is written next to ``path``
-    under a temporary name and renamed into place, so a reader never sees a half-written frame.
+    ``names`` are the C channel names (``R``, ``bg.R``, ``matte.A``); the pixels cover the data
+    window (``data``, default: the display window). The file is written next to ``path`` under
+    a temporary name and renamed into place, so a reader never sees a half-written frame.
     """
     data = data or display
     if compression not in COMPRESSIONS:
         raise OutputError(f"compression {compression!r}: use one of {', '.join(COMPRESSIONS)}")
-    names = list(layers)
-    planes = [np.asarray(layers[n], np.float32) for n in names]
-    pixels = np.ascontiguousarray(np.stack(planes, axis=-1))
+    names = list(names)
+    pixels = np.ascontiguousarray(pixels, np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.shape[2] != len(names):
+        raise OutputError(f"{path}: {pixels.shape[2]} channels of pixels for {len(names)} names")
     if pixels.shape[:2] != (data.height, data.width):
         raise OutputError(f"{path}: pixels {pixels.shape[1]}x{pixels.shape[0]} do not fill the "
                           f"data window {data}")

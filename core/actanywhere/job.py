@@ -217,6 +217,7 @@ def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
         warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
     names = imageio.rgb_names(img.info.channels, src.path, spec.plate.layer)
     rgb = shot.color.to_working(img.channels(names), shot.plate_space)
+
     if spec.matte.source == "alpha":
         if spec.matte.channel not in img.info.channels:
             raise InputError(f"{src.path}: no matte channel {spec.matte.channel!r}; it has "
@@ -239,10 +240,12 @@ def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
 def is_premultiplied(rgb: np.ndarray, matte: np.ndarray) -> bool:
     """True when the colour is black wherever the matte is empty (a CG render of the subject
     alone); False for a full plate whose matte only marks the subject."""
-    outside = matte <= 1e-4
+    step = 2 if min(matte.shape) >= 64 else 1  # every other pixel is plenty, and 4x cheaper
+    m, c = matte[::step, ::step], rgb[::step, ::step]
+    outside = m <= 1e-4
     if not outside.any():
         return False
-    return float(np.abs(rgb[outside]).max()) <= 1e-4
+    return float(np.abs(c[outside]).max()) <= 1e-4
 
 
 def _matte_file(shot: _Shot, path: str, warn) -> np.ndarray:
@@ -265,14 +268,24 @@ def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> 
     if shot.output_space != shot.color.working_space:
         comp = shot.color.from_working(comp, shot.output_space)
         bg = shot.color.from_working(bg, shot.output_space)
-    layers: dict[str, np.ndarray] = {}
+    names: list[str] = []
+    blocks: list[np.ndarray | float] = []
     if "rgba" in spec.output.layers:
-        layers.update(R=comp[..., 0], G=comp[..., 1], B=comp[..., 2],
-                      A=np.ones(comp.shape[:2], np.float32))
+        names += ["R", "G", "B", "A"]
+        blocks += [comp, 1.0]
     if "bg" in spec.output.layers:
-        layers.update({"bg.R": bg[..., 0], "bg.G": bg[..., 1], "bg.B": bg[..., 2]})
+        names += ["bg.R", "bg.G", "bg.B"]
+        blocks.append(bg)
     if "matte" in spec.output.layers:
-        layers["matte.A"] = inp.matte
+        names.append("matte.A")
+        blocks.append(inp.matte)
+    # One interleaved buffer filled block by block (np.stack of strided planes is 5x slower).
+    pixels = np.empty((*comp.shape[:2], len(names)), np.float32)
+    c = 0
+    for block in blocks:
+        width = 1 if np.isscalar(block) or block.ndim == 2 else block.shape[2]
+        pixels[..., c : c + width] = block if width > 1 or np.isscalar(block) else block[..., None]
+        c += width
     meta = dict(shot.ref.metadata)
     meta.update({
         "Software": f"ActAnywhere for VFX {__version__}",
@@ -282,6 +295,6 @@ def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> 
         "actanywhere:spec": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
     })
     path = shot.output.path(inp.frame)
-    imageio.write_exr(path, layers, shot.ref.display, meta, spec.output.compression,
+    imageio.write_exr(path, names, pixels, shot.ref.display, meta, spec.output.compression,
                       shot.ref.pixel_aspect)
     return path

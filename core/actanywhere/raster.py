@@ -20,13 +20,19 @@ def _pixels(buf: oiio.ImageBuf, like: np.ndarray) -> np.ndarray:
 
 
 def resize(a: np.ndarray, width: int, height: int, quality: bool = True) -> np.ndarray:
-    """Resize to (width, height): filtered (``quality``) or bilinear (fast)."""
+    """Resize to (width, height): filtered (``quality``) or bilinear sampling (fast).
+
+    Filtered uses a triangle filter scaled to the footprint when shrinking (no ringing, about
+    2x faster than OIIO's default) and Catmull-Rom when enlarging (sharp, no blur)."""
     if a.shape[1] == width and a.shape[0] == height:
         return a
     nch = 1 if a.ndim == 2 else a.shape[2]
     roi = oiio.ROI(0, width, 0, height, 0, 1, 0, nch)
-    op = oiio.ImageBufAlgo.resize if quality else oiio.ImageBufAlgo.resample
-    return _pixels(op(_buf(a), roi=roi), a)
+    if not quality:
+        return _pixels(oiio.ImageBufAlgo.resample(_buf(a), roi=roi), a)
+    shrinking = width * height < a.shape[0] * a.shape[1]
+    name = "triangle" if shrinking else "catmull-rom"
+    return _pixels(oiio.ImageBufAlgo.resize(_buf(a), filtername=name, roi=roi), a)
 
 
 def fit(a: np.ndarray, width: int, height: int, mode: FitMode = "cover",
