@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from actanywhere import spec
@@ -56,3 +57,8 @@ def test_merge_overrides_skip_none():
     assert merged["plate"] == {"path": "p.####.exr", "frames": "1-3"}
     s = spec.from_dict(merged)
     assert spec.from_dict(json.loads(spec.dump_json(s))) == s
+
+
+def test_reference_doc_is_current():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "shotspec.md").read_text()
+    assert spec.reference_markdown() in doc, "regenerate the table in docs/shotspec.md"

@@ -48,13 +48,13 @@ class MatteSpec(_Strict):
     premultiplied: bool | None = Field(
         None, description="Plate colour is premultiplied by the matte; default: detected per "
         "frame (black wherever the matte is empty means premultiplied)")
-    invert: bool = False
+    invert: bool = Field(False, description="Use 1 - matte")
 
 
 class BackgroundSpec(_Strict):
     path: str = Field(description="Background image (any format OpenImageIO reads)")
-    layer: str = ""
-    colorspace: str | None = None
+    layer: str = Field("", description="Layer holding the colour (empty: R,G,B or Y)")
+    colorspace: str | None = Field(None, description="OCIO colourspace; default by file format")
     fit: Literal["cover", "contain", "stretch"] = Field(
         "cover", description="How the background fills the plate's display window")
 
@@ -62,7 +62,7 @@ class BackgroundSpec(_Strict):
 class EngineSpec(_Strict):
     name: Literal["composite", "diffusion"] = "composite"
     model: str | None = Field(None, description="Model folder (engine=diffusion)")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs")
 
 
 class CompositeSettings(_Strict):
@@ -77,12 +77,12 @@ class CompositeSettings(_Strict):
 
 class DiffusionSettings(_Strict):
     resolution: int = Field(256, ge=64, le=2048, description="Model short side, multiple of 64")
-    frames_per_window: int = Field(16, ge=1, le=32)
-    overlap: int = Field(4, ge=0, le=31)
-    steps: int = Field(25, ge=1, le=1000)
-    guidance: float = Field(4.0, ge=1.0, le=50.0)
-    scheduler: Literal["ddim", "dpmsolver++", "euler_a"] = "ddim"
-    seed: int = 0
+    frames_per_window: int = Field(16, ge=1, le=32, description="Frames denoised together")
+    overlap: int = Field(4, ge=0, le=31, description="Frames shared by adjacent windows")
+    steps: int = Field(25, ge=1, le=1000, description="Denoising steps")
+    guidance: float = Field(4.0, ge=1.0, le=50.0, description="Classifier-free guidance scale")
+    scheduler: Literal["ddim", "dpmsolver++", "euler_a"] = Field("ddim", description="Sampler")
+    seed: int = Field(0, description="Random seed (same seed + inputs + device = same output)")
 
     @field_validator("resolution")
     @classmethod
@@ -94,17 +94,21 @@ class DiffusionSettings(_Strict):
 
 class ColorSpec(_Strict):
     config: str | None = Field(None, description="OCIO config; default $OCIO, else built-in")
-    working_space: str = "Linear Rec.709 (sRGB)"
+    working_space: str = Field("Linear Rec.709 (sRGB)",
+                               description="Scene-linear space for compositing")
     output_space: str | None = Field(None, description="Output colourspace; default working space")
-    highlight: Literal["softclip", "clip"] = "softclip"
-    knee: float = Field(0.8, gt=0.0, lt=1.0)
+    highlight: Literal["softclip", "clip"] = Field(
+        "softclip", description="Values above the knee entering model space: roll off or clip")
+    knee: float = Field(0.8, gt=0.0, lt=1.0, description="Where the highlight roll-off starts")
 
 
 class OutputSpec(_Strict):
     path: str = Field(description="Output sequence pattern, e.g. out/comp.####.exr")
     layers: list[Literal["rgba", "bg", "matte"]] = Field(
-        default_factory=lambda: ["rgba", "bg", "matte"])
-    compression: str = "zip"
+        default_factory=lambda: ["rgba", "bg", "matte"],
+        description="rgba: the comp (A=1); bg: bg.R/G/B, the new background; matte: matte.A")
+    compression: str = Field("zip", description="EXR compression: zip, zips, piz, dwaa, dwab, "
+                             "rle, none")
     existing: Literal["error", "skip", "overwrite"] = Field(
         "error", description="Existing output frames: error, skip (resume) or overwrite")
     recomposite: bool = Field(True, description="Put the original subject back over the result")
@@ -125,7 +129,7 @@ class OutputSpec(_Strict):
 
 
 class ShotSpec(_Strict):
-    version: int = SPEC_VERSION
+    version: int = Field(SPEC_VERSION, description="ShotSpec format version")
     plate: PlateSpec
     matte: MatteSpec = Field(default_factory=MatteSpec)
     background: BackgroundSpec
@@ -217,3 +221,27 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def dump_json(spec: ShotSpec) -> str:
     return spec.model_dump_json(indent=2)
+
+
+def reference_markdown() -> str:
+    """A Markdown table of every ShotSpec field (docs/shotspec.md is generated from this)."""
+    lines = ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            kind = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            if f.is_required():
+                default = "required"
+            elif f.default_factory is not None:
+                default = f"`{f.default_factory()}`"
+            else:
+                default = f"`{f.default}`"
+            desc = (f.description or "").replace("|", "/")
+            lines.append(f"| `{prefix}{name}` | {kind.replace('|', '/')} | {default} | {desc} |")
+
+    walk(ShotSpec, "")
+    return "\n".join(lines) + "\n"
