@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from actanywhere import color
 from actanywhere.errors import SpecError
 

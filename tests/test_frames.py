@@ -1,4 +1,5 @@
 import pytest
+
 from actanywhere import frames
 from actanywhere.errors import InputError, SpecError
 

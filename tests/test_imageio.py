@@ -2,10 +2,11 @@ import os
 
 import numpy as np
 import pytest
+from conftest import corpus, read_exr, write_exr
+
 from actanywhere import imageio
 from actanywhere.errors import InputError, OutputError
 from actanywhere.imageio import Window
-from conftest import corpus, read_exr, write_exr
 
 
 def test_data_window_is_placed_in_display_window(tmp_path):

@@ -3,9 +3,10 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import make_shot, read_exr, write_exr
+
 from actanywhere import job, spec
 from actanywhere.errors import InputError, JobCancelled, OutputError
-from conftest import make_shot, read_exr, write_exr
 
 
 def shot_spec(root, plate_path, bg_path, **sections):
@@ -48,7 +49,8 @@ def test_composite_end_to_end(shot):
 
 def test_harmonize_and_shadow_change_the_right_pixels(shot):
     root, plate, bg = shot
-    job.run(shot_spec(root, plate, bg, composite={"harmonize": 1.0, "shadow": 0.8},
+    job.run(shot_spec(root, plate, bg, composite={"harmonize": 1.0, "shadow": 0.8,
+                                                        "shadow_softness": 0.1},
                       output={"path": str(root / "h" / "c.####.exr")}))
     job.run(shot_spec(root, plate, bg, output={"path": str(root / "n" / "c.####.exr")}))
     h, s = read_exr(root / "h" / "c.0001.exr")

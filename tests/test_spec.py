@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from actanywhere import spec
 from actanywhere.errors import SpecError
 

@@ -46,15 +46,13 @@ class Engine(ABC):
         """One output per input, in order."""
 
 
-def subject_premult(inp: EngineInput) -> np.ndarray:
-    """The subject's colour premultiplied by its matte."""
-    return inp.rgb if inp.premultiplied else inp.rgb * inp.matte[..., None]
-
-
 class CompositeEngine(Engine):
     """The no-model baseline: subject over the background plate, harmonised, with a shadow.
 
-    Harmonisation multiplies the subject by a per-channel gain ``(mean_bg / mean_subject) **
+    A full plate (not premultiplied) has the old set mixed into the subject's soft edges; those
+    edge pixels take the colour of the nearby solid subject instead (``raster.decontaminate``),
+    so no fringe of the old background survives. Harmonisation multiplies the subject by a
+    per-channel gain ``(mean_bg / mean_subject) **
     harmonize`` (an exposure and white-balance match; 0 leaves the subject untouched, so its
     highlights survive exactly). The contact shadow darkens the background under a blurred,
     offset copy of the matte.
@@ -80,7 +78,7 @@ class CompositeEngine(Engine):
         assert self.background is not None and self.bg_mean is not None, "prepare() first"
         s = self.settings
         matte = inp.matte
-        fg = subject_premult(inp)
+        fg = inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, matte)
         coverage = float(matte.sum())
         if s.harmonize > 0 and coverage > 0:
             subj_mean = np.maximum(fg.sum(axis=(0, 1)) / coverage, 1e-6)
