@@ -52,10 +52,9 @@ class CompositeEngine(Engine):
     A full plate (not premultiplied) has the old set mixed into the subject's soft edges; those
     edge pixels take the colour of the nearby solid subject instead (``raster.decontaminate``),
     so no fringe of the old background survives. Harmonisation multiplies the subject by a
-    per-channel gain ``(mean_bg / mean_subject) **
-    harmonize`` (an exposure and white-balance match; 0 leaves the subject untouched, so its
-    highlights survive exactly). The contact shadow darkens the background under a blurred,
-    offset copy of the matte.
+    per-channel gain ``(mean_bg / mean_subject) ** harmonize`` (an exposure and white-balance
+    match; 0 leaves the subject untouched, so its highlights survive exactly). The contact
+    shadow darkens the background along the ground line under the subject's lowest point.
     """
 
     name = "composite"
