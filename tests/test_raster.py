@@ -37,3 +37,10 @@ def test_fit_cover_and_contain_keep_aspect():
     assert cover.shape == (20, 20, 1) and cover[10, 10, 0] > 0.5 and cover[10, 0, 0] < 0.1
     contain = raster.fit(img, 20, 20, "contain")
     assert contain[0, 10, 0] == 0 and contain[10, 10, 0] > 0.3  # letterboxed, bar kept
+
+
+def test_contact_shadow_on_a_narrow_frame_with_wide_softness():
+    matte = np.zeros((400, 40), np.float32)
+    matte[100:380, 15:25] = 1.0
+    s = raster.soft_shadow(matte, (60.0, 8.0), 40.0)  # blur and offset wider than the frame
+    assert s.shape == matte.shape and np.isfinite(s).all()

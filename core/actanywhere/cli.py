@@ -128,12 +128,13 @@ def info(
         data = shotinfo.describe(pattern, frames)
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
-    for key, value in ({} if as_json else data).items():
-        if value in ({}, "", []):
-            continue
-        if isinstance(value, dict):
-            value = "; ".join(f"{k}: {v}" for k, v in value.items())
-        typer.echo(f"{key:>16}  {value}")
+    else:
+        for key, value in data.items():
+            if value in ({}, "", []):
+                continue
+            if isinstance(value, dict):
+                value = "; ".join(f"{k}: {v}" for k, v in value.items())
+            typer.echo(f"{key:>16}  {value}")
     if data.get("consistent") is False:
         raise typer.Exit(3)
 

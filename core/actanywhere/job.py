@@ -217,7 +217,6 @@ def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
         warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
     names = imageio.rgb_names(img.info.channels, src.path, spec.plate.layer)
     rgb = shot.color.to_working(img.channels(names), shot.plate_space)
-
     if spec.matte.source == "alpha":
         if spec.matte.channel not in img.info.channels:
             raise InputError(f"{src.path}: no matte channel {spec.matte.channel!r}; it has "
@@ -268,24 +267,22 @@ def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> 
     if shot.output_space != shot.color.working_space:
         comp = shot.color.from_working(comp, shot.output_space)
         bg = shot.color.from_working(bg, shot.output_space)
-    names: list[str] = []
-    blocks: list[np.ndarray | float] = []
-    if "rgba" in spec.output.layers:
-        names += ["R", "G", "B", "A"]
-        blocks += [comp, 1.0]
-    if "bg" in spec.output.layers:
-        names += ["bg.R", "bg.G", "bg.B"]
-        blocks.append(bg)
-    if "matte" in spec.output.layers:
-        names.append("matte.A")
-        blocks.append(inp.matte)
+    layers = spec.output.layers
+    names = (["R", "G", "B", "A"] if "rgba" in layers else []) + (
+        ["bg.R", "bg.G", "bg.B"] if "bg" in layers else []) + (
+        ["matte.A"] if "matte" in layers else [])
     # One interleaved buffer filled block by block (np.stack of strided planes is 5x slower).
     pixels = np.empty((*comp.shape[:2], len(names)), np.float32)
     c = 0
-    for block in blocks:
-        width = 1 if np.isscalar(block) or block.ndim == 2 else block.shape[2]
-        pixels[..., c : c + width] = block if width > 1 or np.isscalar(block) else block[..., None]
-        c += width
+    if "rgba" in layers:
+        pixels[..., 0:3] = comp
+        pixels[..., 3] = 1.0
+        c = 4
+    if "bg" in layers:
+        pixels[..., c : c + 3] = bg
+        c += 3
+    if "matte" in layers:
+        pixels[..., c] = inp.matte
     meta = dict(shot.ref.metadata)
     meta.update({
         "Software": f"ActAnywhere for VFX {__version__}",

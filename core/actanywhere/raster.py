@@ -122,7 +122,7 @@ def soft_shadow(matte: np.ndarray, offset_px: tuple[float, float], radius_px: fl
     vertically it is a Gaussian around the ground line. Its peak is 1, so the engine's opacity
     setting means what it says. One outer product: cheap at 2K.
     """
-    h, w = matte.shape
+    h = matte.shape[0]
     rows = np.nonzero(matte.max(axis=1) > 0.5)[0]
     if rows.size == 0:
         return np.zeros_like(matte)
@@ -145,6 +145,8 @@ def soft_shadow(matte: np.ndarray, offset_px: tuple[float, float], radius_px: fl
 
 def _shift1d(a: np.ndarray, dx: int) -> np.ndarray:
     out = np.zeros_like(a)
+    if abs(dx) >= len(a):
+        return out
     if dx >= 0:
         out[dx:] = a[: len(a) - dx]
     else:
@@ -156,4 +158,5 @@ def _gaussian1d(a: np.ndarray, sigma: float) -> np.ndarray:
     radius = max(1, int(3 * sigma))
     x = np.arange(-radius, radius + 1, dtype=np.float32)
     k = np.exp(-0.5 * (x / sigma) ** 2)
-    return np.convolve(a, k / k.sum(), mode="same").astype(np.float32)
+    # Pad then "valid": the result has len(a) even when the kernel is longer than ``a``.
+    return np.convolve(np.pad(a, radius), k / k.sum(), mode="valid").astype(np.float32)
