@@ -76,8 +76,18 @@ def generate(
     ocio: Annotated[str | None, typer.Option(help="OCIO config (default $OCIO, else built-in)")] = None,
     output_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the output")] = None,
     threads: Annotated[int | None, typer.Option(help="Frames processed at once")] = None,
+    device: Annotated[str | None, typer.Option(help="Diffusion: auto|cpu|cuda")] = None,
     seed: Annotated[int | None, typer.Option(help="Diffusion: random seed")] = None,
     steps: Annotated[int | None, typer.Option(help="Diffusion: denoising steps")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Diffusion: classifier-free guidance scale")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Diffusion: ddim|dpmsolver++|euler_a")] = None,
+    resolution: Annotated[int | None, typer.Option(help="Diffusion: model short side, multiple of 64")] = None,
+    window: Annotated[int | None, typer.Option(help="Diffusion: frames per window (at most the model's 32)")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Diffusion: frames shared by adjacent windows")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Diffusion: auto|fp32|fp16|bf16")] = None,
+    condition: Annotated[str | None, typer.Option(help="Diffusion: condition image, background|composite")] = None,
+    recomposite: Annotated[bool | None, typer.Option("--recomposite/--no-recomposite", help="Put the original subject back over the generated frame")] = None,
+    allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = None,
     print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON and exit")] = False,
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
@@ -92,11 +102,14 @@ def generate(
                   "colorspace": plate_colorspace, "missing": missing},
         "matte": {"source": matte_source, "path": matte, "channel": matte_channel},
         "background": {"path": background, "colorspace": background_colorspace},
-        "engine": {"name": engine, "model": model},
+        "engine": {"name": engine, "model": model, "device": device},
         "composite": {"harmonize": harmonize, "shadow": shadow},
-        "diffusion": {"seed": seed, "steps": steps},
+        "diffusion": {"seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
+                      "resolution": resolution, "frames_per_window": window, "overlap": overlap,
+                      "dtype": dtype, "condition": condition, "allow_pickle": allow_pickle},
         "color": {"config": ocio, "output_space": output_colorspace},
         "output": {"path": output, "existing": existing, "compression": compression,
+                   "recomposite": recomposite,
                    "layers": [x.strip() for x in layers.split(",")] if layers else None},
         "threads": threads,
     }
@@ -184,6 +197,103 @@ def demo(
         typer.echo(f"plate:         {p.plate}\nbackground:    {p.background}\n"
                    f"spec:          {p.spec}\noutput:        {p.output}\n"
                    f"contact sheet: {p.contact_sheet}\npreview:       {p.preview}")
+
+
+model_app = typer.Typer(no_args_is_help=True, help="Build, inspect and check model checkpoints.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("init")
+def model_init(
+    out: Annotated[str, typer.Option("--out", help="Checkpoint folder to create")],
+    unet: Annotated[str | None, typer.Option(help="SD 1.5 (or SD 1.5 inpainting) UNet folder")] = None,
+    motion_adapter: Annotated[str | None, typer.Option(help="AnimateDiff motion adapter folder")] = None,
+    image_encoder: Annotated[str | None, typer.Option(help="CLIP ViT-L/14 folder (vision-only or whole CLIP)")] = None,
+    vae: Annotated[str | None, typer.Option(help="SD VAE folder")] = None,
+    random: Annotated[str | None, typer.Option(help="Instead of parts: random weights for the stored architecture tiny|full (tests, benchmarks)")] = None,
+    condition: Annotated[str, typer.Option(help="Condition tokens: embed (one projected CLIP token) or patches")] = "embed",
+    seed: Annotated[int, typer.Option(help="Seed for random weights")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing checkpoint folder")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = False,
+) -> None:
+    """Assemble a complete, loadable checkpoint from local parts (never downloads)."""
+    from .errors import SpecError
+    from .model import checkpoint
+
+    if condition not in ("embed", "patches"):
+        raise SpecError(f"--condition {condition!r}: use embed or patches")
+    parts = [unet, motion_adapter, image_encoder, vae]
+    if random:
+        if any(parts):
+            raise SpecError("--random builds random weights; do not also pass component folders")
+        from .model.components import ARCHITECTURES, build_random
+
+        if random not in ARCHITECTURES:
+            raise SpecError(f"--random {random!r}: use one of {', '.join(ARCHITECTURES)}")
+        comps = build_random(random, seed=seed, condition=condition)  # type: ignore[arg-type]
+        trained = {name: "random (untrained)" for name in comps.modules()}
+        source = {"random": random, "seed": seed}
+    else:
+        if not all(parts):
+            raise SpecError("model init needs --unet, --motion-adapter, --image-encoder and --vae "
+                            "(folders you downloaded), or --random tiny|full")
+        from .model.assemble import from_parts
+
+        comps, trained, source = from_parts(unet, motion_adapter, image_encoder, vae,  # type: ignore[arg-type]
+                                            condition=condition, allow_pickle=allow_pickle)  # type: ignore[arg-type]
+    path = checkpoint.save(comps, out, trained=trained, source=source, overwrite=overwrite)
+    typer.echo(f"wrote {path}")
+
+
+def _print_report(report, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    if as_json:
+        typer.echo(json.dumps({"path": report.path, "manifest": report.manifest,
+                               "components": [asdict(c) for c in report.components],
+                               "problems": report.problems}, indent=2))
+        return
+    arch = report.manifest.get("architecture", {})
+    typer.echo(f"{report.path}")
+    if arch:
+        typer.echo("  " + ", ".join(f"{k} {v}" for k, v in arch.items()))
+    for c in report.components:
+        sha = f" sha256 {c.sha256[:16]}" if c.sha256 else ""
+        typer.echo(f"  {c.name:<20} {c.parameters / 1e6:9.2f} M params  {c.tensors:5d} tensors  "
+                   f"{','.join(c.dtypes)}  {c.bytes / 2**20:8.1f} MiB{sha}")
+        typer.echo(f"  {'':<20} {c.trained}")
+    for p in report.problems:
+        typer.echo(f"problem: {p}", err=True)
+
+
+@model_app.command("info")
+def model_info(
+    path: Annotated[str, typer.Argument(help="Checkpoint folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Architecture, parameters, dtypes and which parts are trained (no hashing)."""
+    from .model import checkpoint
+
+    report = checkpoint.verify(path, hashes=False)
+    _print_report(report, as_json)
+    if report.problems:
+        raise typer.Exit(5)
+
+
+@model_app.command("verify")
+def model_verify(
+    path: Annotated[str, typer.Argument(help="Checkpoint folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Check every tensor's name and shape against the configs and every file's sha256."""
+    from .model import checkpoint
+
+    report = checkpoint.verify(path, hashes=True)
+    _print_report(report, as_json)
+    if report.problems:
+        raise typer.Exit(5)
+    if not as_json:
+        typer.echo("ok")
 
 
 @app.command()

@@ -76,6 +76,11 @@ def _torch() -> dict[str, Any]:
 def _model_dir(path: str) -> dict[str, Any]:
     if not os.path.isdir(path):
         return {"exists": False, "note": "not a folder"}
-    files = sorted(os.listdir(path))
-    return {"exists": True, "files": files[:20],
-            "has_model_index": "model_index.json" in files}
+    try:
+        from .model import checkpoint
+    except ImportError as exc:
+        return {"exists": True, "note": f"cannot check without torch/diffusers ({exc.msg})"}
+    report = checkpoint.verify(path, hashes=False)
+    return {"exists": True, "ok": not report.problems, "problems": report.problems,
+            "components": {c.name: c.parameters for c in report.components},
+            "architecture": report.manifest.get("architecture", {})}

@@ -33,12 +33,16 @@ class EngineOutput:
 
 class Engine(ABC):
     name: str = ""
-    #: frames the engine must see together; 1 means frames are independent
-    window: int = 1
 
     @abstractmethod
     def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
         """Receive the background, already fitted to the plate's display window."""
+
+
+class FrameEngine(Engine):
+    """Frames (or small groups of ``window`` frames) are rendered independently."""
+
+    window: int = 1
 
     @abstractmethod
     def render(self, inputs: list[EngineInput],
@@ -46,7 +50,24 @@ class Engine(ABC):
         """One output per input, in order."""
 
 
-class CompositeEngine(Engine):
+class ShotEngine(Engine):
+    """The whole shot is generated together: every frame is added (and reduced), then one
+    ``generate``, then ``finish`` per output frame with the full-resolution input again."""
+
+    @abstractmethod
+    def add(self, inp: EngineInput) -> None:
+        """Take one plate frame (any thread, any order)."""
+
+    @abstractmethod
+    def generate(self, cancel: threading.Event | None = None) -> None:
+        """Generate the shot from the frames added."""
+
+    @abstractmethod
+    def finish(self, inp: EngineInput) -> EngineOutput:
+        """The output of one frame, from its full-resolution input."""
+
+
+class CompositeEngine(FrameEngine):
     """The no-model baseline: subject over the background plate, harmonised, with a shadow.
 
     A full plate (not premultiplied) has the old set mixed into the subject's soft edges; those
@@ -97,12 +118,15 @@ class CompositeEngine(Engine):
         return EngineOutput(background=bg, comp=comp)
 
 
-def create(spec) -> Engine:
-    """The engine a ShotSpec asks for."""
+def create(spec, color, report=None) -> Engine:
+    """The engine a ShotSpec asks for (the diffusion engine loads its model here)."""
     if spec.engine.name == "composite":
         return CompositeEngine(spec.composite)
-    from .errors import ModelError
+    try:
+        from .model.engine import DiffusionEngine
+    except ImportError as exc:
+        from .errors import ModelError
 
-    raise ModelError(
-        "engine 'diffusion' is not available in this build yet; use --engine composite"
-    )
+        raise ModelError(f"engine 'diffusion' needs torch and diffusers ({exc.msg}); install "
+                         "them with: python3 install.py setup --torch cpu (or cuda)") from exc
+    return DiffusionEngine(spec, color, report) if report else DiffusionEngine(spec, color)

@@ -70,7 +70,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         warn(f"skipping {len(shot.skipped)} existing output frame(s) "
              f"{frames.compact(shot.skipped)} (output.existing=skip)")
 
-    engine = engines.create(spec)
+    engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot), shot.ref.pixel_aspect)
     if not shot.todo:
         result.seconds = time.monotonic() - start
@@ -78,27 +78,34 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         return result
 
     by_frame = {s.frame: s for s in shot.plate}
-    clock = StageClock(report, "frames", len(shot.todo))
-    windows = [shot.todo[i : i + engine.window] for i in range(0, len(shot.todo), engine.window)]
+    if isinstance(engine, engines.ShotEngine):
+        result.written = _run_shot(shot, engine, by_frame, report, cancel, warn)
+    else:
+        result.written = _run_frames(shot, engine, by_frame, report, cancel, warn)
+    result.seconds = time.monotonic() - start
+    if cancel.is_set():
+        raise JobCancelled(f"cancelled after {len(result.written)} of {len(shot.todo)} frames; "
+                           "rerun with output.existing=skip to resume")
+    report(ProgressEvent("done", len(result.written), len(shot.todo),
+                         message=f"wrote {len(result.written)} frame(s) to "
+                                 f"{shot.output.template} in {result.seconds:.1f}s"))
+    return result
+
+
+def _parallel(fn, items: list, threads: int, cancel: threading.Event) -> list:
+    """``fn(item)`` on a thread pool; the first exception cancels the rest and is raised.
+    Items not started when ``cancel`` is set are skipped (their result is None)."""
     failed = threading.Event()
 
-    def process(window: list[int]) -> list[str]:
+    def guarded(item):
         if cancel.is_set() or failed.is_set():
-            return []
-        inputs = [_load(shot, by_frame[f], warn) for f in window]
-        outputs = engine.render(inputs, cancel)
-        written = []
-        for inp, out in zip(inputs, outputs, strict=True):
-            if cancel.is_set() or failed.is_set():
-                break
-            written.append(_write(shot, inp, out))
-            clock.advance(inp.frame)
-        return written
+            return None
+        return fn(item)
 
-    with ThreadPoolExecutor(max_workers=spec.threads, thread_name_prefix="aa-frame") as pool:
-        futures = [pool.submit(process, w) for w in windows]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aa-frame") as pool:
+        futures = [pool.submit(guarded, item) for item in items]
         try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            wait(futures, return_when=FIRST_EXCEPTION)
             for fut in futures:
                 if fut.done() and fut.exception() is not None:
                     failed.set()
@@ -110,16 +117,52 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
             if failed.is_set() or cancel.is_set():
                 for fut in futures:
                     fut.cancel()
-        for fut in futures:
-            result.written.extend(fut.result())
-    result.seconds = time.monotonic() - start
+        return [fut.result() for fut in futures if not fut.cancelled()]
+
+
+def _run_frames(shot: _Shot, engine: engines.FrameEngine, by_frame, report: Reporter,
+                cancel: threading.Event, warn) -> list[str]:
+    clock = StageClock(report, "frames", len(shot.todo))
+    windows = [shot.todo[i : i + engine.window] for i in range(0, len(shot.todo), engine.window)]
+
+    def process(window: list[int]) -> list[str]:
+        inputs = [_load(shot, by_frame[f], warn) for f in window]
+        outputs = engine.render(inputs, cancel)
+        written = []
+        for inp, out in zip(inputs, outputs, strict=True):
+            if cancel.is_set():
+                break
+            written.append(_write(shot, inp, out))
+            clock.advance(inp.frame)
+        return written
+
+    return [p for paths in _parallel(process, windows, shot.spec.threads, cancel) if paths
+            for p in paths]
+
+
+def _run_shot(shot: _Shot, engine: engines.ShotEngine, by_frame, report: Reporter,
+              cancel: threading.Event, warn) -> list[str]:
+    """Every plate frame feeds the model (skipped frames too, so a resumed job regenerates the
+    same shot and its new frames match the ones already written); only ``todo`` is written."""
+    clock = StageClock(report, "read", len(shot.plate))
+
+    def add(src: frames.FrameSource) -> None:
+        engine.add(_load(shot, src, warn))
+        clock.advance(src.frame)
+
+    _parallel(add, list(shot.plate), shot.spec.threads, cancel)
     if cancel.is_set():
-        raise JobCancelled(f"cancelled after {len(result.written)} of {len(shot.todo)} frames; "
-                           "rerun with output.existing=skip to resume")
-    report(ProgressEvent("done", len(result.written), len(shot.todo),
-                         message=f"wrote {len(result.written)} frame(s) to "
-                                 f"{shot.output.template} in {result.seconds:.1f}s"))
-    return result
+        return []
+    engine.generate(cancel)
+    clock = StageClock(report, "frames", len(shot.todo))
+
+    def finish(frame: int) -> str:
+        inp = _load(shot, by_frame[frame], warn)
+        path = _write(shot, inp, engine.finish(inp))
+        clock.advance(frame)
+        return path
+
+    return [p for p in _parallel(finish, shot.todo, shot.spec.threads, cancel) if p]
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,14 @@ import os
 from typing import Any, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import SpecError
 from .frames import parse_frames
@@ -83,6 +90,18 @@ class DiffusionSettings(_Strict):
     guidance: float = Field(4.0, ge=1.0, le=50.0, description="Classifier-free guidance scale")
     scheduler: Literal["ddim", "dpmsolver++", "euler_a"] = Field("ddim", description="Sampler")
     seed: int = Field(0, description="Random seed (same seed + inputs + device = same output)")
+    condition: Literal["background", "composite"] = Field(
+        "background", description="Condition image: the background plate, or the subject of "
+        "condition_frame composited over it")
+    condition_frame: int | None = Field(None, description="Plate frame for condition=composite; "
+                                        "default: the first frame")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
+    decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "
+                              "(halved automatically on CUDA out-of-memory)")
+    compile: bool = Field(False, description="torch.compile the UNet (CUDA; slow first window)")
+    allow_pickle: bool = Field(False, description="Accept .bin/.ckpt pickle weights (can run "
+                               "code; only for files you trust)")
 
     @field_validator("resolution")
     @classmethod
@@ -90,6 +109,13 @@ class DiffusionSettings(_Strict):
         if v % 64:
             raise ValueError(f"{v} is not a multiple of 64; use e.g. {max(64, v // 64 * 64)}")
         return v
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> DiffusionSettings:
+        if self.frames_per_window > 1 and self.overlap >= self.frames_per_window:
+            raise ValueError(f"overlap {self.overlap} must be smaller than frames_per_window "
+                             f"{self.frames_per_window}")
+        return self
 
 
 class ColorSpec(_Strict):

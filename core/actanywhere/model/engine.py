@@ -1,0 +1,125 @@
+"""The ``diffusion`` engine: ActAnywhere on a whole shot, wired into the job pipeline.
+
+The job hands every plate frame to :meth:`add` (reduced at once to the model frame, so a long
+2K shot costs little memory), calls :meth:`generate` once (overlapping windows, one condition
+for all), then :meth:`finish` per output frame: the generated background back at plate size
+and, with ``output.recomposite``, the original subject over it through the plate's matte.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from diffusers.utils import logging as diffusers_logging
+
+from .. import modelspace, raster
+from ..color import ColorContext
+from ..engines import EngineInput, EngineOutput, ShotEngine
+from ..errors import ModelError
+from ..progress import ProgressEvent, Reporter, null_reporter
+from . import checkpoint, device
+from .pipeline import ActAnywherePipeline
+
+diffusers_logging.set_verbosity_error()  # dtype-cast notices are not for artists
+
+
+def subject_of(inp: EngineInput) -> np.ndarray:
+    """Premultiplied subject colour without the old set in its edges."""
+    return inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, inp.matte)
+
+
+class DiffusionEngine(ShotEngine):
+    name = "diffusion"
+
+    def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
+        if not spec.engine.model:
+            raise ModelError("engine.model: the diffusion engine needs a model folder; pass "
+                             "--model DIR (build one with `actanywhere model init`)")
+        self.spec, self.settings, self.color, self.report = spec, spec.diffusion, color, report
+        self.device, self.dtype, warning = device.choose(spec.engine.device,
+                                                         self.settings.dtype)
+        if warning:
+            report(ProgressEvent("warning", message=warning))
+        report(ProgressEvent("load", message=f"model {spec.engine.model} on {self.device} "
+                             f"({str(self.dtype).removeprefix('torch.')})"))
+        parts = checkpoint.load(spec.engine.model, dtype=self.dtype, device=self.device,
+                                allow_pickle=self.settings.allow_pickle)
+        self.pipe = ActAnywherePipeline.from_components(parts)
+        if self.settings.frames_per_window > self.pipe.max_frames:
+            raise ModelError(f"diffusion.frames_per_window {self.settings.frames_per_window} "
+                             f"exceeds this model's {self.pipe.max_frames} frames; lower it")
+        if self.settings.compile and self.device.type == "cuda":
+            self.pipe.unet = torch.compile(self.pipe.unet)
+        self.geo: modelspace.Geometry | None = None
+        self.background: np.ndarray | None = None
+        self.condition: np.ndarray | None = None
+        self.seg: dict[int, np.ndarray] = {}
+        self.mask: dict[int, np.ndarray] = {}
+        self.generated: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
+        h, w = background.shape[:2]
+        self.geo = modelspace.Geometry.fit(w, h, self.settings.resolution, pixel_aspect)
+        self.background = background
+        if self.settings.condition == "background":
+            self.condition = modelspace.condition(self.geo, self.color, background)
+
+    def add(self, inp: EngineInput) -> None:
+        assert self.geo is not None and self.background is not None, "prepare() first"
+        subject = subject_of(inp)
+        seg, mask = modelspace.foreground(self.geo, self.color, subject, inp.matte)
+        cond_frame = self.settings.condition_frame
+        with self._lock:
+            earliest = not self.seg or inp.frame < min(self.seg)
+            self.seg[inp.frame], self.mask[inp.frame] = seg, mask
+            wants = inp.frame == cond_frame if cond_frame is not None else earliest
+            if self.settings.condition == "composite" and wants:
+                comp = self.background * (1.0 - inp.matte)[..., None] + subject
+                self.condition = modelspace.condition(self.geo, self.color, comp)
+
+    def generate(self, cancel: threading.Event | None = None) -> None:
+        s = self.settings
+        order = sorted(self.seg)
+        if self.condition is None:
+            raise ModelError(f"diffusion.condition_frame {s.condition_frame} is not in the "
+                             "shot's frames; pick a plate frame")
+        seg = np.stack([self.seg[f] for f in order])
+        mask = np.stack([self.mask[f] for f in order])
+        window = min(s.frames_per_window, len(order))
+        total = s.steps
+
+        def step(done: int, _steps: int) -> None:
+            self.report(ProgressEvent("denoise", done, total))
+
+        self.report(ProgressEvent("denoise", 0, total, message=f"{len(order)} frames at "
+                                  f"{self.geo.model_w}x{self.geo.model_h}, window {window}"))
+        while True:
+            try:
+                video = self.pipe(seg, mask, self.condition, num_inference_steps=s.steps,
+                                  guidance_scale=s.guidance, scheduler=s.scheduler, seed=s.seed,
+                                  window=window, overlap=min(s.overlap, window - 1),
+                                  decode_chunk=s.decode_chunk, callback=step, cancel=cancel)
+                break
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                if window <= 8:
+                    raise ModelError(device.oom_message(s.resolution, window,
+                                                        s.decode_chunk)) from exc
+                window //= 2
+                self.report(ProgressEvent("warning", message="CUDA out of memory; retrying "
+                                          f"with {window} frames per window"))
+        self.generated = dict(zip(order, video, strict=True))
+        self.seg.clear()
+        self.mask.clear()
+
+    def finish(self, inp: EngineInput) -> EngineOutput:
+        assert self.geo is not None
+        bg = modelspace.background(self.geo, self.color, self.generated[inp.frame])
+        if not self.spec.output.recomposite:
+            return EngineOutput(background=bg, comp=bg)
+        comp = bg * (1.0 - inp.matte)[..., None]
+        comp += subject_of(inp)
+        return EngineOutput(background=bg, comp=comp)
