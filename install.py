@@ -5,8 +5,10 @@
     python3 install.py test     # create .venv, install with test tools, run the whole suite
     python3 install.py setup    # only create .venv and install
 
-Options: --venv DIR (default .venv), --torch none|cpu|cuda (default none: the composite
-engine needs no torch; see docs/install.md). Standard library only; Python 3.11 or newer.
+Options: --venv DIR (default .venv), --torch none|cpu|cuda. Default: `test` installs the
+CUDA build of torch 2.12 with torchvision 0.27 (it runs on the CPU too; CI exercises the model
+with it); `demo` and `setup` install no torch (the composite engine needs none). See
+docs/quickstart.md. Standard library only; Python 3.11 or newer.
 """
 
 from __future__ import annotations
@@ -67,14 +69,20 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["setup", "demo", "test"], nargs="?", default="setup")
     parser.add_argument("--venv", default=os.path.join(ROOT, ".venv"))
-    parser.add_argument("--torch", choices=sorted(TORCH), default="none")
+    parser.add_argument("--torch", choices=sorted(TORCH), default=None,
+                        help="none: no diffusion engine; cpu: CPU-only build; cuda: CUDA build "
+                        "(default: cuda for test, none otherwise)")
     parser.add_argument("args", nargs=argparse.REMAINDER,
                         help="passed on to the demo or to pytest (after --)")
     ns = parser.parse_args()
     extra_args = [a for a in ns.args if a != "--"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     try:
-        py = setup(ns.venv, "dev" if ns.action == "test" else "", ns.torch)
+        torch = ns.torch or ("cuda" if ns.action == "test" else "none")
+        extras = ["dev"] if ns.action == "test" else []
+        if torch != "none":
+            extras.append("model")
+        py = setup(ns.venv, ",".join(extras), torch)
         if ns.action == "demo":
             _run([py, "-m", "actanywhere", "demo", *extra_args], env=env, cwd=ROOT)
         elif ns.action == "test":

@@ -195,9 +195,12 @@ class ActAnywherePipeline(DiffusionPipeline):
                 if guided:
                     uncond, conditional = eps.chunk(2)
                     eps = uncond + guidance_scale * (conditional - uncond)
+                if len(plan) == 1:  # one window: its prediction as is, no blending arithmetic
+                    eps_sum = eps
+                    break
                 w = torch.tensor(windows.weights(e - s, overlap), device=device)
                 eps_sum[:, :, s:e] += eps * w.view(1, 1, -1, 1, 1)
-            eps = eps_sum / blend.view(1, 1, -1, 1, 1)
+            eps = eps_sum if len(plan) == 1 else eps_sum / blend.view(1, 1, -1, 1, 1)
             latents = sched.step(eps, t, latents, generator=generator,
                                  return_dict=True).prev_sample
             if callback is not None:

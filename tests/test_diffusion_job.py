@@ -1,0 +1,157 @@
+"""The diffusion engine end to end: ShotSpec -> tiny model -> EXR frames on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from conftest import make_shot, read_exr  # noqa: E402
+
+from actanywhere import job, spec  # noqa: E402
+from actanywhere.errors import JobCancelled, ModelError  # noqa: E402
+from actanywhere.model import checkpoint, components  # noqa: E402
+
+FRAMES = range(1, 7)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dmodel") / "tiny"
+    checkpoint.save(components.build_random("tiny", seed=0), str(path))
+    return str(path)
+
+
+@pytest.fixture
+def dshot(tmp_path):
+    plate, bg = make_shot(tmp_path, frames=FRAMES, size=(96, 54))
+    return tmp_path, plate, bg
+
+
+def diffusion_spec(root, plate, bg, model_dir, out="out/comp.####.exr", **diffusion):
+    settings = {"resolution": 64, "steps": 3, "frames_per_window": 4, "overlap": 2}
+    settings.update(diffusion)
+    return spec.from_dict({
+        "plate": {"path": str(plate)}, "background": {"path": str(bg)},
+        "engine": {"name": "diffusion", "model": model_dir, "device": "cpu"},
+        "diffusion": settings, "output": {"path": str(root / out)},
+    })
+
+
+def frame(root, f, out="out"):
+    px, s = read_exr(root / out / f"comp.{f:04d}.exr")
+    return px, list(s.channelnames)
+
+
+def test_generate_writes_frames_with_the_subject_kept(dshot, model_dir):
+    root, plate, bg = dshot
+    events = []
+    result = job.run(diffusion_spec(root, plate, bg, model_dir), events.append)
+    assert len(result.written) == len(FRAMES)
+    assert any("CPU" in e.message for e in events if e.stage == "warning")
+    denoise = [e for e in events if e.stage == "denoise"]
+    assert denoise[-1].done == denoise[-1].total == 3
+    for i, f in enumerate(FRAMES):
+        px, names = frame(root, f)
+        assert names == ["R", "G", "B", "A", "bg.R", "bg.G", "bg.B", "matte.A"]
+        assert px.shape == (54, 96, 8) and np.isfinite(px).all()
+        plate_px, _ = read_exr(plate.parent / f"plate.{f:04d}.exr")
+        solid = plate_px[..., 3] == 1.0
+        assert np.allclose(px[..., :3][solid], plate_px[..., :3][solid], atol=2e-3), \
+            "recomposite puts the original subject back exactly"
+        x0 = 8 + 4 * i
+        assert (px[..., 7][10:26, x0 : x0 + 12] == 1.0).all()
+        bg_layer = px[..., 4:7]
+        assert bg_layer.std() > 0 and (bg_layer >= 0).all()
+
+
+def test_same_seed_same_frames_and_resume_matches(dshot, model_dir):
+    root, plate, bg = dshot
+    job.run(diffusion_spec(root, plate, bg, model_dir, out="a/comp.####.exr"))
+    job.run(diffusion_spec(root, plate, bg, model_dir, out="b/comp.####.exr"))
+    for f in FRAMES:
+        assert np.array_equal(frame(root, f, "a")[0], frame(root, f, "b")[0])
+    # a stopped job: delete the last frames and resume with existing=skip
+    for f in (5, 6):
+        os.remove(root / "b" / f"comp.{f:04d}.exr")
+    resumed = diffusion_spec(root, plate, bg, model_dir, out="b/comp.####.exr")
+    resumed.output.existing = "skip"
+    result = job.run(resumed)
+    assert sorted(result.skipped) == [1, 2, 3, 4] and len(result.written) == 2
+    for f in (5, 6):
+        assert np.array_equal(frame(root, f, "a")[0], frame(root, f, "b")[0])
+    other = diffusion_spec(root, plate, bg, model_dir, out="c/comp.####.exr", seed=7)
+    job.run(other)
+    assert not np.array_equal(frame(root, 1, "a")[0], frame(root, 1, "c")[0])
+
+
+def test_no_recomposite_and_composite_condition(dshot, model_dir):
+    root, plate, bg = dshot
+    s = diffusion_spec(root, plate, bg, model_dir, condition="composite", condition_frame=3)
+    s.output.recomposite = False
+    job.run(s)
+    px, _ = frame(root, 2)
+    assert np.array_equal(px[..., :3], px[..., 4:7]), "without recomposite the comp is the " \
+        "generated frame"
+    s = diffusion_spec(root, plate, bg, model_dir, out="x/c.####.exr", condition="composite",
+                       condition_frame=99)
+    with pytest.raises(ModelError, match="condition_frame 99 is not in the shot"):
+        job.run(s)
+
+
+def test_cancel_during_denoising_writes_nothing(dshot, model_dir):
+    root, plate, bg = dshot
+    cancel = threading.Event()
+
+    def report(ev):
+        if ev.stage == "denoise" and ev.done == 1:
+            cancel.set()
+
+    with pytest.raises(JobCancelled):
+        job.run(diffusion_spec(root, plate, bg, model_dir), report, cancel)
+    assert not (root / "out").exists() or not list((root / "out").iterdir())
+
+
+def test_model_errors(dshot, model_dir, tmp_path):
+    root, plate, bg = dshot
+    s = diffusion_spec(root, plate, bg, model_dir)
+    s.engine.model = None
+    with pytest.raises(ModelError, match="needs a model folder; pass --model"):
+        job.run(s)
+    s = diffusion_spec(root, plate, bg, str(tmp_path / "nowhere"))
+    with pytest.raises(ModelError, match="no such model folder"):
+        job.run(s)
+    import torch
+
+    if not torch.cuda.is_available():
+        s = diffusion_spec(root, plate, bg, model_dir)
+        s.engine.device = "cuda"
+        with pytest.raises(ModelError, match="no CUDA GPU is visible"):
+            job.run(s)
+    with pytest.raises(Exception, match="overlap 4 must be smaller than frames_per_window 4"):
+        diffusion_spec(root, plate, bg, model_dir, overlap=4)
+
+
+def test_cli_generate_diffusion(tmp_path, model_dir, capsys):
+    plate, bg = make_shot(tmp_path, frames=range(1, 4), size=(64, 36))
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "actanywhere", "generate", "--plate", str(plate),
+           "--background", str(bg), "-o", str(tmp_path / "o" / "c.####.exr"),
+           "--engine", "diffusion", "--model", model_dir, "--resolution", "64", "--steps", "2",
+           "--window", "2", "--overlap", "1", "--scheduler", "euler_a", "--progress", "json"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '"stage": "denoise"' in r.stdout and len(list((tmp_path / "o").iterdir())) == 3
+    from actanywhere.cli import main
+
+    code = main(cmd[3:] + ["--model", str(tmp_path / "nope"), "--existing", "overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert code == 5 and err.startswith("error: ") and "no such model folder" in err
+    assert len(err.splitlines()) == 1
