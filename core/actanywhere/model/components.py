@@ -23,8 +23,11 @@ import torch
 from diffusers import AutoencoderKL, UNetMotionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import logging as diffusers_logging
 from torch import nn
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+diffusers_logging.set_verbosity_error()  # dtype-cast notices are not for artists
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
 ARCHITECTURES = ("tiny", "full")

@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 import torch
-from diffusers.utils import logging as diffusers_logging
 
 from .. import modelspace, raster
 from ..color import ColorContext
@@ -21,8 +20,6 @@ from ..errors import ModelError
 from ..progress import ProgressEvent, Reporter, null_reporter
 from . import checkpoint, device
 from .pipeline import ActAnywherePipeline
-
-diffusers_logging.set_verbosity_error()  # dtype-cast notices are not for artists
 
 
 def subject_of(inp: EngineInput) -> np.ndarray:
