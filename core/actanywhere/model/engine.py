@@ -41,8 +41,13 @@ class DiffusionEngine(ShotEngine):
             report(ProgressEvent("warning", message=warning))
         report(ProgressEvent("load", message=f"model {spec.engine.model} on {self.device} "
                              f"({str(self.dtype).removeprefix('torch.')})"))
-        parts = checkpoint.load(spec.engine.model, dtype=self.dtype, device=self.device,
-                                allow_pickle=self.settings.allow_pickle)
+        try:
+            parts = checkpoint.load(spec.engine.model, dtype=self.dtype, device=self.device,
+                                    allow_pickle=self.settings.allow_pickle)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise ModelError(f"{spec.engine.model}: the model does not fit in GPU memory; use "
+                             "diffusion.dtype fp16, free the GPU from other processes, or "
+                             "--device cpu") from exc
         self.pipe = ActAnywherePipeline.from_components(parts)
         if self.settings.frames_per_window > self.pipe.max_frames:
             raise ModelError(f"diffusion.frames_per_window {self.settings.frames_per_window} "
