@@ -266,18 +266,24 @@ def _print_report(report, as_json: bool) -> None:
         typer.echo(f"problem: {p}", err=True)
 
 
+def _check_model(path: str, hashes: bool, as_json: bool) -> None:
+    from .model import checkpoint
+
+    report = checkpoint.verify(path, hashes=hashes)
+    _print_report(report, as_json)
+    if report.problems:
+        raise typer.Exit(5)
+    if hashes and not as_json:
+        typer.echo("ok")
+
+
 @model_app.command("info")
 def model_info(
     path: Annotated[str, typer.Argument(help="Checkpoint folder")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Architecture, parameters, dtypes and which parts are trained (no hashing)."""
-    from .model import checkpoint
-
-    report = checkpoint.verify(path, hashes=False)
-    _print_report(report, as_json)
-    if report.problems:
-        raise typer.Exit(5)
+    _check_model(path, False, as_json)
 
 
 @model_app.command("verify")
@@ -286,14 +292,7 @@ def model_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Check every tensor's name and shape against the configs and every file's sha256."""
-    from .model import checkpoint
-
-    report = checkpoint.verify(path, hashes=True)
-    _print_report(report, as_json)
-    if report.problems:
-        raise typer.Exit(5)
-    if not as_json:
-        typer.echo("ok")
+    _check_model(path, True, as_json)
 
 
 @app.command()

@@ -81,14 +81,19 @@ def load_unet2d(path: str, allow_pickle: bool = False) -> tuple[UNet2DConditionM
     return unet, how
 
 
-def load_motion_adapter(path: str, allow_pickle: bool = False) -> MotionAdapter:
-    folder = _folder(path, "motion_adapter")
-    cfg = checkpoint._clean(_config(folder, "motion adapter"))
+def _load_diffusers(path: str, sub: str, cls, what: str, allow_pickle: bool):
+    """A diffusers model folder: config.json + weights, checked tensor by tensor."""
+    folder = _folder(path, sub)
+    cfg = checkpoint._clean(_config(folder, what))
     file = checkpoint.weights_file(folder, "diffusion_pytorch_model.safetensors", allow_pickle)
     with init_empty_weights():
-        adapter = MotionAdapter.from_config(cfg)
-    _load_module(adapter, checkpoint.read_state(file, allow_pickle), file)
-    return adapter
+        module = cls.from_config(cfg)
+    _load_module(module, checkpoint.read_state(file, allow_pickle), file)
+    return module
+
+
+def load_motion_adapter(path: str, allow_pickle: bool = False) -> MotionAdapter:
+    return _load_diffusers(path, "motion_adapter", MotionAdapter, "motion adapter", allow_pickle)
 
 
 def load_image_encoder(path: str, allow_pickle: bool = False) -> CLIPVisionModelWithProjection:
@@ -114,13 +119,7 @@ def load_image_encoder(path: str, allow_pickle: bool = False) -> CLIPVisionModel
 
 
 def load_vae(path: str, allow_pickle: bool = False) -> AutoencoderKL:
-    folder = _folder(path, "vae")
-    cfg = checkpoint._clean(_config(folder, "VAE"))
-    file = checkpoint.weights_file(folder, "diffusion_pytorch_model.safetensors", allow_pickle)
-    with init_empty_weights():
-        vae = AutoencoderKL.from_config(cfg)
-    _load_module(vae, checkpoint.read_state(file, allow_pickle), file)
-    return vae
+    return _load_diffusers(path, "vae", AutoencoderKL, "VAE", allow_pickle)
 
 
 def from_parts(unet: str, motion_adapter: str, image_encoder: str, vae: str, *,
