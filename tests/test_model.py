@@ -312,3 +312,13 @@ def test_model_cli_init_info_verify(tmp_path, capsys):
     r = subprocess.run([sys.executable, "-m", "actanywhere", "model", "info", str(out)],
                        env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True)
     assert r.returncode == 5 and "problem: " in r.stderr
+
+
+def test_doctor_checks_model_folders(tiny_dir, broken):
+    from actanywhere import doctor
+
+    good = doctor.check([str(tiny_dir)])
+    assert good["ok"] and good["models"][str(tiny_dir)]["components"]["unet"] > 1_000_000
+    shutil.rmtree(broken / "unet")
+    bad = doctor.check([str(broken)])
+    assert not bad["ok"] and any("unet/config.json: missing" in p for p in bad["problems"])

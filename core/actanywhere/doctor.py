@@ -53,6 +53,10 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
     if os.environ.get("ACTANYWHERE_MODEL"):
         dirs.append(os.environ["ACTANYWHERE_MODEL"])
     report["models"] = {d: _model_dir(d) for d in dirs}
+    for d, m in report["models"].items():
+        if not m.get("exists"):
+            problems.append(f"{d}: model folder does not exist")
+        problems.extend(m.get("problems", []))
     report["ok"] = not problems
     return report
 
