@@ -308,7 +308,7 @@ def load(path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.d
             setattr(processor, key, pre[key])
     sched = _read_json(os.path.join(path, SCHEDULER_CONFIG), "scheduler config")
     return Components(**modules, feature_extractor=processor,  # type: ignore[arg-type]
-                      scheduler_config=_clean(sched) | {})
+                      scheduler_config=_clean(sched))
 
 
 def manifest(path: str) -> dict[str, Any]:
