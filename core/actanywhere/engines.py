@@ -31,6 +31,11 @@ class EngineOutput:
     comp: np.ndarray  # (H, W, 3): subject over the new background
 
 
+def subject_of(inp: EngineInput) -> np.ndarray:
+    """Premultiplied subject colour, without the old set in a full plate's soft edges."""
+    return inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, inp.matte)
+
+
 class Engine(ABC):
     name: str = ""
 
@@ -98,7 +103,7 @@ class CompositeEngine(FrameEngine):
         assert self.background is not None and self.bg_mean is not None, "prepare() first"
         s = self.settings
         matte = inp.matte
-        fg = inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, matte)
+        fg = subject_of(inp)
         coverage = float(matte.sum())
         if s.harmonize > 0 and coverage > 0:
             subj_mean = np.maximum(fg.sum(axis=(0, 1)) / coverage, 1e-6)

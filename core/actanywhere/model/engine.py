@@ -13,18 +13,13 @@ import threading
 import numpy as np
 import torch
 
-from .. import modelspace, raster
+from .. import modelspace
 from ..color import ColorContext
-from ..engines import EngineInput, EngineOutput, ShotEngine
+from ..engines import EngineInput, EngineOutput, ShotEngine, subject_of
 from ..errors import ModelError
 from ..progress import ProgressEvent, Reporter, null_reporter
 from . import checkpoint, device
 from .pipeline import ActAnywherePipeline
-
-
-def subject_of(inp: EngineInput) -> np.ndarray:
-    """Premultiplied subject colour without the old set in its edges."""
-    return inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, inp.matte)
 
 
 class DiffusionEngine(ShotEngine):

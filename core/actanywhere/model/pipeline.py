@@ -175,16 +175,19 @@ class ActAnywherePipeline(DiffusionPipeline):
         latents = torch.randn(shape, generator=generator, dtype=torch.float32)
         latents = (latents * sched.init_noise_sigma).to(device)
         plan = windows.plan(t_frames, window, overlap)
-        blend = torch.zeros(t_frames, device=device)
-        for s, e in plan:
-            blend[s:e] += torch.tensor(windows.weights(e - s, overlap), device=device)
+        # Blend weights per window, and their per-frame sum, made once for all steps.
+        weights = [torch.tensor(windows.weights(e - s, overlap), device=device)
+                   .view(1, 1, -1, 1, 1) for s, e in plan]
+        blend = torch.zeros(1, 1, t_frames, 1, 1, device=device)
+        for (s, e), w in zip(plan, weights, strict=True):
+            blend[:, :, s:e] += w
 
         steps = len(sched.timesteps)
         for i, t in enumerate(sched.timesteps):
             if cancel is not None and cancel.is_set():
                 raise JobCancelled(f"cancelled at denoising step {i} of {steps}")
             eps_sum = torch.zeros_like(latents)
-            for s, e in plan:
+            for (s, e), w in zip(plan, weights, strict=True):
                 lat = sched.scale_model_input(latents[:, :, s:e], t).to(dtype)
                 x = torch.cat([lat, m_lat[:, :, s:e], fg_lat[:, :, s:e]], dim=1)
                 if guided:
@@ -198,9 +201,8 @@ class ActAnywherePipeline(DiffusionPipeline):
                 if len(plan) == 1:  # one window: its prediction as is, no blending arithmetic
                     eps_sum = eps
                     break
-                w = torch.tensor(windows.weights(e - s, overlap), device=device)
-                eps_sum[:, :, s:e] += eps * w.view(1, 1, -1, 1, 1)
-            eps = eps_sum if len(plan) == 1 else eps_sum / blend.view(1, 1, -1, 1, 1)
+                eps_sum[:, :, s:e] += eps * w
+            eps = eps_sum if len(plan) == 1 else eps_sum / blend
             latents = sched.step(eps, t, latents, generator=generator,
                                  return_dict=True).prev_sample
             if callback is not None:
