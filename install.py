@@ -78,8 +78,9 @@ def main() -> int:
     extra_args = [a for a in ns.args if a != "--"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     try:
-        torch = ns.torch or ("cuda" if ns.action == "test" else "none")
-        extras = ["dev"] if ns.action == "test" else []
+        # demo runs the shipped model (diffusion engine): it needs torch as much as the tests
+        torch = ns.torch or ("none" if ns.action == "setup" else "cuda")
+        extras = ["dev", "train"] if ns.action == "test" else []
         if torch != "none":
             extras.append("model")
         py = setup(ns.venv, ",".join(extras), torch)

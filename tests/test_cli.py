@@ -80,9 +80,11 @@ def test_info_and_doctor(tmp_path):
     assert rep["hf_hub_offline"] is True
 
 
-def test_demo_small(tmp_path):
+@pytest.mark.parametrize("engine", ["diffusion", "composite"])
+def test_demo_small(tmp_path, engine):
+    args = ["--engine", engine] if engine == "composite" else []  # diffusion is the default
     r = cli("demo", "--out", tmp_path / "d", "--frames", "4", "--width", "256", "--height", "136",
-            "--progress", "none")
+            "--progress", "none", *args)
     assert r.returncode == 0, r.stderr
     d = tmp_path / "d"
     for name in ("contact_sheet.png", "preview.gif", "shot.json", "background.exr"):
@@ -93,5 +95,9 @@ def test_demo_small(tmp_path):
     assert (spec.full_width, spec.full_height) == (256, 136)
     assert set(spec.channelnames) == {"R", "G", "B", "A", "bg.R", "bg.G", "bg.B", "matte.A"}
     assert spec.get_string_attribute("Copyright") == "ActAnywhere demo"
-    assert "composite" in spec.get_string_attribute("actanywhere:spec")
-    assert np.isfinite(px).all() and px[..., :3].max() > 1.0  # HDR sun and highlights kept
+    recorded = json.loads(spec.get_string_attribute("actanywhere:spec"))
+    assert recorded["engine"]["name"] == engine
+    assert np.isfinite(px).all() and px[..., :3].max() > 1.0  # subject highlights kept
+    if engine == "diffusion":
+        assert recorded["engine"]["model"] is None  # the shipped model
+        assert recorded["diffusion"]["resolution"] == 64

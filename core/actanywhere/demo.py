@@ -189,18 +189,26 @@ def make_plate(pattern: str, nframes: int = 24, width: int = 2048, height: int =
             report(ProgressEvent("demo shot", done, nframes, frame))
 
 
-def build_spec(p: DemoPaths, engine: str = "composite") -> spec.ShotSpec:
-    return spec.from_dict({
+#: Diffusion settings for the shipped small model: it was trained on 8-frame, 64 px clips.
+SHIPPED_SETTINGS = {"resolution": 64, "frames_per_window": 8, "overlap": 2, "steps": 25,
+                    "guidance": 2.0, "seed": 0}
+
+
+def build_spec(p: DemoPaths, engine: str = "diffusion") -> spec.ShotSpec:
+    data = {
         "plate": {"path": p.plate},
         "matte": {"source": "alpha", "channel": "A"},
         "background": {"path": p.background},
         "engine": {"name": engine},
         "output": {"path": p.output, "existing": "overwrite"},
-    })
+    }
+    if engine == "diffusion":
+        data["diffusion"] = dict(SHIPPED_SETTINGS)
+    return spec.from_dict(data)
 
 
 def run_demo(root: str, nframes: int = 24, width: int = 2048, height: int = 1080,
-             engine: str = "composite", report: Reporter = null_reporter,
+             engine: str = "diffusion", report: Reporter = null_reporter,
              threads: int = 2) -> DemoPaths:
     """Make the demo shot (once), run it, write a contact sheet and an animated preview."""
     p = paths(root)

@@ -68,7 +68,8 @@ class BackgroundSpec(_Strict):
 
 class EngineSpec(_Strict):
     name: Literal["composite", "diffusion"] = "composite"
-    model: str | None = Field(None, description="Model folder (engine=diffusion)")
+    model: str | None = Field(None, description="Model folder (engine=diffusion); default: the "
+                              "shipped small model (synthetic-trained, a proof, not production)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs")
 
 
@@ -249,8 +250,9 @@ def dump_json(spec: ShotSpec) -> str:
     return spec.model_dump_json(indent=2)
 
 
-def reference_markdown() -> str:
-    """A Markdown table of every ShotSpec field (docs/shotspec.md is generated from this)."""
+def reference_markdown(root: type[BaseModel] | None = None) -> str:
+    """A Markdown table of every field of ``root`` (default ShotSpec; docs/shotspec.md and
+    docs/training.md are generated from this)."""
     lines = ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
 
     def walk(model: type[BaseModel], prefix: str) -> None:
@@ -269,5 +271,5 @@ def reference_markdown() -> str:
             desc = (f.description or "").replace("|", "/")
             lines.append(f"| `{prefix}{name}` | {kind.replace('|', '/')} | {default} | {desc} |")
 
-    walk(ShotSpec, "")
+    walk(root or ShotSpec, "")
     return "\n".join(lines) + "\n"

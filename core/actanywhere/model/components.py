@@ -30,7 +30,7 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWi
 diffusers_logging.set_verbosity_error()  # dtype-cast notices are not for artists
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
-ARCHITECTURES = ("tiny", "full")
+ARCHITECTURES = ("tiny", "small", "full")
 
 
 class ConditionProjector(ModelMixin, ConfigMixin):

@@ -8,6 +8,7 @@ and, with ``output.recomposite``, the original subject over it through the plate
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..color import ColorContext
 from ..engines import EngineInput, EngineOutput, ShotEngine, subject_of
 from ..errors import ModelError
 from ..progress import ProgressEvent, Reporter, null_reporter
-from . import checkpoint, device
+from . import SHIPPED, checkpoint, device
 from .pipeline import ActAnywherePipeline
 
 
@@ -26,21 +27,23 @@ class DiffusionEngine(ShotEngine):
     name = "diffusion"
 
     def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
-        if not spec.engine.model:
-            raise ModelError("engine.model: the diffusion engine needs a model folder; pass "
-                             "--model DIR (build one with `actanywhere model init`)")
+        model = spec.engine.model or SHIPPED
+        if not spec.engine.model and not os.path.isdir(SHIPPED):
+            raise ModelError(f"engine.model: no model folder given and the shipped model "
+                             f"({SHIPPED}) is missing; pass --model DIR or reinstall")
         self.spec, self.settings, self.color, self.report = spec, spec.diffusion, color, report
         self.device, self.dtype, warning = device.choose(spec.engine.device,
                                                          self.settings.dtype)
         if warning:
             report(ProgressEvent("warning", message=warning))
-        report(ProgressEvent("load", message=f"model {spec.engine.model} on {self.device} "
+        what = model if spec.engine.model else "the shipped small model (synthetic-trained)"
+        report(ProgressEvent("load", message=f"model {what} on {self.device} "
                              f"({str(self.dtype).removeprefix('torch.')})"))
         try:
-            parts = checkpoint.load(spec.engine.model, dtype=self.dtype, device=self.device,
+            parts = checkpoint.load(model, dtype=self.dtype, device=self.device,
                                     allow_pickle=self.settings.allow_pickle)
         except torch.cuda.OutOfMemoryError as exc:
-            raise ModelError(f"{spec.engine.model}: the model does not fit in GPU memory; use "
+            raise ModelError(f"{model}: the model does not fit in GPU memory; use "
                              "diffusion.dtype fp16, free the GPU from other processes, or "
                              "--device cpu") from exc
         self.pipe = ActAnywherePipeline.from_components(parts)

@@ -43,6 +43,22 @@ def segmentation(subject: np.ndarray, matte: np.ndarray) -> np.ndarray:
     return (subject + GRAY * (1.0 - matte[..., None])).astype(np.float32)
 
 
+def clip_input(images: torch.Tensor, fe: CLIPImageProcessor) -> torch.Tensor:
+    """(B, 3, H, W) images in [0, 1] -> CLIP pixel values, as CLIPImageProcessor makes them
+    (shortest edge, centre crop, mean/std), in torch: on the GPU, batched, differentiable."""
+    size = int(fe.crop_size["height"])
+    h, w = images.shape[-2:]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(images.float(), size=(nh, nw), mode="bicubic", align_corners=False,
+                      antialias=True)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    x = x[..., top : top + size, left : left + size].clamp(0, 1)
+    mean = torch.tensor(fe.image_mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(fe.image_std, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 def make_scheduler(name: SchedulerName, config: dict):
     """DDIM (default), DPM-Solver++ or Euler-ancestral from the checkpoint's scheduler config."""
     cfg = {k: v for k, v in config.items() if not k.startswith("_")}
@@ -86,19 +102,8 @@ class ActAnywherePipeline(DiffusionPipeline):
 
         CLIP preprocessing as CLIPImageProcessor does it (shortest edge, centre crop, mean/std),
         in torch so it runs on the GPU and needs no PIL round trip."""
-        fe = self.feature_extractor
-        size = int(fe.crop_size["height"])
         x = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
-        h, w = x.shape[-2:]
-        scale = size / min(h, w)
-        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        x = x.to(self.device)
-        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
-        top, left = (nh - size) // 2, (nw - size) // 2
-        x = x[..., top : top + size, left : left + size].clamp(0, 1)
-        mean = torch.tensor(fe.image_mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(fe.image_std, device=x.device).view(1, 3, 1, 1)
-        x = ((x - mean) / std).to(self.image_encoder.dtype)
+        x = clip_input(x.to(self.device), self.feature_extractor).to(self.image_encoder.dtype)
         out = self.image_encoder(pixel_values=x, output_hidden_states=False)
         tokens = self.condition_projector(out.image_embeds, out.last_hidden_state)
         return tokens.to(self.unet.dtype)
