@@ -5,10 +5,10 @@
     python3 install.py test     # create .venv, install with test tools, run the whole suite
     python3 install.py setup    # only create .venv and install
 
-Options: --venv DIR (default .venv), --torch none|cpu|cuda. Default: `test` installs the
-CUDA build of torch 2.12 with torchvision 0.27 (it runs on the CPU too; CI exercises the model
-with it); `demo` and `setup` install no torch (the composite engine needs none). See
-docs/quickstart.md. Standard library only; Python 3.11 or newer.
+Options: --venv DIR (default .venv), --torch none|cpu|cuda. Default: `test` and `demo` install
+the CUDA build of torch 2.12 with torchvision 0.27 (it runs on the CPU too; CI exercises the
+model with it, the demo runs the shipped model); `setup` installs no torch (the composite
+engine needs none). See docs/quickstart.md. Standard library only; Python 3.11 or newer.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--venv", default=os.path.join(ROOT, ".venv"))
     parser.add_argument("--torch", choices=sorted(TORCH), default=None,
                         help="none: no diffusion engine; cpu: CPU-only build; cuda: CUDA build "
-                        "(default: cuda for test, none otherwise)")
+                        "(default: cuda for test and demo, none for setup)")
     parser.add_argument("args", nargs=argparse.REMAINDER,
                         help="passed on to the demo or to pytest (after --)")
     ns = parser.parse_args()

@@ -155,3 +155,21 @@ def test_cli_generate_diffusion(tmp_path, model_dir, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 5 and err.startswith("error: ") and "no such model folder" in err
     assert len(err.splitlines()) == 1
+
+
+def test_model_recommended_settings_fill_only_unset_fields():
+    from actanywhere.model.engine import with_recommended
+    from actanywhere.spec import DiffusionSettings
+
+    manifest = {"recommended": {"resolution": 64, "frames_per_window": 8, "overlap": 2,
+                                "guidance": 2.0, "not_a_setting": 1}}
+    events = []
+    got = with_recommended(DiffusionSettings(guidance=5.0), manifest, events.append)
+    assert (got.resolution, got.frames_per_window, got.overlap, got.guidance) == (64, 8, 2, 5.0)
+    assert events and "resolution 64" in events[0].message
+    # an explicit overlap that the recommended window does not fit: nothing is applied
+    got = with_recommended(DiffusionSettings(overlap=2),
+                           {"recommended": {"frames_per_window": 2, "resolution": 64}},
+                           events.append)
+    assert (got.resolution, got.frames_per_window, got.overlap) == (256, 16, 2)
+    assert with_recommended(DiffusionSettings(), {}, events.append) == DiffusionSettings()

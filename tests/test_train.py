@@ -264,17 +264,20 @@ def test_trainable_choices_select_parameters(tmp_path):
 def test_cli_train_and_evaluate(tmp_path, capsys):
     config = tmp_path / "tiny.toml"
     config.write_text('model = "tiny"\nsteps = 4\nbatch_size = 1\nlog_every = 2\n'
-                      'checkpoint_every = 2\ntensorboard = false\n'
+                      'checkpoint_every = 2\ntensorboard = true\n'
                       '[data]\nframes = 4\nresolution = 32\n[validation]\nclips = 1\nsteps = 2\n')
     assert cli_main(["train", "--config", str(config), "--output", str(tmp_path / "run")]) == 0
     model = tmp_path / "run" / "model"
     assert (model / "actanywhere.json").is_file()
+    assert any(f.name.startswith("events.out.tfevents") for f in
+               (tmp_path / "run" / "tensorboard").iterdir())
     assert cli_main(["evaluate", "--model", str(model), "--out", str(tmp_path / "ev"),
                      "--clips", "2", "--steps", "2", "--frames", "4", "--resolution", "32"]) == 0
     doc = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert set(doc) >= {"model_scores", "untrained_scores", "truth_scores"}
     assert len(doc["model_scores"]["clips"]) == 2
     assert (tmp_path / "ev" / "samples.png").is_file()
+    assert (tmp_path / "ev" / "report.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "untrained" in out and "subject_psnr" in out
     # a bad config is a one-line error with exit code 2

@@ -89,6 +89,8 @@ def generate(
     recomposite: Annotated[bool | None, typer.Option("--recomposite/--no-recomposite", help="Put the original subject back over the generated frame")] = None,
     allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = None,
     print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON and exit")] = False,
+    worker: Annotated[bool, typer.Option("--worker", help="Run in the warm local worker (started if none runs) instead of this process")] = False,
+    state_dir: Annotated[str | None, typer.Option(help="Worker state folder (default: the user's state folder)")] = None,
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Generate output frames for a shot (from --spec and/or flags; flags win)."""
@@ -117,8 +119,64 @@ def generate(
     if print_spec:
         typer.echo(spec.dump_json(shot))
         return
+    if worker:
+        _generate_in_worker(shot, state_dir, progress)
+        return
     with _reporter(progress) as report:
         job.run(shot, report)
+
+
+def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> None:
+    """Submit to the worker, stream its progress like a local run, map its outcome to an
+    exit code (Ctrl-C cancels the job in the worker)."""
+    from .client import Client, WorkerError
+    from .errors import JobCancelled, ModelError
+    from .progress import ProgressEvent
+
+    data = json.loads(shot.model_dump_json())
+    for section in ("plate", "matte", "background", "output"):
+        if isinstance(data.get(section), dict) and data[section].get("path"):
+            data[section]["path"] = os.path.abspath(data[section]["path"])
+    if data["engine"].get("model"):
+        data["engine"]["model"] = os.path.abspath(data["engine"]["model"])
+    try:
+        client = Client.connect(state_dir, python=sys.executable)
+        job_id = client.submit(data, client="cli")
+    except WorkerError as exc:
+        raise ModelError(str(exc)) from exc
+    fields = set(ProgressEvent.__dataclass_fields__)
+    with _reporter(progress) as report:
+        try:
+            final = client.wait(job_id, on_event=lambda ev: report(ProgressEvent(
+                **{k: v for k, v in ev.items() if k in fields})) if ev.get("stage") != "end"
+                else None)
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise
+        except WorkerError as exc:
+            raise ModelError(f"job {job_id}: {exc}") from exc
+    if final["status"] == "cancelled":
+        raise JobCancelled(final["error"] or "cancelled")
+    if final["status"] != "done":
+        raise ModelError(f"job {job_id} {final['status']}: {final['error']}")
+    if progress != ProgressMode.json:
+        typer.echo(f"job {job_id}: {len(final['outputs'])} frame(s) written", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback only unless --allow-remote)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one)")] = 0,
+    state_dir: Annotated[str | None, typer.Option(help="Folder for the connection file and job database")] = None,
+    idle_timeout: Annotated[float, typer.Option(help="Exit after this many seconds without jobs or requests")] = 1800.0,
+    model_budget_gb: Annotated[float, typer.Option(help="Memory for warm models before the least recently used is dropped")] = 16.0,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (anyone with the token can run jobs)")] = False,
+) -> None:
+    """Run the local worker: keeps models warm, queues jobs, streams progress (docs/worker.md)."""
+    from .worker.server import serve as run_server
+
+    run_server(state_dir, host, port, idle_timeout, allow_remote, model_budget_gb,
+               announce=lambda line: typer.echo(line, err=True))
 
 
 @app.command()

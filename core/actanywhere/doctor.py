@@ -52,6 +52,13 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
     dirs = list(model_dirs or [])
     if os.environ.get("ACTANYWHERE_MODEL"):
         dirs.append(os.environ["ACTANYWHERE_MODEL"])
+    from .model import SHIPPED  # a path constant; no torch import
+
+    report["shipped_model"] = _model_dir(SHIPPED)
+    if not report["shipped_model"].get("exists"):
+        problems.append(f"{SHIPPED}: the shipped model is missing; reinstall the package")
+    else:
+        problems.extend(report["shipped_model"].get("problems", []))
     report["models"] = {d: _model_dir(d) for d in dirs}
     for d, m in report["models"].items():
         if not m.get("exists"):

@@ -92,6 +92,12 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     return result
 
 
+def check(spec: ShotSpec) -> None:
+    """Everything ``run`` checks before the first pixel (inputs exist and agree, the output
+    is writable and is not an input); raises the same errors. Used to refuse bad jobs early."""
+    _resolve(spec)
+
+
 def _parallel(fn, items: list, threads: int, cancel: threading.Event) -> list:
     """``fn(item)`` on a thread pool; the first exception cancels the rest and is raised.
     Items not started when ``cancel`` is set are skipped (their result is None)."""

@@ -79,8 +79,12 @@ class Report:
 
 # ----------------------------------------------------------------------------------- saving
 def save(components: Components, path: str, *, trained: dict[str, str] | None = None,
-         source: dict[str, Any] | None = None, overwrite: bool = False) -> str:
-    """Write a complete checkpoint folder atomically (temp folder, then rename)."""
+         source: dict[str, Any] | None = None, overwrite: bool = False,
+         recommended: dict[str, Any] | None = None) -> str:
+    """Write a complete checkpoint folder atomically (temp folder, then rename).
+
+    ``recommended``: diffusion settings the model was trained for (resolution, window, ...);
+    the engine uses them for settings a job leaves unset."""
     path = os.path.abspath(path)
     if os.path.exists(path) and os.listdir(path) and not overwrite:
         raise ModelError(f"{path}: folder exists and is not empty; choose another --out or pass "
@@ -130,6 +134,7 @@ def save(components: Components, path: str, *, trained: dict[str, str] | None = 
             },
             "files": files,
             "source": source or {},
+            "recommended": recommended or {},
         })
         _umask_permissions(tmp)
         if os.path.exists(path):

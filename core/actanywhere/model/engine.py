@@ -19,8 +19,26 @@ from ..color import ColorContext
 from ..engines import EngineInput, EngineOutput, ShotEngine, subject_of
 from ..errors import ModelError
 from ..progress import ProgressEvent, Reporter, null_reporter
-from . import SHIPPED, checkpoint, device
+from ..spec import DiffusionSettings
+from . import SHIPPED, cache, checkpoint, device
 from .pipeline import ActAnywherePipeline
+
+
+def with_recommended(settings: DiffusionSettings, manifest: dict, report: Reporter
+                     ) -> DiffusionSettings:
+    """The model's recommended settings (its manifest) for every field the job left unset."""
+    rec = {k: v for k, v in (manifest.get("recommended") or {}).items()
+           if k in DiffusionSettings.model_fields and k not in settings.model_fields_set}
+    if not rec:
+        return settings
+    explicit = settings.model_dump(include=settings.model_fields_set)
+    try:
+        merged = DiffusionSettings.model_validate({**rec, **explicit})
+    except ValueError:  # e.g. the recommended overlap does not fit an explicit window
+        return settings
+    report(ProgressEvent("load", message="model defaults: " + ", ".join(
+        f"{k} {v}" for k, v in rec.items())))
+    return merged
 
 
 class DiffusionEngine(ShotEngine):
@@ -32,6 +50,7 @@ class DiffusionEngine(ShotEngine):
             raise ModelError(f"engine.model: no model folder given and the shipped model "
                              f"({SHIPPED}) is missing; pass --model DIR or reinstall")
         self.spec, self.settings, self.color, self.report = spec, spec.diffusion, color, report
+        self.settings = with_recommended(spec.diffusion, checkpoint.manifest(model), report)
         self.device, self.dtype, warning = device.choose(spec.engine.device,
                                                          self.settings.dtype)
         if warning:
@@ -39,19 +58,16 @@ class DiffusionEngine(ShotEngine):
         what = model if spec.engine.model else "the shipped small model (synthetic-trained)"
         report(ProgressEvent("load", message=f"model {what} on {self.device} "
                              f"({str(self.dtype).removeprefix('torch.')})"))
-        try:
-            parts = checkpoint.load(model, dtype=self.dtype, device=self.device,
-                                    allow_pickle=self.settings.allow_pickle)
-        except torch.cuda.OutOfMemoryError as exc:
-            raise ModelError(f"{model}: the model does not fit in GPU memory; use "
-                             "diffusion.dtype fp16, free the GPU from other processes, or "
-                             "--device cpu") from exc
-        self.pipe = ActAnywherePipeline.from_components(parts)
+        compiled = self.settings.compile and self.device.type == "cuda"
+        warm = cache.active()
+        if warm is None:
+            self.pipe = self._load(model, compiled)
+        else:
+            key = cache.key_for(model, self.device, self.dtype, compiled)
+            self.pipe = warm.get(key, lambda: self._load(model, compiled))
         if self.settings.frames_per_window > self.pipe.max_frames:
             raise ModelError(f"diffusion.frames_per_window {self.settings.frames_per_window} "
                              f"exceeds this model's {self.pipe.max_frames} frames; lower it")
-        if self.settings.compile and self.device.type == "cuda":
-            self.pipe.unet = torch.compile(self.pipe.unet)
         self.geo: modelspace.Geometry | None = None
         self.background: np.ndarray | None = None
         self.condition: np.ndarray | None = None
@@ -66,6 +82,19 @@ class DiffusionEngine(ShotEngine):
         self.background = background
         if self.settings.condition == "background":
             self.condition = modelspace.condition(self.geo, self.color, background)
+
+    def _load(self, model: str, compiled: bool) -> ActAnywherePipeline:
+        try:
+            parts = checkpoint.load(model, dtype=self.dtype, device=self.device,
+                                    allow_pickle=self.settings.allow_pickle)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise ModelError(f"{model}: the model does not fit in GPU memory; use "
+                             "diffusion.dtype fp16, free the GPU from other processes, or "
+                             "--device cpu") from exc
+        pipe = ActAnywherePipeline.from_components(parts)
+        if compiled:
+            pipe.unet = torch.compile(pipe.unet)
+        return pipe
 
     def add(self, inp: EngineInput) -> None:
         assert self.geo is not None and self.background is not None, "prepare() first"

@@ -286,8 +286,9 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     if state is not None:
         start = load_state(state, modules, optimizer, ema)
         report(f"resuming {cfg.output} at step {start}")
-    holder = nn.ModuleDict(modules)
-    holder, optimizer = acc.prepare(holder, optimizer)
+    # Only the optimizer is prepared (mixed-precision scaling); the modules are called
+    # directly, so with several processes the gradients are averaged by hand below.
+    optimizer = acc.prepare(optimizer)
     noise_sched = DDPMScheduler.from_config(
         {k: v for k, v in comps.scheduler_config.items() if not k.startswith("_")})
 
@@ -319,6 +320,10 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
                 raise ModelError(f"loss became {loss.item()} at step {step}; lower "
                                  "learning_rate or use mixed_precision = 'bf16' / 'no'")
             acc.backward(loss)
+            if world > 1:
+                for p in params:
+                    if p.grad is not None:
+                        p.grad = acc.reduce(p.grad, reduction="mean")
             acc.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -360,7 +365,12 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     note = f"actanywhere train ({cfg.stage}, {cfg.steps} steps, seed {cfg.seed})"
     trained = dict(trained_before)
     trained.update({name: note for name in modules})
+    frames = cfg.data.frames
+    recommended = {"resolution": max(64, round(cfg.data.resolution / 64) * 64),
+                   "frames_per_window": frames, "overlap": min(2, frames - 1) if frames > 1 else 0,
+                   "guidance": cfg.validation.guidance}
     out = checkpoint.save(comps, os.path.join(cfg.output, "model"), trained=trained,
-                          source={"train_config": json.loads(config_json)}, overwrite=True)
+                          source={"train_config": json.loads(config_json)}, overwrite=True,
+                          recommended=recommended)
     report(f"model written to {out}")
     return out

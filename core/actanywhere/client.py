@@ -1,0 +1,232 @@
+"""Talk to the ActAnywhere worker from any Python 3.10+: standard library only.
+
+Nuke's and Blender's own Pythons import this file (it needs neither numpy nor torch, and
+nothing else from the package). It finds a running worker through the connection file in
+the user's state folder, or starts one from a configured venv, submits ShotSpecs (as dicts),
+streams progress to a callback, cancels, and turns every failure into one ``WorkerError``
+whose message says what to do.
+
+    from actanywhere.client import Client
+    c = Client.connect(python="/studio/actanywhere/.venv/bin/python")
+    job = c.submit(spec_dict)
+    c.wait(job, on_event=lambda ev: print(ev))
+
+Call ``wait`` from a background thread in a host UI; ``cancel`` is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+CONNECTION = "worker.json"
+FINAL = ("done", "failed", "cancelled", "interrupted")
+EventCallback = Callable[[dict], None]
+
+
+class WorkerError(Exception):
+    """Anything that went wrong talking to the worker; the message is for the artist."""
+
+
+def state_dir(explicit: str | None = None) -> str:
+    """``$ACTANYWHERE_STATE_DIR``, else the platform's per-user state folder (as the worker)."""
+    if explicit:
+        return os.path.abspath(explicit)
+    if os.environ.get("ACTANYWHERE_STATE_DIR"):
+        return os.path.abspath(os.environ["ACTANYWHERE_STATE_DIR"])
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "actanywhere")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}"], capture_output=True,
+                             text=True, check=False).stdout
+        return str(pid) in out
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (killed, not yet reaped by its parent) is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class Client:
+    """One worker connection (url + token)."""
+
+    def __init__(self, url: str, token: str, pid: int = 0, timeout: float = 10.0,
+                 state: str | None = None) -> None:
+        self.url, self.token, self.pid, self.timeout = url.rstrip("/"), token, pid, timeout
+        self.state = state
+
+    # ---------------------------------------------------------------------------- connect
+    @classmethod
+    def from_state(cls, state: str | None = None, timeout: float = 10.0) -> Client:
+        """The worker whose connection file is in ``state``; WorkerError if none answers."""
+        folder = state_dir(state)
+        path = os.path.join(folder, CONNECTION)
+        try:
+            with open(path) as fh:
+                info = json.load(fh)
+        except FileNotFoundError as exc:
+            raise WorkerError(f"no worker is running (no {path}); start one with "
+                              "`actanywhere serve`") from exc
+        except (OSError, ValueError) as exc:
+            raise WorkerError(f"{path}: unreadable connection file ({exc}); delete it and "
+                              "start the worker again") from exc
+        client = cls(info["url"], info["token"], int(info.get("pid", 0)), timeout, folder)
+        client.health()
+        return client
+
+    @classmethod
+    def connect(cls, state: str | None = None, python: str | None = None,
+                start: bool = True, start_timeout: float = 120.0, idle_s: float | None = None,
+                timeout: float = 10.0) -> Client:
+        """A running worker, or (``start``) a new one started with ``python`` (the venv's
+        interpreter; default ``$ACTANYWHERE_PYTHON``, else this interpreter)."""
+        try:
+            return cls.from_state(state, timeout)
+        except WorkerError:
+            if not start:
+                raise
+        python = python or os.environ.get("ACTANYWHERE_PYTHON") or sys.executable
+        if not os.path.isfile(python):
+            raise WorkerError(f"{python}: no such Python; set the ActAnywhere venv's python "
+                              "(ACTANYWHERE_PYTHON or the host preferences) after running "
+                              "install.py")
+        folder = state_dir(state)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        log_path = os.path.join(folder, "worker.log")
+        cmd = [python, "-m", "actanywhere", "serve", "--state-dir", folder]
+        if idle_s is not None:
+            cmd += ["--idle-timeout", str(idle_s)]
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        if python != sys.executable:
+            env.pop("PYTHONPATH", None)  # a host's PYTHONPATH is not for the worker's venv
+        with open(log_path, "ab") as log:
+            kw: dict[str, Any] = {"stdout": log, "stderr": log, "stdin": subprocess.DEVNULL,
+                                  "env": env}
+            if sys.platform == "win32":
+                kw["creationflags"] = 0x00000008 | 0x00000200  # DETACHED, NEW_PROCESS_GROUP
+            else:
+                kw["start_new_session"] = True
+            proc = subprocess.Popen(cmd, **kw)
+        deadline = time.monotonic() + start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise WorkerError(f"the worker did not start (exit code {proc.returncode}): "
+                                  f"{_tail(log_path)}; check that ActAnywhere is installed in "
+                                  f"{python} (python3 install.py setup)")
+            try:
+                client = cls.from_state(folder, timeout)
+                if client.pid == proc.pid:
+                    return client
+            except WorkerError:
+                pass
+            time.sleep(0.2)
+        proc.kill()
+        raise WorkerError(f"the worker did not answer within {start_timeout:.0f} s; see "
+                          f"{log_path}")
+
+    # ---------------------------------------------------------------------------- requests
+    def _request(self, method: str, path: str, body: dict | None = None,
+                 timeout: float | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read()).get("error", "")
+            except ValueError:
+                detail = exc.reason
+            if exc.code == 401:
+                raise WorkerError("the worker rejected the token: the connection file is stale "
+                                  "or belongs to another worker; restart the worker") from exc
+            raise WorkerError(f"worker: {detail} (HTTP {exc.code})") from exc
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            if self.pid and not _pid_alive(self.pid):
+                raise WorkerError(f"the worker (pid {self.pid}) has stopped; start it again "
+                                  "and resume the job (interrupted jobs keep their frames)"
+                                  ) from exc
+            reason = getattr(exc, "reason", exc)
+            raise WorkerError(f"cannot reach the worker at {self.url} ({reason})") from exc
+
+    def health(self) -> dict:
+        return self._request("GET", "/v1/health")
+
+    def submit(self, spec: dict, client: str = "") -> str:
+        """Queue a ShotSpec (dict); returns the job id. Invalid specs raise WorkerError
+        naming the field."""
+        return self._request("POST", "/v1/jobs", {"spec": spec, "client": client})["id"]
+
+    def job(self, job_id: str) -> dict:
+        return self._request("GET", f"/v1/jobs/{job_id}")
+
+    def jobs(self, status: str | None = None) -> list[dict]:
+        query = f"?status={status}" if status else ""
+        return self._request("GET", f"/v1/jobs{query}")["jobs"]
+
+    def takes(self) -> list[dict]:
+        return self._request("GET", "/v1/takes")["takes"]
+
+    def events(self, job_id: str, after: int = 0, wait: float = 0.0) -> dict:
+        return self._request("GET", f"/v1/jobs/{job_id}/events?after={after}&wait={wait}",
+                             timeout=self.timeout + wait)
+
+    def cancel(self, job_id: str) -> None:
+        self._request("POST", f"/v1/jobs/{job_id}/cancel", {})
+
+    def resume(self, job_id: str) -> None:
+        self._request("POST", f"/v1/jobs/{job_id}/resume", {})
+
+    def shutdown(self) -> None:
+        self._request("POST", "/v1/shutdown", {})
+
+    def wait(self, job_id: str, on_event: EventCallback | None = None, poll: float = 5.0,
+             timeout: float | None = None) -> dict:
+        """Stream the job's events to ``on_event`` until it ends; returns the final job.
+        A worker that dies meanwhile raises WorkerError within about ``poll`` seconds."""
+        after, start = 0, time.monotonic()
+        while True:
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise WorkerError(f"job {job_id} did not finish within {timeout:.0f} s; it is "
+                                  "still queued or running in the worker")
+            page = self.events(job_id, after, wait=poll)
+            for ev in page["events"]:
+                if on_event is not None:
+                    on_event(ev)
+            after = page["last"]
+            if page["status"] in FINAL:
+                return self.job(job_id)
+
+
+def _tail(path: str, lines: int = 3) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            text = fh.read().strip().splitlines()
+        return " | ".join(text[-lines:]) or "no output"
+    except OSError:
+        return "no log"

@@ -1,0 +1,283 @@
+"""The local worker as real server processes on loopback, driven by the stdlib client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import REPO, make_shot, read_exr
+
+from actanywhere.client import Client, WorkerError
+
+
+def start_worker(state, idle=120):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
+                             str(state), "--idle-timeout", str(idle)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            client = Client.from_state(str(state))
+            if client.pid == proc.pid:
+                return proc, client
+        except WorkerError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("worker did not start")
+
+
+def stop_worker(proc, client=None):
+    if proc.poll() is None and client is not None:
+        try:
+            client.shutdown()
+            proc.wait(timeout=20)
+        except (WorkerError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def worker(tmp_path):
+    proc, client = start_worker(tmp_path / "state")
+    yield client
+    stop_worker(proc, client)
+
+
+def composite_spec(plate, bg, out, **extra):
+    spec = {"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+            "output": {"path": str(out)}, "threads": 1}
+    spec.update(extra)
+    return spec
+
+
+def raw(client, method, path, body=None, token="default", headers=None):
+    """An HTTP request with full control over token and body; returns (status, json)."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {client.token if token == 'default' else token}"
+    req = urllib.request.Request(client.url + path, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_connection_file_is_private_and_loopback(worker, tmp_path):
+    path = tmp_path / "state" / "worker.json"
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode == 0o600
+    info = json.loads(path.read_text())
+    assert info["host"] == "127.0.0.1" and len(info["token"]) >= 32
+    health = worker.health()
+    assert health["ok"] and health["versions"]["actanywhere"]
+    status, spec = raw(worker, "GET", "/openapi.json")
+    assert status == 200 and "/v1/jobs/{id}/events" in spec["paths"]
+
+
+def test_non_loopback_address_is_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
+                        str(tmp_path), "--host", "0.0.0.0"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "--allow-remote" in r.stderr
+
+
+def test_token_and_bad_requests(worker, tmp_path):
+    plate, bg = make_shot(tmp_path)
+    good = composite_spec(plate, bg, tmp_path / "o" / "c.####.exr")
+    for token in (None, "wrong", worker.token[:-1] + "x"):
+        status, body = raw(worker, "POST", "/v1/jobs", {"spec": good}, token=token)
+        assert status == 401 and "token" in body["error"]
+        assert raw(worker, "GET", "/v1/health", token=token)[0] == 401
+    assert worker.jobs() == []  # nothing ran or was queued
+    status, body = raw(worker, "POST", "/v1/jobs", b"{not json")
+    assert status == 400 and "JSON" in body["error"]
+    status, body = raw(worker, "POST", "/v1/jobs", b"x" * (2 << 20))
+    assert status == 413
+    bad = dict(good, threads=0)
+    status, body = raw(worker, "POST", "/v1/jobs", {"spec": bad})
+    assert status == 422 and body["field"] == "threads"
+    status, body = raw(worker, "POST", "/v1/jobs", {"spec": dict(good, plate={})})
+    assert status == 422 and body["field"].startswith("plate")
+    over = composite_spec(plate, bg, plate)  # output onto the plate itself
+    status, body = raw(worker, "POST", "/v1/jobs", {"spec": over})
+    assert status == 409 and "overwrite an input" in body["error"]
+    assert raw(worker, "GET", "/v1/jobs/nope")[0] == 404
+    assert worker.health()["ok"]  # still up
+    assert worker.jobs() == []
+
+
+def test_load_many_clients_every_job_once(worker, tmp_path):
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    ref_out = tmp_path / "ref" / "c.####.exr"
+    from actanywhere import job, spec
+
+    job.run(spec.from_dict(composite_spec(plate, bg, ref_out)))
+    reference = [read_exr(tmp_path / "ref" / f"c.000{f}.exr")[0] for f in (1, 2)]
+    clients, per_client = 8, 25
+    ids: dict[str, str] = {}
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def one_client(c: int) -> None:
+        try:
+            mine = Client(worker.url, worker.token, worker.pid)
+            for j in range(per_client):
+                out = tmp_path / f"c{c}" / f"j{j}" / "c.####.exr"
+                job_id = mine.submit(composite_spec(plate, bg, out), client=f"load{c}")
+                with lock:
+                    ids[job_id] = str(out)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(ids) == clients * per_client
+    for job_id in ids:
+        final = worker.wait(job_id, poll=2.0, timeout=600)
+        assert final["status"] == "done", final
+        assert final["attempts"] == 1 and len(final["outputs"]) == 2
+    listed = worker.jobs()
+    assert sorted(j["id"] for j in listed) == sorted(ids)  # none lost, none duplicated
+    for out in ids.values():
+        for i, f in enumerate((1, 2)):
+            px, _ = read_exr(out.replace("####", f"000{f}"))
+            assert np.array_equal(px, reference[i])
+    assert len(worker.takes()) == clients * per_client
+
+
+def _long_spec(tmp_path, out):
+    plate, bg = make_shot(tmp_path, frames=range(1, 41), size=(480, 270))
+    return composite_spec(plate, bg, out)
+
+
+def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
+    state = tmp_path / "state"
+    out = tmp_path / "out" / "c.####.exr"
+    spec_dict = _long_spec(tmp_path, out)
+    from actanywhere import job, spec
+
+    job.run(spec.from_dict(dict(spec_dict, output={"path": str(tmp_path / "ref" / "c.####.exr")})))
+    proc, client = start_worker(state)
+    try:
+        job_id = client.submit(spec_dict)
+        seen = []
+        while not any(e.get("stage") == "frames" and e.get("done", 0) >= 3 for e in seen):
+            seen += client.events(job_id, seen[-1]["seq"] if seen else 0, wait=5)["events"]
+        os.kill(proc.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        with pytest.raises(WorkerError, match="stopped"):
+            client.wait(job_id, poll=1.0)
+        assert time.monotonic() - t0 < 5
+        proc.wait()
+    finally:
+        stop_worker(proc)
+    proc, client = start_worker(state)
+    try:
+        assert client.job(job_id)["status"] == "interrupted"
+        written_before = sorted(os.listdir(tmp_path / "out"))
+        assert 3 <= len(written_before) < 40
+        client.resume(job_id)
+        final = client.wait(job_id, poll=2.0, timeout=300)
+        assert final["status"] == "done" and final["attempts"] == 2
+    finally:
+        stop_worker(proc, client)
+    for f in range(1, 41):
+        a, _ = read_exr(tmp_path / "out" / f"c.{f:04d}.exr")
+        b, _ = read_exr(tmp_path / "ref" / f"c.{f:04d}.exr")
+        assert np.array_equal(a, b), f
+    assert not [n for n in os.listdir(tmp_path / "out") if not n.endswith(".exr")]
+
+
+def test_cancel_mid_job_leaves_only_complete_frames(worker, tmp_path):
+    out = tmp_path / "out" / "c.####.exr"
+    job_id = worker.submit(_long_spec(tmp_path, out))
+    seen = []
+    while not any(e.get("stage") == "frames" and e.get("done", 0) >= 2 for e in seen):
+        seen += worker.events(job_id, seen[-1]["seq"] if seen else 0, wait=5)["events"]
+    worker.cancel(job_id)
+    final = worker.wait(job_id, poll=2.0, timeout=120)
+    assert final["status"] == "cancelled"
+    names = os.listdir(tmp_path / "out")
+    assert 2 <= len(names) < 40
+    assert all(n.endswith(".exr") and not n.startswith(".") for n in names)
+    for n in names:
+        px, _ = read_exr(tmp_path / "out" / n)
+        assert np.isfinite(px).all()
+    assert worker.health()["running"] is None
+
+
+def test_client_runs_under_a_standard_library_only_python(worker, tmp_path):
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    spec = composite_spec(plate, bg, tmp_path / "o" / "c.####.exr")
+    code = f"""
+import sys, json
+sys.path.insert(0, {str(REPO / "core")!r})
+from actanywhere.client import Client
+for banned in ("numpy", "torch", "OpenImageIO", "pydantic"):
+    assert banned not in sys.modules, banned
+c = Client.from_state({str(tmp_path / "state")!r})
+events = []
+job = c.submit(json.loads({json.dumps(spec)!r}))
+final = c.wait(job, on_event=events.append)
+for banned in ("numpy", "torch", "OpenImageIO", "pydantic"):
+    assert banned not in sys.modules, banned
+print(final["status"], len(final["outputs"]), len(events))
+"""
+    # -I: isolated (no user site, no PYTHON* env), -S: no site-packages at all
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    status, frames, events = r.stdout.split()
+    assert status == "done" and frames == "2" and int(events) > 2
+
+
+def test_client_errors_are_actionable(tmp_path):
+    with pytest.raises(WorkerError, match="no worker is running"):
+        Client.from_state(str(tmp_path / "none"))
+    with pytest.raises(WorkerError, match="no such Python"):
+        Client.connect(str(tmp_path / "none"), python=str(tmp_path / "nope" / "python"))
+    fake = tmp_path / "fakepy"
+    fake.write_text("#!/bin/sh\necho 'No module named actanywhere' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(WorkerError, match="did not start.*No module named actanywhere"):
+        Client.connect(str(tmp_path / "s2"), python=str(fake), start_timeout=20)
+
+
+def test_generate_with_worker_flag_starts_a_worker(tmp_path):
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    state = tmp_path / "state"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    r = subprocess.run([sys.executable, "-m", "actanywhere", "generate", "--plate", str(plate),
+                        "--background", str(bg), "-o", str(tmp_path / "o" / "c.####.exr"),
+                        "--worker", "--state-dir", str(state), "--progress", "json"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert any(e["stage"] == "frames" for e in events)
+    client = Client.from_state(str(state))
+    try:
+        assert [j["status"] for j in client.jobs()] == ["done"]
+    finally:
+        client.shutdown()
+    assert sorted(os.listdir(tmp_path / "o")) == ["c.0001.exr", "c.0002.exr"]
