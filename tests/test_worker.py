@@ -281,3 +281,39 @@ def test_generate_with_worker_flag_starts_a_worker(tmp_path):
     finally:
         client.shutdown()
     assert sorted(os.listdir(tmp_path / "o")) == ["c.0001.exr", "c.0002.exr"]
+
+
+def test_models_stay_warm_between_jobs(worker, tmp_path):
+    from actanywhere.model import checkpoint, components
+
+    model = tmp_path / "tiny"
+    checkpoint.save(components.build_random("tiny", seed=0), str(model))
+    plate, bg = make_shot(tmp_path, frames=range(1, 4), size=(96, 54))
+    takes = []
+    for seed in (1, 2):
+        spec = composite_spec(plate, bg, tmp_path / f"take{seed}" / "c.####.exr",
+                              engine={"name": "diffusion", "model": str(model), "device": "cpu"},
+                              diffusion={"resolution": 64, "steps": 2, "frames_per_window": 4,
+                                         "overlap": 2, "seed": seed})
+        final = worker.wait(worker.submit(spec), timeout=300)
+        assert final["status"] == "done", final["error"]
+        assert final["model_hash"] and final["seed"] == seed
+        takes.append(final)
+    models = worker.health()["models"]
+    assert models["loads"] == 1 and models["hits"] == 1
+    assert models["models"] == [os.path.realpath(model)]
+    assert takes[0]["model_hash"] == takes[1]["model_hash"]
+    a, _ = read_exr(tmp_path / "take1" / "c.0002.exr")
+    b, _ = read_exr(tmp_path / "take2" / "c.0002.exr")
+    assert not np.array_equal(a, b)  # another seed, another take
+
+
+def test_worker_exits_when_idle(tmp_path):
+    proc, client = start_worker(tmp_path / "state", idle=2)
+    try:
+        assert proc.wait(timeout=30) == 0
+    finally:
+        stop_worker(proc)
+    assert not (tmp_path / "state" / "worker.json").exists()
+    with pytest.raises(WorkerError, match="no worker is running"):
+        Client.from_state(str(tmp_path / "state"))
