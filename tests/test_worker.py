@@ -20,10 +20,10 @@ from conftest import REPO, make_shot, read_exr
 from actanywhere.client import Client, WorkerError
 
 
-def start_worker(state, idle=120):
+def start_worker(state, idle=120, *extra):
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
-                             str(state), "--idle-timeout", str(idle)], env=env,
+                             str(state), "--idle-timeout", str(idle), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -317,3 +317,68 @@ def test_worker_exits_when_idle(tmp_path):
     assert not (tmp_path / "state" / "worker.json").exists()
     with pytest.raises(WorkerError, match="no worker is running"):
         Client.from_state(str(tmp_path / "state"))
+
+
+def test_client_reports_a_bad_token_and_a_timeout(worker, tmp_path):
+    stale = Client(worker.url, "not-the-token", worker.pid)
+    with pytest.raises(WorkerError, match="rejected the token"):
+        stale.health()
+    job_id = worker.submit(_long_spec(tmp_path, tmp_path / "out" / "c.####.exr"))
+    with pytest.raises(WorkerError, match="did not finish within"):
+        worker.wait(job_id, poll=0.2, timeout=0.3)
+    worker.cancel(job_id)
+    assert worker.wait(job_id, timeout=120)["status"] in ("cancelled", "done")
+
+
+def test_model_cache_evicts_least_recently_used_within_budget():
+    from actanywhere.model import cache, components
+    from actanywhere.model.pipeline import ActAnywherePipeline
+
+    def pipe(seed):
+        return ActAnywherePipeline.from_components(components.build_random("tiny", seed=seed))
+
+    one = cache._bytes(pipe(0))
+    warm = cache.PipelineCache(budget_bytes=int(one * 2.5))
+    loads = []
+
+    def loader(seed):
+        loads.append(seed)
+        return pipe(seed)
+
+    a = warm.get(("a",), lambda: loader(0))
+    assert warm.get(("a",), lambda: loader(0)) is a  # a hit, not a load
+    warm.get(("b",), lambda: loader(1))
+    warm.get(("a",), lambda: loader(0))  # a is now the most recently used
+    warm.get(("c",), lambda: loader(2))  # over budget: b goes
+    assert [k[0] for k in warm._items] == ["a", "c"]
+    assert loads == [0, 1, 2] and warm.hits == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO to stall a model load")
+def test_cancel_of_a_stuck_model_load_ends_the_worker(tmp_path):
+    # A model whose manifest is a FIFO with no writer: opening it blocks, as a read from a
+    # hung network share does. Cancel cannot reach it; the worker must end itself.
+    model = tmp_path / "stuck"
+    model.mkdir()
+    os.mkfifo(model / "actanywhere.json")
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    state = tmp_path / "state"
+    proc, client = start_worker(state, 120, "--hard-kill-after", "2")
+    try:
+        job_id = client.submit(composite_spec(plate, bg, tmp_path / "o" / "c.####.exr",
+                                              engine={"name": "diffusion", "model": str(model),
+                                                      "device": "cpu"}))
+        while client.job(job_id)["status"] != "running":
+            time.sleep(0.1)
+        time.sleep(0.5)
+        client.cancel(job_id)
+        assert proc.wait(timeout=30) == 3
+    finally:
+        stop_worker(proc)
+    proc, client = start_worker(state)
+    try:
+        final = client.job(job_id)
+        assert final["status"] == "cancelled" and "restarted" in final["error"]
+        assert client.health()["ok"]
+    finally:
+        stop_worker(proc, client)

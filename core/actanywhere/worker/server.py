@@ -408,8 +408,8 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
 
 def serve(state: str | None = None, host: str = "127.0.0.1", port: int = 0,
           idle_s: float = 1800.0, allow_remote: bool = False, model_budget_gb: float = 16.0,
-          announce=print) -> None:
-    worker = Worker(state, host, port, idle_s, allow_remote, model_budget_gb)
+          hard_kill_s: float = 30.0, announce=print) -> None:
+    worker = Worker(state, host, port, idle_s, allow_remote, model_budget_gb, hard_kill_s)
     if worker.interrupted:
         announce(f"marked {len(worker.interrupted)} job(s) interrupted: "
                  f"{', '.join(worker.interrupted)}")
