@@ -277,7 +277,11 @@ def test_generate_with_worker_flag_starts_a_worker(tmp_path):
     assert any(e["stage"] == "frames" for e in events)
     client = Client.from_state(str(state))
     try:
-        assert [j["status"] for j in client.jobs()] == ["done"]
+        jobs = client.jobs()
+        assert [j["status"] for j in jobs] == ["done"]
+        # only what was set travels: unset settings stay unset, so a model's recommended
+        # settings can still apply in the worker
+        assert jobs[0]["spec"].get("diffusion", {}) == {} and jobs[0]["spec"]["plate"]["path"]
     finally:
         client.shutdown()
     assert sorted(os.listdir(tmp_path / "o")) == ["c.0001.exr", "c.0002.exr"]

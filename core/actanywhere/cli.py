@@ -133,11 +133,11 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
     from .errors import JobCancelled, ModelError
     from .progress import ProgressEvent
 
-    data = json.loads(shot.model_dump_json())
+    data = json.loads(shot.model_dump_json(exclude_unset=True))  # unset stays unset
     for section in ("plate", "matte", "background", "output"):
         if isinstance(data.get(section), dict) and data[section].get("path"):
             data[section]["path"] = os.path.abspath(data[section]["path"])
-    if data["engine"].get("model"):
+    if (data.get("engine") or {}).get("model"):
         data["engine"]["model"] = os.path.abspath(data["engine"]["model"])
     try:
         client = Client.connect(state_dir, python=sys.executable)

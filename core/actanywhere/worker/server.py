@@ -221,7 +221,9 @@ class Worker:
             raise HttpError(422, str(exc)) from exc
         except OutputError as exc:
             raise HttpError(409, str(exc), "output") from exc
-        job_id = self.store.submit(json.loads(shot.model_dump_json()),
+        # only the fields the client set: defaults stay defaults, so a model's recommended
+        # settings still apply to what the job leaves unset
+        job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
                                    str(body.get("client", ""))[:64])
         self._notify()
         return {"id": job_id, "status": "queued"}

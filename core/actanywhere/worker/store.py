@@ -96,7 +96,7 @@ class JobStore:
         with self._tx() as db:
             db.execute("INSERT INTO jobs (id, spec, status, created, seed, engine, model, client)"
                        " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-                       (job, json.dumps(spec), time.time(), diff.get("seed"),
+                       (job, json.dumps(spec), time.time(), diff.get("seed", 0),
                         engine.get("name", "composite"), engine.get("model"), client))
         return job
 
