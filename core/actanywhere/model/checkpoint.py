@@ -26,6 +26,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,19 +91,13 @@ def save(components: Components, path: str, *, trained: dict[str, str] | None = 
     if os.path.exists(path) and os.listdir(path) and not overwrite:
         raise ModelError(f"{path}: folder exists and is not empty; choose another --out or pass "
                          "--overwrite")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".aa-model-", dir=parent)
-    try:
+    with atomic_folder(path, ".aa-model-") as tmp:
         files: dict[str, dict[str, Any]] = {}
         for name, module in components.modules().items():
             _, weights, config = WEIGHTED[name]
             os.makedirs(os.path.join(tmp, name))
-            state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-            save_file(state, os.path.join(tmp, name, weights), metadata={"format": "pt"})
-            cfg = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(
-                module.config)
-            _write_json(os.path.join(tmp, name, config), _clean(cfg))
+            save_weights(module, os.path.join(tmp, name, weights))
+            _write_json(os.path.join(tmp, name, config), module_config(module))
             rel = f"{name}/{weights}"
             files[rel] = {"sha256": _sha256(os.path.join(tmp, rel)),
                           "trained": (trained or {}).get(name, "random")}
@@ -137,13 +133,36 @@ def save(components: Components, path: str, *, trained: dict[str, str] | None = 
             "recommended": recommended or {},
         })
         _umask_permissions(tmp)
+    return path
+
+
+@contextmanager
+def atomic_folder(path: str, prefix: str) -> Iterator[str]:
+    """A temp folder beside ``path``, renamed to ``path`` (replacing it) when the block ends
+    without error and removed otherwise, so nobody ever sees a half-written folder."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        yield tmp
         if os.path.exists(path):
             shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
+
+
+def save_weights(module: torch.nn.Module, file: str) -> None:
+    """A module's state dict as safetensors (contiguous CPU copies)."""
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    save_file(state, file, metadata={"format": "pt"})
+
+
+def module_config(module: torch.nn.Module) -> dict[str, Any]:
+    """A component's config as written to its config.json (private keys dropped)."""
+    cfg = module.config
+    return _clean(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
 
 
 def _umask_permissions(root: str) -> None:

@@ -44,9 +44,7 @@ def untrained_like(comps: Components, seed: int = 0) -> Components:
     torch.manual_seed(seed)
     parts = {}
     for name, module in comps.modules().items():
-        cfg = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
-        cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
-        parts[name] = build_module(name, cfg).eval()
+        parts[name] = build_module(name, checkpoint.module_config(module)).eval()
     return Components(**parts, feature_extractor=comps.feature_extractor,
                       scheduler_config=dict(comps.scheduler_config))
 

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
@@ -170,24 +169,15 @@ def save_state(output: str, step: int, modules: dict[str, nn.Module], optimizer,
                config_json: str, keep: int = 2) -> str:
     """Resumable state at ``step``, written to a temp folder and renamed (never half-written)."""
     root = _state_dir(output)
-    os.makedirs(root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".step-", dir=root)
-    try:
+    final = os.path.join(root, f"step-{step:08d}")
+    with checkpoint.atomic_folder(final, ".step-") as tmp:
         for name, module in modules.items():
-            state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-            save_file(state, os.path.join(tmp, f"{name}.safetensors"))
+            checkpoint.save_weights(module, os.path.join(tmp, f"{name}.safetensors"))
         torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
         if ema is not None:
             torch.save(ema.state_dict(), os.path.join(tmp, "ema.pt"))
         with open(os.path.join(tmp, "meta.json"), "w") as fh:
             json.dump({"step": step, "config": json.loads(config_json)}, fh, indent=2)
-        final = os.path.join(root, f"step-{step:08d}")
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     older = sorted(d for d in os.listdir(root) if d.startswith("step-"))[:-keep]
     for d in older:
         shutil.rmtree(os.path.join(root, d), ignore_errors=True)

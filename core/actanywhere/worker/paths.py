@@ -1,34 +1,21 @@
 """Where the worker keeps its state: the connection file and the job database.
 
-Standard library only: the host-side client imports this module's twin logic (client.py has
-its own copy of ``state_dir`` so it needs nothing from the heavy package).
+The folder and the connection file name come from ``client.py`` (standard library only), so
+the worker and the hosts' client always agree on them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from typing import Any
 
-CONNECTION = "worker.json"
+from ..client import CONNECTION, state_dir
+
+__all__ = ["CONNECTION", "DATABASE", "state_dir", "write_connection", "remove_connection"]
+
 DATABASE = "jobs.sqlite"
-
-
-def state_dir(explicit: str | None = None) -> str:
-    """``$ACTANYWHERE_STATE_DIR``, else the platform's per-user state folder."""
-    if explicit:
-        return os.path.abspath(explicit)
-    if os.environ.get("ACTANYWHERE_STATE_DIR"):
-        return os.path.abspath(os.environ["ACTANYWHERE_STATE_DIR"])
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
-    elif sys.platform == "darwin":
-        base = os.path.expanduser("~/Library/Application Support")
-    else:
-        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return os.path.join(base, "actanywhere")
 
 
 def write_connection(folder: str, info: dict[str, Any]) -> str:

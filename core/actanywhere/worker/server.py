@@ -126,8 +126,6 @@ class Worker:
 
     # ----------------------------------------------------------------------------- runner
     def _runner(self) -> None:
-        from ..model import cache as model_cache_mod  # noqa: F401 - import torch lazily below
-
         self._enable_cache()
         while not self.stopping.is_set():
             job = self.store.claim_next()
