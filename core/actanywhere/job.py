@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, engines, frames, imageio, raster
+from . import __version__, engines, frames, imageio, matte, raster
 from .color import ColorContext, default_colorspace
-from .errors import InputError, JobCancelled, OutputError, SpecError
-from .imageio import ImageInfo, Window
+from .errors import JobCancelled, OutputError
+from .imageio import Image, ImageInfo, Window
+from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
 from .spec import ShotSpec
 
@@ -35,8 +36,9 @@ class _Shot:
 
     spec: ShotSpec
     color: ColorContext
+    reader: Plate
     plate: list[frames.FrameSource]
-    matte: dict[int, frames.FrameSource]
+    mattes: matte.ShotMattes
     output: frames.Sequence
     ref: ImageInfo
     plate_space: str
@@ -53,6 +55,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     cancel = cancel or threading.Event()
     report(ProgressEvent("prepare", message=f"plate {spec.plate.path}"))
     shot = _resolve(spec)
+    by_frame = {s.frame: s for s in shot.plate}
     result = JobResult(frames=[s.frame for s in shot.plate], skipped=shot.skipped)
     warn_lock = threading.Lock()
 
@@ -70,6 +73,9 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         warn(f"skipping {len(shot.skipped)} existing output frame(s) "
              f"{frames.compact(shot.skipped)} (output.existing=skip)")
 
+    if shot.mattes.needs_shot:
+        shot.mattes.prepare(lambda f: _read_plate(shot, by_frame[f], lambda m: None), report,
+                            cancel, warn, spec.threads)
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot), shot.ref.pixel_aspect)
     if not shot.todo:
@@ -77,7 +83,6 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
 
-    by_frame = {s.frame: s for s in shot.plate}
     if isinstance(engine, engines.ShotEngine):
         result.written = _run_shot(shot, engine, by_frame, report, cancel, warn)
     else:
@@ -175,36 +180,19 @@ def _run_shot(shot: _Shot, engine: engines.ShotEngine, by_frame, report: Reporte
 def _resolve(spec: ShotSpec) -> _Shot:
     color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
                          spec.color.knee)
-    plate_seq = frames.resolve(spec.plate.path, spec.plate.frames)
-    plate = frames.plan(plate_seq, spec.plate.missing, "plate")
-    first = next(s for s in plate if s.path)
-    ref = imageio.probe(first.path)  # type: ignore[arg-type]
-    rgb = imageio.rgb_names(ref.channels, ref.path, spec.plate.layer)
-    plate_space = color.check(spec.plate.colorspace or default_colorspace(ref.file_format),
-                              "plate.colorspace")
+    reader = Plate.open(spec.plate, color)
+    plate_seq, plate, ref, rgb, plate_space = (reader.seq, reader.sources, reader.ref,
+                                               reader.rgb, reader.space)
     output_space = color.check(spec.color.output_space or color.working_space,
                                "color.output_space")
 
-    matte: dict[int, frames.FrameSource] = {}
-    if spec.matte.source == "file":
-        if not spec.matte.path:
-            raise SpecError("matte.path: required when matte.source is 'file'; give the matte "
-                            "sequence pattern")
-        matte_seq = frames.Sequence(frames.template(spec.matte.path), plate_seq.frames)
-        gaps = matte_seq.missing()
-        if gaps:
-            raise InputError(f"{matte_seq.template}: the matte lacks plate frame(s) "
-                             f"{frames.compact(gaps)}; matte and plate ranges must match")
-        matte = {f: frames.FrameSource(f, matte_seq.path(f)) for f in plate_seq.frames}
-        mref = imageio.probe(matte_seq.path(plate_seq.frames[0]))
-        _same_size(mref, ref, "matte")
-    elif spec.matte.channel not in ref.channels:
-        raise InputError(f"{ref.path}: no matte channel {spec.matte.channel!r}; it has "
-                         f"{', '.join(ref.channels)}; set matte.channel or use matte.source=file")
+    matte_files = matte.files(spec.matte, plate_seq, ref)
+    matte.check(spec.matte, plate_seq.frames, ref)
+    mattes = matte.ShotMattes(spec.matte, color, plate_seq.frames, ref, matte_files)
 
     output = frames.Sequence(frames.template(spec.output.path), plate_seq.frames)
     inputs = {os.path.realpath(s.path) for s in plate if s.path}
-    inputs |= {os.path.realpath(s.path) for s in matte.values() if s.path}
+    inputs |= {os.path.realpath(p) for p in matte_files.values()}
     inputs.add(os.path.realpath(spec.background.path))
     if output.template == plate_seq.template or any(
         os.path.realpath(p) in inputs for p in output.paths()
@@ -219,8 +207,8 @@ def _resolve(spec: ShotSpec) -> _Shot:
                           "--existing overwrite to replace them")
     skipped = existing if spec.output.existing == "skip" else []
     todo = [f for f in plate_seq.frames if f not in set(skipped)]
-    return _Shot(spec, color, plate, matte, output, ref, plate_space, rgb, output_space, todo,
-                 skipped)
+    return _Shot(spec, color, reader, plate, mattes, output, ref, plate_space, rgb, output_space,
+                 todo, skipped)
 
 
 def _check_writable(template: str) -> None:
@@ -234,14 +222,6 @@ def _check_writable(template: str) -> None:
                           "a writable output path") from exc
 
 
-def _same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
-    if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
-        raise InputError(
-            f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
-            f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
-            "all frames must share one size")
-
-
 def _background(shot: _Shot) -> np.ndarray:
     spec = shot.spec.background
     img = imageio.read(spec.path)
@@ -253,61 +233,14 @@ def _background(shot: _Shot) -> np.ndarray:
     return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect)
 
 
+def _read_plate(shot: _Shot, src: frames.FrameSource, warn) -> tuple[Image | None, np.ndarray]:
+    return shot.reader.read(src, warn)
+
+
 def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
-    spec = shot.spec
-    disp = shot.ref.display
-    if src.path is None:
-        zeros = np.zeros((disp.height, disp.width), np.float32)
-        return engines.EngineInput(src.frame, np.zeros((*zeros.shape, 3), np.float32), zeros,
-                                   True)
-    img = imageio.read(src.path)
-    _same_size(img.info, shot.ref, "plate")
-    if img.nonfinite:
-        warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
-    names = imageio.rgb_names(img.info.channels, src.path, spec.plate.layer)
-    rgb = shot.color.to_working(img.channels(names), shot.plate_space)
-    if spec.matte.source == "alpha":
-        if spec.matte.channel not in img.info.channels:
-            raise InputError(f"{src.path}: no matte channel {spec.matte.channel!r}; it has "
-                             f"{', '.join(img.info.channels)}")
-        matte = img.channel(spec.matte.channel)
-        premult = spec.matte.premultiplied
-        if premult is None:
-            premult = is_premultiplied(rgb, matte)
-    else:
-        matte = _matte_file(shot, shot.matte[src.frame].path, warn)  # type: ignore[arg-type]
-        premult = spec.matte.premultiplied
-        if premult is None:
-            premult = is_premultiplied(rgb, matte)
-    matte = np.clip(matte, 0.0, 1.0)
-    if spec.matte.invert:
-        matte = 1.0 - matte
-    return engines.EngineInput(src.frame, rgb, np.ascontiguousarray(matte, np.float32), premult)
-
-
-def is_premultiplied(rgb: np.ndarray, matte: np.ndarray) -> bool:
-    """True when the colour is black wherever the matte is empty (a CG render of the subject
-    alone); False for a full plate whose matte only marks the subject."""
-    step = 2 if min(matte.shape) >= 64 else 1  # every other pixel is plenty, and 4x cheaper
-    m, c = matte[::step, ::step], rgb[::step, ::step]
-    outside = m <= 1e-4
-    if not outside.any():
-        return False
-    return float(np.abs(c[outside]).max()) <= 1e-4
-
-
-def _matte_file(shot: _Shot, path: str, warn) -> np.ndarray:
-    img = imageio.read(path)
-    _same_size(img.info, shot.ref, "matte")
-    if img.nonfinite:
-        warn(f"{path}: {img.nonfinite} NaN/Inf value(s) replaced in the matte")
-    channel = shot.spec.matte.channel
-    if channel in img.info.channels:
-        return img.channel(channel)
-    if len(img.info.channels) == 1:
-        return img.pixels[..., 0]
-    raise InputError(f"{path}: no matte channel {channel!r}; it has "
-                     f"{', '.join(img.info.channels)}; set matte.channel")
+    img, rgb = _read_plate(shot, src, warn)
+    fm = shot.mattes.frame(src.frame, img, rgb, warn)
+    return engines.EngineInput(src.frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
 
 
 def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> str:

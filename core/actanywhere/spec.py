@@ -47,15 +47,135 @@ class PlateSpec(_Strict):
         return v
 
 
+class KeyFrame(_Strict):
+    """Prompts on one key frame, in display-window pixels (x right, y down, origin top-left)."""
+
+    frame: int = Field(description="Plate frame number")
+    points: list[tuple[float, float, int]] = Field(
+        default_factory=list, description="Clicks (x, y, label): label 1 subject, 0 not subject")
+    boxes: list[tuple[float, float, float, float]] = Field(
+        default_factory=list, description="Boxes (x0, y0, x1, y1) around the subject; several "
+        "boxes are united")
+    matte: str | None = Field(None, description="A painted matte for this frame (any image; "
+                              "its A, Y or only channel); used as is, prompts ignored")
+
+    @field_validator("points")
+    @classmethod
+    def _labels(cls, v: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+        for x, y, label in v:
+            if label not in (0, 1):
+                raise ValueError(f"point ({x:g}, {y:g}) has label {label}; use 1 (subject) or 0 "
+                                 "(not subject)")
+        return v
+
+    @field_validator("boxes")
+    @classmethod
+    def _boxes(cls, v: list[tuple[float, float, float, float]]) -> list:
+        for x0, y0, x1, y1 in v:
+            if x1 <= x0 or y1 <= y0:
+                raise ValueError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty; give x0 < x1 "
+                                 "and y0 < y1")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> KeyFrame:
+        if not (self.points or self.boxes or self.matte):
+            raise ValueError(f"key frame {self.frame} has no points, boxes or matte")
+        return self
+
+
+class TrackSettings(_Strict):
+    mode: Literal["segment", "flow"] = Field(
+        "segment", description="segment: re-segment every frame from the flow-warped previous "
+        "matte (box + points); flow: only warp the key frame mattes by optical flow")
+    flow: Literal["dis", "farneback"] = Field("dis", description="OpenCV optical flow method")
+    scale: int = Field(1024, ge=128, le=8192, description="Long side (px) at which flow is "
+                       "computed")
+    points: int = Field(6, ge=0, le=64, description="Subject points sampled per tracked frame")
+    negative_points: int = Field(4, ge=0, le=64, description="Non-subject points sampled "
+                                 "around the subject per tracked frame")
+    min_agreement: float = Field(
+        0.5, ge=0.0, le=1.0, description="IoU with the flow-warped matte below which a frame's "
+        "re-segmentation is rejected (the warped matte is kept, with a warning)")
+
+
+class SamSettings(_Strict):
+    checkpoint: str | None = Field(
+        None, description="SAM checkpoint (.pth or .safetensors, vit_b/vit_l/vit_h); default "
+        "$ACTANYWHERE_SAM_CHECKPOINT")
+    model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = Field(
+        "auto", description="Expected architecture; auto: read from the checkpoint")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where SAM runs")
+    batch: int = Field(4, ge=1, le=64, description="Frames encoded at once on a GPU (1 on CPU)")
+    cache_dir: str | None = Field(
+        None, description="Image-embedding cache folder; default the user cache folder, empty "
+        "string: memory only")
+
+
+class KeyerSettings(_Strict):
+    screen: Literal["green", "blue"] = Field("green", description="Screen colour")
+    screen_color: tuple[float, float, float] | None = Field(
+        None, description="Linear RGB of the clean screen; default: estimated per frame from "
+        "the pixels where the screen channel dominates")
+    balance: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the first other "
+                           "channel in the key (R for green, R for blue); the rest on the other")
+    clip_black: float = Field(0.05, ge=0.0, lt=1.0, description="Key values below this are "
+                              "pure screen (matte 0)")
+    clip_white: float = Field(0.95, gt=0.0, le=1.0, description="Key values above this are "
+                              "pure subject (matte 1)")
+    despill: float = Field(1.0, ge=0.0, le=1.0, description="Spill removal on the subject "
+                           "colour (0: none, 1: full)")
+
+
+class RefineSettings(_Strict):
+    grow: float | None = Field(None, ge=-64, le=64, description="Grow (+) or shrink (-) the "
+                               "matte by this many pixels; default 0")
+    feather: float | None = Field(None, ge=0, le=64, description="Soften the edge (Gaussian "
+                                  "sigma in pixels); default 0")
+    fill_holes: float | None = Field(
+        None, ge=0, le=1, description="Fill holes up to this fraction of the frame area; "
+        "default 0.001 for sam/grabcut/keyer, 0 for alpha/file")
+    min_island: float | None = Field(
+        None, ge=0, le=1, description="Drop islands smaller than this fraction of the frame "
+        "area; default 0.001 for sam/grabcut/keyer, 0 for alpha/file")
+    temporal: int | None = Field(
+        None, ge=0, le=8, description="Temporal smoothing radius in frames (edge-preserving: "
+        "only changes smaller than temporal_tolerance are averaged, so moving edges do not "
+        "lag); default 1 for sam/grabcut, 0 otherwise")
+    temporal_tolerance: float = Field(0.2, gt=0, le=1, description="Frame-to-frame matte "
+                                      "change treated as flicker rather than motion")
+
+
 class MatteSpec(_Strict):
-    source: Literal["alpha", "file"] = Field(
-        "alpha", description="alpha: a channel of the plate; file: a separate matte sequence")
+    source: Literal["alpha", "file", "sam", "grabcut", "keyer"] = Field(
+        "alpha", description="alpha: a channel of the plate; file: a separate matte sequence; "
+        "sam: Segment Anything from prompts on key frames, tracked through the shot; grabcut: "
+        "the same with OpenCV GrabCut (no model); keyer: green/blue-screen colour-difference key")
     channel: str = Field("A", description="Channel name, e.g. A, matte.A, mask.Y")
     path: str | None = Field(None, description="Matte sequence pattern (source=file)")
     premultiplied: bool | None = Field(
         None, description="Plate colour is premultiplied by the matte; default: detected per "
         "frame (black wherever the matte is empty means premultiplied)")
     invert: bool = Field(False, description="Use 1 - matte")
+    keys: list[KeyFrame] = Field(default_factory=list, description="Key frames with prompts "
+                                 "(source=sam or grabcut)")
+    track: TrackSettings = Field(default_factory=TrackSettings)
+    sam: SamSettings = Field(default_factory=SamSettings)
+    keyer: KeyerSettings = Field(default_factory=KeyerSettings)
+    refine: RefineSettings = Field(default_factory=RefineSettings)
+    allow_empty: bool = Field(False, description="Accept frames where no subject is found "
+                              "(otherwise an error naming the frame)")
+
+    @model_validator(mode="after")
+    def _keys(self) -> MatteSpec:
+        if self.source in ("sam", "grabcut") and not self.keys:
+            raise ValueError(f"source {self.source} needs at least one key frame with points, "
+                             "boxes or a matte (matte.keys)")
+        seen = [k.frame for k in self.keys]
+        dup = sorted({f for f in seen if seen.count(f) > 1})
+        if dup:
+            raise ValueError(f"key frame(s) {dup} given more than once; merge their prompts")
+        return self
 
 
 class BackgroundSpec(_Strict):
@@ -228,6 +348,14 @@ def _resolve_relative(data: dict[str, Any], base: str) -> None:
         sec = data.get(section)
         if isinstance(sec, dict) and isinstance(sec.get("path"), str):
             sec["path"] = os.path.join(base, sec["path"])  # join keeps absolute paths as they are
+    matte = data.get("matte")
+    if isinstance(matte, dict):
+        for key in matte.get("keys") or []:
+            if isinstance(key, dict) and isinstance(key.get("matte"), str):
+                key["matte"] = os.path.join(base, key["matte"])
+        sam = matte.get("sam")
+        if isinstance(sam, dict) and isinstance(sam.get("checkpoint"), str):
+            sam["checkpoint"] = os.path.join(base, sam["checkpoint"])
     engine = data.get("engine")
     if isinstance(engine, dict) and isinstance(engine.get("model"), str):
         engine["model"] = os.path.join(base, engine["model"])

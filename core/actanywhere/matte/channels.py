@@ -1,0 +1,55 @@
+"""Mattes that already exist: a channel of the plate, a matte sequence, a painted key matte."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import imageio
+from ..errors import InputError
+from ..imageio import Image, ImageInfo
+
+
+def same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
+    if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
+        raise InputError(
+            f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
+            f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
+            "all frames must share one size")
+
+
+def plate_channel(img: Image, channel: str) -> np.ndarray:
+    if channel not in img.info.channels:
+        raise InputError(f"{img.info.path}: no matte channel {channel!r}; it has "
+                         f"{', '.join(img.info.channels)}; set matte.channel or use "
+                         "matte.source=file")
+    return img.channel(channel)
+
+
+def matte_image(path: str, ref: ImageInfo, channel: str | None,
+                warn: Callable[[str], None] = lambda m: None) -> np.ndarray:
+    """The matte in an image file: ``channel``, else A, Y, or its only channel."""
+    img = imageio.read(path)
+    same_size(img.info, ref, "matte")
+    if img.nonfinite:
+        warn(f"{path}: {img.nonfinite} NaN/Inf value(s) replaced in the matte")
+    names = img.info.channels
+    for name in ([channel] if channel else []) + ["A", "Y"]:
+        if name in names:
+            return img.channel(name)
+    if len(names) == 1:
+        return img.pixels[..., 0]
+    raise InputError(f"{path}: no matte channel {channel or 'A'!r}; it has "
+                     f"{', '.join(names)}; set matte.channel")
+
+
+def is_premultiplied(rgb: np.ndarray, matte: np.ndarray) -> bool:
+    """True when the colour is black wherever the matte is empty (a CG render of the subject
+    alone); False for a full plate whose matte only marks the subject."""
+    step = 2 if min(matte.shape) >= 64 else 1  # every other pixel is plenty, and 4x cheaper
+    m, c = matte[::step, ::step], rgb[::step, ::step]
+    outside = m <= 1e-4
+    if not outside.any():
+        return False
+    return float(np.abs(c[outside]).max()) <= 1e-4

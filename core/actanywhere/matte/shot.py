@@ -1,0 +1,239 @@
+"""Mattes for every frame of a shot from a MatteSpec: check, compute, refine.
+
+Per-frame sources (alpha, file, keyer) are computed when a frame is read. Sources that need
+the whole shot (sam, grabcut: tracked from key frames) and temporal refinement are computed in
+a ``matte`` stage first and held as float16 (2 bytes a pixel: 4.4 MB a 2K frame).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import frames as frameseq
+from .. import imageio
+from ..color import ColorContext
+from ..errors import InputError, JobCancelled, SpecError
+from ..imageio import Image, ImageInfo
+from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
+from ..spec import MatteSpec
+from . import channels, keyer, refine, track
+
+# read(frame) -> (plate image or None for a missing frame, working-space linear RGB)
+PlateReader = Callable[[int], tuple[Image | None, np.ndarray]]
+Warn = Callable[[str], None]
+
+
+@dataclass
+class FrameMatte:
+    matte: np.ndarray  # (H, W) float32 in [0, 1]
+    rgb: np.ndarray  # the plate colour (despilled by the keyer)
+    premultiplied: bool
+
+
+def files(spec: MatteSpec, plate_seq: frameseq.Sequence, ref: ImageInfo) -> dict[int, str]:
+    """The matte file of every plate frame (source=file), checked; {} for other sources.
+    Also checks that an alpha source's channel exists in the reference plate frame."""
+    if spec.source == "alpha" and spec.channel not in ref.channels:
+        raise InputError(f"{ref.path}: no matte channel {spec.channel!r}; it has "
+                         f"{', '.join(ref.channels)}; set matte.channel or use matte.source=file")
+    if spec.source != "file":
+        return {}
+    if not spec.path:
+        raise SpecError("matte.path: required when matte.source is 'file'; give the matte "
+                        "sequence pattern")
+    seq = frameseq.Sequence(frameseq.template(spec.path), plate_seq.frames)
+    gaps = seq.missing()
+    if gaps:
+        raise InputError(f"{seq.template}: the matte lacks plate frame(s) "
+                         f"{frameseq.compact(gaps)}; matte and plate ranges must match")
+    channels.same_size(imageio.probe(seq.path(plate_seq.frames[0])), ref, "matte")
+    return {f: seq.path(f) for f in plate_seq.frames}
+
+
+def check(spec: MatteSpec, plate_frames: list[int], ref: ImageInfo) -> None:
+    """Everything about the matte settings that can be checked without pixels."""
+    w, h = ref.display.width, ref.display.height
+    rng = frameseq.compact(plate_frames)
+    for k in spec.keys:
+        where = f"matte.keys: key frame {k.frame}"
+        if k.frame not in plate_frames:
+            raise InputError(f"{where} is outside the plate frames {rng}; choose a plate frame")
+        for x, y, _ in k.points:
+            if not (0 <= x <= w and 0 <= y <= h):
+                raise InputError(f"{where}: point ({x:g}, {y:g}) is outside the {w}x{h} frame "
+                                 "(pixels, origin top-left)")
+        for x0, y0, x1, y1 in k.boxes:
+            if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+                raise InputError(f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside "
+                                 f"the {w}x{h} frame (pixels, origin top-left)")
+        if k.matte is not None:
+            channels.same_size(imageio.probe(k.matte), ref, f"key frame {k.frame} matte")
+    if spec.source == "sam":
+        from .sam import checkpoint_path
+
+        checkpoint_path(spec.sam.checkpoint)
+
+
+class ShotMattes:
+    """The mattes of one job. ``frame()`` is thread safe; call ``prepare()`` first."""
+
+    def __init__(self, spec: MatteSpec, color: ColorContext, plate_frames: list[int],
+                 ref: ImageInfo, files: dict[int, str] | None = None) -> None:
+        self.spec = spec
+        self.color = color
+        self.frames = list(plate_frames)
+        self.ref = ref
+        self.files = files or {}
+        self.refine = refine.Refine.resolve(spec.refine, spec.source)
+        self._done: dict[int, np.ndarray] = {}
+        self.warnings: list[str] = []
+
+    @property
+    def needs_shot(self) -> bool:
+        return self.spec.source in ("sam", "grabcut") or self.refine.temporal > 0
+
+    # ---------------------------------------------------------------- per frame
+    def _raw(self, frame: int, img: Image | None, rgb: np.ndarray,
+             warn: Warn) -> tuple[np.ndarray, np.ndarray]:
+        s = self.spec
+        if img is None:  # missing plate frame rendered black: nothing to matte
+            return np.zeros(rgb.shape[:2], np.float32), rgb
+        if s.source == "alpha":
+            m = channels.plate_channel(img, s.channel)
+        elif s.source == "file":
+            m = channels.matte_image(self.files[frame], self.ref, s.channel, warn)
+        elif s.source == "keyer":
+            m, rgb = keyer.key(rgb, s.keyer, f"{img.info.path}")
+        else:
+            raise AssertionError(f"{s.source} mattes are computed in prepare()")
+        m = np.clip(m, 0.0, 1.0)
+        if s.invert:
+            m = 1.0 - m
+        return np.ascontiguousarray(m, np.float32), rgb
+
+    def _premultiplied(self, rgb: np.ndarray, matte: np.ndarray) -> bool:
+        if self.spec.premultiplied is not None:
+            return self.spec.premultiplied
+        if self.spec.source in ("alpha", "file"):
+            return channels.is_premultiplied(rgb, matte)
+        return False  # keyed or segmented plates are full plates
+
+    def _check_empty(self, frame: int, matte: np.ndarray, img_missing: bool = False) -> None:
+        if self.spec.source in refine.COMPUTED and not self.spec.allow_empty and \
+                not img_missing and not (matte > 0.5).any():
+            raise InputError(f"frame {frame}: the {self.spec.source} matte is empty (no subject "
+                             "found); add a key frame near it, adjust the settings, or set "
+                             "matte.allow_empty")
+
+    def frame(self, frame: int, img: Image | None, rgb: np.ndarray,
+              warn: Warn = lambda m: None) -> FrameMatte:
+        """The refined matte of one plate frame (and its colour, despilled by the keyer)."""
+        if frame in self._done:
+            matte = self._done[frame].astype(np.float32)
+            if self.spec.source == "keyer" and img is not None:
+                _, rgb = keyer.key(rgb, self.spec.keyer, img.info.path)
+        else:
+            matte, rgb = self._raw(frame, img, rgb, warn)
+            if self.refine.spatial:
+                matte = refine.spatial(matte, self.refine)
+            self._check_empty(frame, matte, img is None)
+        return FrameMatte(matte, rgb, self._premultiplied(rgb, matte))
+
+    # ---------------------------------------------------------------- whole shot
+    def prepare(self, read: PlateReader, report: Reporter = null_reporter,
+                cancel: threading.Event | None = None, warn: Warn = lambda m: None,
+                threads: int = 1) -> None:
+        """Compute the mattes that need the whole shot (tracking, temporal smoothing)."""
+        if not self.needs_shot:
+            return
+        cancel = cancel or threading.Event()
+        if self.spec.source in ("sam", "grabcut"):
+            mattes = self._track(read, report, cancel, warn)
+        else:
+            clock = StageClock(report, "matte", len(self.frames))
+
+            def one(frame: int) -> np.ndarray:
+                if cancel.is_set():
+                    raise JobCancelled("cancelled while computing mattes")
+                img, rgb = read(frame)
+                m, _ = self._raw(frame, img, rgb, warn)
+                m = refine.spatial(m, self.refine) if self.refine.spatial else m
+                clock.advance(frame)
+                return m
+
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                mattes = list(pool.map(one, self.frames))
+        if self.refine.temporal:
+            report(ProgressEvent("matte", message=f"temporal smoothing, radius "
+                                 f"{self.refine.temporal}"))
+            mattes = refine.temporal(mattes, self.refine.temporal,
+                                     self.refine.temporal_tolerance)
+        for f, m in zip(self.frames, mattes, strict=True):
+            self._check_empty(f, m)
+            self._done[f] = m.astype(np.float16)
+
+    def _track(self, read: PlateReader, report: Reporter, cancel: threading.Event,
+               warn: Warn) -> list[np.ndarray]:
+        s = self.spec
+        frames = self.frames
+        lock = threading.Lock()
+        images: OrderedDict[int, np.ndarray] = OrderedDict()
+
+        def image(i: int) -> np.ndarray:
+            """Frame i (index into the shot) as display-referred uint8 RGB."""
+            with lock:
+                if i in images:
+                    images.move_to_end(i)
+                    return images[i]
+            _, rgb = read(frames[i])
+            rgb8 = (self.color.to_model(rgb) * 255.0 + 0.5).astype(np.uint8)
+            with lock:
+                images[i] = rgb8
+                while len(images) > 8:
+                    images.popitem(last=False)
+            return rgb8
+
+        segmenter: track.Segmenter
+        if s.source == "sam":
+            from . import sam
+
+            report(ProgressEvent("matte", message="loading SAM"))
+            model = sam.load(s.sam.checkpoint, s.sam.model_type, s.sam.device)
+            report(ProgressEvent("matte", message=f"SAM {model.kind} on {model.device}"))
+            segmenter = sam.SamSegmenter(model, image, sam.shared_cache(
+                sam.cache_folder(s.sam.cache_dir)), s.sam.batch, len(frames))
+        else:
+            from .grabcut import GrabCut
+
+            segmenter = GrabCut(image)
+        keys = {frames.index(k.frame): k for k in s.keys}
+        clock = StageClock(report, "matte", track.steps(len(frames), list(keys)))
+
+        def key_matte(i: int, k) -> np.ndarray:
+            if k.matte is not None:
+                m = channels.matte_image(k.matte, self.ref, None, warn)
+                m = np.clip(m, 0.0, 1.0).astype(np.float32)
+            else:
+                m = segmenter.key(i, k)
+            if not (m > 0.5).any():
+                raise InputError(f"key frame {k.frame}: the {s.source} matte is empty (no "
+                                 "subject found from its prompts); add points or a box on the "
+                                 "subject")
+            return m
+
+        def tell(msg: str) -> None:  # name plate frames, not shot indices
+            warn(re.sub(r"frame index (\d+):", lambda m: f"frame {frames[int(m[1])]}:", msg))
+
+        mattes = track.propagate(len(frames), keys, image, segmenter, s.track,
+                                 advance=lambda i: clock.advance(frames[i]), warn=tell,
+                                 cancel=cancel, key_matte=key_matte)
+        if self.refine.spatial:
+            mattes = [refine.spatial(m, self.refine) for m in mattes]
+        return mattes

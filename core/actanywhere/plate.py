@@ -1,0 +1,53 @@
+"""A plate sequence opened for reading: frames planned, reference image, colour names/space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import frames, imageio
+from .color import ColorContext, default_colorspace
+from .imageio import Image, ImageInfo
+from .matte.channels import same_size
+from .spec import PlateSpec
+
+
+@dataclass
+class Plate:
+    spec: PlateSpec
+    color: ColorContext
+    seq: frames.Sequence
+    sources: list[frames.FrameSource]
+    ref: ImageInfo
+    rgb: list[str]
+    space: str
+
+    @classmethod
+    def open(cls, spec: PlateSpec, color: ColorContext) -> Plate:
+        seq = frames.resolve(spec.path, spec.frames)
+        sources = frames.plan(seq, spec.missing, "plate")
+        first = next(s for s in sources if s.path)
+        ref = imageio.probe(first.path)  # type: ignore[arg-type]
+        rgb = imageio.rgb_names(ref.channels, ref.path, spec.layer)
+        space = color.check(spec.colorspace or default_colorspace(ref.file_format),
+                            "plate.colorspace")
+        return cls(spec, color, seq, sources, ref, rgb, space)
+
+    @property
+    def frames(self) -> list[int]:
+        return list(self.seq.frames)
+
+    def read(self, src: frames.FrameSource,
+             warn: Callable[[str], None] = lambda m: None) -> tuple[Image | None, np.ndarray]:
+        """A plate frame (None when missing: black) and its working-space linear colour."""
+        disp = self.ref.display
+        if src.path is None:
+            return None, np.zeros((disp.height, disp.width, 3), np.float32)
+        img = imageio.read(src.path)
+        same_size(img.info, self.ref, "plate")
+        if img.nonfinite:
+            warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
+        names = imageio.rgb_names(img.info.channels, src.path, self.spec.layer)
+        return img, self.color.to_working(img.channels(names), self.space)
