@@ -50,6 +50,69 @@ def _reporter(mode: ProgressMode):
 
 ProgressOpt = Annotated[ProgressMode, typer.Option(
     "--progress", help="bar: terminal bar; json: one JSON event per line on stdout; none")]
+PointOpt = Annotated[list[str] | None, typer.Option(
+    "--point", help="A click FRAME:X,Y[,LABEL] in display pixels from the top left (label 1 "
+    "subject, default; 0 not subject); repeat")]
+BoxOpt = Annotated[list[str] | None, typer.Option(
+    "--box", help="A box FRAME:X0,Y0,X1,Y1 around the subject; repeat")]
+KeyMatteOpt = Annotated[list[str] | None, typer.Option(
+    "--key-matte", help="A painted matte for a key frame, FRAME:PATH; repeat")]
+SamOpt = Annotated[str | None, typer.Option(
+    "--sam-checkpoint", help="SAM checkpoint file (default $ACTANYWHERE_SAM_CHECKPOINT)")]
+ScreenOpt = Annotated[str | None, typer.Option("--screen", help="Keyer: green|blue")]
+
+
+def _frame_and(value: str, flag: str) -> tuple[int, str]:
+    from .errors import SpecError
+
+    frame, sep, rest = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(frame), rest
+    except ValueError:
+        raise SpecError(f"{flag} {value!r}: write FRAME:VALUES, e.g. {flag} 1001:812,440") \
+            from None
+
+
+def _numbers(text: str, count: tuple[int, ...], flag: str, value: str) -> list[float]:
+    from .errors import SpecError
+
+    try:
+        nums = [float(x) for x in text.split(",")]
+    except ValueError:
+        nums = []
+    if len(nums) not in count:
+        raise SpecError(f"{flag} {value!r}: expected {' or '.join(map(str, count))} "
+                        "comma-separated numbers after FRAME:")
+    return nums
+
+
+def _matte_overrides(base: dict, source, path, channel, points, boxes, key_mattes, checkpoint,
+                     screen) -> dict:
+    """Matte flags over the spec file's matte section; prompts are added to its key frames."""
+    keys = {k["frame"]: dict(k) for k in base.get("keys") or [] if isinstance(k, dict)}
+
+    def key(frame: int) -> dict:
+        return keys.setdefault(frame, {"frame": frame})
+
+    for value in points or []:
+        frame, rest = _frame_and(value, "--point")
+        x, y, *label = _numbers(rest, (2, 3), "--point", value)
+        key(frame).setdefault("points", []).append([x, y, int(label[0]) if label else 1])
+    for value in boxes or []:
+        frame, rest = _frame_and(value, "--box")
+        key(frame).setdefault("boxes", []).append(_numbers(rest, (4,), "--box", value))
+    for value in key_mattes or []:
+        frame, rest = _frame_and(value, "--key-matte")
+        key(frame)["matte"] = rest
+    if path and not source:
+        source = "file"
+    out = {"source": source, "path": path, "channel": channel,
+           "sam": {"checkpoint": checkpoint}, "keyer": {"screen": screen}}
+    if points or boxes or key_mattes:
+        out["keys"] = sorted(keys.values(), key=lambda k: k["frame"])
+    return out
 
 
 @app.command()
@@ -61,8 +124,13 @@ def generate(
     plate_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")] = None,
     missing: Annotated[str | None, typer.Option(help="Missing plate frames: error|hold|black")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (implies --matte-source file)")] = None,
-    matte_source: Annotated[str | None, typer.Option(help="alpha (a plate channel) or file")] = None,
+    matte_source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut (docs/mattes.md)")] = None,
     matte_channel: Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")] = None,
+    point: PointOpt = None,
+    box: BoxOpt = None,
+    key_matte: KeyMatteOpt = None,
+    sam_checkpoint: SamOpt = None,
+    screen: ScreenOpt = None,
     background: Annotated[str | None, typer.Option(help="Background image")] = None,
     background_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the background")] = None,
     engine: Annotated[str | None, typer.Option(help="composite or diffusion")] = None,
@@ -97,12 +165,11 @@ def generate(
     from . import job, spec
 
     base: dict[str, Any] = spec.load(spec_file) if spec_file else {}
-    if matte and not matte_source:
-        matte_source = "file"
     overrides = {
         "plate": {"path": plate, "frames": frames, "layer": plate_layer,
                   "colorspace": plate_colorspace, "missing": missing},
-        "matte": {"source": matte_source, "path": matte, "channel": matte_channel},
+        "matte": _matte_overrides(base.get("matte") or {}, matte_source, matte, matte_channel,
+                                  point, box, key_matte, sam_checkpoint, screen),
         "background": {"path": background, "colorspace": background_colorspace},
         "engine": {"name": engine, "model": model, "device": device},
         "composite": {"harmonize": harmonize, "shadow": shadow},
@@ -137,6 +204,12 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
     for section in ("plate", "matte", "background", "output"):
         if isinstance(data.get(section), dict) and data[section].get("path"):
             data[section]["path"] = os.path.abspath(data[section]["path"])
+    matte = data.get("matte") or {}
+    for key in matte.get("keys") or []:
+        if key.get("matte"):
+            key["matte"] = os.path.abspath(key["matte"])
+    if (matte.get("sam") or {}).get("checkpoint"):
+        matte["sam"]["checkpoint"] = os.path.abspath(matte["sam"]["checkpoint"])
     if (data.get("engine") or {}).get("model"):
         data["engine"]["model"] = os.path.abspath(data["engine"]["model"])
     try:
@@ -161,6 +234,60 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
         raise ModelError(f"job {job_id} {final['status']}: {final['error']}")
     if progress != ProgressMode.json:
         typer.echo(f"job {job_id}: {len(final['outputs'])} frame(s) written", err=True)
+
+
+@app.command()
+def segment(
+    spec_file: Annotated[str | None, typer.Option("--spec", help="ShotSpec (its plate, matte and color sections are used)")] = None,
+    plate: Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")] = None,
+    frames: Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100")] = None,
+    plate_layer: Annotated[str | None, typer.Option(help="Plate layer holding the colour")] = None,
+    plate_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")] = None,
+    source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut")] = None,
+    matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (source file)")] = None,
+    matte_channel: Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")] = None,
+    point: PointOpt = None,
+    box: BoxOpt = None,
+    key_matte: KeyMatteOpt = None,
+    sam_checkpoint: SamOpt = None,
+    screen: ScreenOpt = None,
+    track: Annotated[str | None, typer.Option(help="Tracking: segment (re-segment each frame) or flow (warp only)")] = None,
+    grow: Annotated[float | None, typer.Option(help="Grow (+) or shrink (-) the matte, pixels")] = None,
+    feather: Annotated[float | None, typer.Option(help="Soften the edge, pixels")] = None,
+    temporal: Annotated[int | None, typer.Option(help="Temporal smoothing radius, frames")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Matte pattern, e.g. matte/matte.####.exr")] = None,
+    layer: Annotated[str | None, typer.Option(help="Write a copy of the plate with the matte as LAYER.A instead of a single A channel")] = None,
+    preview: Annotated[str | None, typer.Option(help="Preview folder (default <output folder>/preview; '' for none)")] = None,
+    existing: Annotated[str | None, typer.Option(help="Existing matte frames: error|skip|overwrite")] = None,
+    threads: Annotated[int | None, typer.Option(help="Frames processed at once")] = None,
+    progress: ProgressOpt = ProgressMode.bar,
+) -> None:
+    """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md)."""
+    from . import segment as seg
+    from . import spec as specmod
+    from .errors import SpecError
+
+    base: dict[str, Any] = specmod.load(spec_file) if spec_file else {}
+    base = {k: base[k] for k in ("plate", "matte", "color", "threads") if k in base}
+    overrides = {
+        "plate": {"path": plate, "frames": frames, "layer": plate_layer,
+                  "colorspace": plate_colorspace},
+        "matte": _matte_overrides(base.get("matte") or {}, source, matte, matte_channel, point,
+                                  box, key_matte, sam_checkpoint, screen),
+        "output": {"path": output, "layer": layer, "preview": preview, "existing": existing},
+        "threads": threads,
+    }
+    overrides["matte"]["track"] = {"mode": track}
+    overrides["matte"]["refine"] = {"grow": grow, "feather": feather, "temporal": temporal}
+    merged = specmod.merge(base, overrides)
+    try:
+        shot = seg.SegmentSpec.model_validate(merged)
+    except specmod.ValidationError as exc:
+        raise SpecError(f"invalid segment settings: {specmod.format_errors(exc)}") from exc
+    with _reporter(progress) as report:
+        result = seg.run(shot, report)
+    if progress != ProgressMode.json and result.preview:
+        typer.echo(f"preview: {os.path.join(result.preview, 'contact_sheet.png')}", err=True)
 
 
 @app.command()

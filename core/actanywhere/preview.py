@@ -12,13 +12,17 @@ from . import imageio, raster
 from .color import ColorContext
 
 
+def shrink(image: np.ndarray, width: int) -> np.ndarray:
+    """``image`` (H, W[, C]) scaled to ``width``, aspect kept (box filter, then resize)."""
+    factor = max(1, image.shape[1] // (width * 2))
+    small = raster.downsample(image, factor)
+    height = max(1, round(small.shape[0] * width / small.shape[1]))
+    return raster.resize(small, width, height)
+
+
 def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:
     """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]."""
-    factor = max(1, linear_rgb.shape[1] // (width * 2))
-    small = raster.downsample(linear_rgb, factor)
-    height = max(1, round(small.shape[0] * width / small.shape[1]))
-    small = raster.resize(small, width, height)
-    return color.to_model(small)
+    return color.to_model(shrink(linear_rgb, width))
 
 
 def contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> None:

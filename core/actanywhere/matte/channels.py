@@ -29,7 +29,8 @@ def plate_channel(img: Image, channel: str) -> np.ndarray:
 
 def matte_image(path: str, ref: ImageInfo, channel: str | None,
                 warn: Callable[[str], None] = lambda m: None) -> np.ndarray:
-    """The matte in an image file: ``channel``, else A, Y, or its only channel."""
+    """The matte in an image file: ``channel``, else A, Y, its only channel, or R of a gray
+    RGB painting."""
     img = imageio.read(path)
     same_size(img.info, ref, "matte")
     if img.nonfinite:
@@ -40,6 +41,8 @@ def matte_image(path: str, ref: ImageInfo, channel: str | None,
             return img.channel(name)
     if len(names) == 1:
         return img.pixels[..., 0]
+    if not channel and "R" in names:
+        return img.channel("R")
     raise InputError(f"{path}: no matte channel {channel or 'A'!r}; it has "
                      f"{', '.join(names)}; set matte.channel")
 

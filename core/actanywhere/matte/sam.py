@@ -432,12 +432,8 @@ class SamSegmenter:
         if not key.boxes:
             return self._predict(pts, labels, None)
         out = None
-        for box in key.boxes:
-            x0, y0, x1, y1 = box
-            inside = [(x0 <= x <= x1 and y0 <= y <= y1) for x, y in pts] if len(pts) else []
-            sel = np.array(inside, bool)
-            m = self._predict(pts[sel] if len(pts) else None,
-                              labels[sel] if len(pts) else None, box)
+        for box in key.boxes:  # one prediction per box, every click with each; united
+            m = self._predict(pts, labels, box)
             out = m if out is None else np.maximum(out, m)
         return out  # type: ignore[return-value]
 

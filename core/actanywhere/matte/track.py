@@ -133,26 +133,28 @@ def propagate(
         if cancel is not None and cancel.is_set():
             raise JobCancelled("cancelled while computing mattes")
 
-    def step(src: int, matte: np.ndarray, dst: int) -> np.ndarray:
+    def step(src: int, state: tuple, dst: int) -> tuple:
+        """One frame on: ``state`` is (anchor matte, maps from frame ``src`` into it, the
+        matte of ``src``); returns the state at ``dst``."""
         check_cancel()
-        warped = flow.warp(matte, flow.backward(gray(dst), gray(src)))
+        anchor, maps, matte = state
+        maps = flow.compose(maps, flow.subject_flow(gray(src), gray(dst), matte))
+        warped = flow.sample(anchor, maps)
         if segmenter is None or settings.mode == "flow":
-            out = warped
+            out = (anchor, maps, warped)
         else:
             hint = hint_from(warped, settings.points, settings.negative_points)
-            if hint is None:
-                out = warped
-            else:
-                seg = segmenter.track(dst, hint)
+            out = (anchor, maps, warped)
+            if hint is not None:
+                seg = np.asarray(segmenter.track(dst, hint), np.float32)
                 agree = iou(seg, warped)
                 if agree >= settings.min_agreement:
-                    out = seg
+                    out = (seg, None, seg)  # the new matte anchors the next frames
                 else:
                     warn(f"frame index {dst}: {segmenter.name} disagreed with the tracked matte "
                          f"(IoU {agree:.2f} < {settings.min_agreement}); kept the tracked matte")
-                    out = warped
         advance(dst)
-        return np.asarray(out, np.float32)
+        return out
 
     order = sorted(keys)
     anchors: dict[int, np.ndarray] = {}
@@ -166,25 +168,27 @@ def propagate(
     for k in order:
         out[k] = anchors[k]
     # before the first key: backward only; after the last: forward only
-    m = anchors[order[0]]
+    st = (anchors[order[0]], None, anchors[order[0]])
     for i in range(order[0] - 1, -1, -1):
-        m = out[i] = step(i + 1, m, i)
-    m = anchors[order[-1]]
+        st = step(i + 1, st, i)
+        out[i] = st[2]
+    st = (anchors[order[-1]], None, anchors[order[-1]])
     for i in range(order[-1] + 1, count):
-        m = out[i] = step(i - 1, m, i)
+        st = step(i - 1, st, i)
+        out[i] = st[2]
     # between two keys: both directions, blended by distance
     for a, b in zip(order, order[1:], strict=False):
         if b - a < 2:
             continue
-        fwd, m = [], anchors[a]
+        fwd, st = [], (anchors[a], None, anchors[a])
         for i in range(a + 1, b):
-            m = step(i - 1, m, i)
-            fwd.append(m)
-        m = anchors[b]
+            st = step(i - 1, st, i)
+            fwd.append(st[2])
+        st = (anchors[b], None, anchors[b])
         for i in range(b - 1, a, -1):
-            m = step(i + 1, m, i)
+            st = step(i + 1, st, i)
             t = (i - a) / (b - a)  # 0 at a, 1 at b
-            out[i] = (1 - t) * fwd[i - a - 1] + t * m
+            out[i] = (1 - t) * fwd[i - a - 1] + t * st[2]
         for i in [i for i in small if a < i < b]:  # done with these frames
             small.pop(i)
     return [np.asarray(o, np.float32) for o in out]  # type: ignore[arg-type]

@@ -1,0 +1,147 @@
+"""``actanywhere segment``: a shot's matte as an EXR sequence, with previews to check it.
+
+Writes either a single-channel ``A`` EXR per frame, or a copy of the plate frame with the
+matte added as ``<layer>.A``; plus ``overlay.####.png`` (the subject bright, the rest dimmed
+and tinted) and ``contact_sheet.png`` in the preview folder. Frames are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from . import __version__, frames, imageio, matte, preview
+from .color import ColorContext
+from .errors import JobCancelled, OutputError
+from .job import _check_writable, _parallel
+from .plate import Plate
+from .progress import ProgressEvent, Reporter, StageClock, null_reporter
+from .spec import ColorSpec, MatteSpec, PlateSpec, _Strict
+
+TINT = np.array([0.15, 0.35, 0.9], np.float32)
+
+
+class MatteOutputSpec(_Strict):
+    path: str = Field(description="Matte sequence pattern, e.g. matte/matte.####.exr")
+    layer: str = Field("", description="Empty: a single A channel; a name: a copy of the plate "
+                       "with the matte as <layer>.A")
+    compression: str = Field("zip", description="EXR compression")
+    existing: Literal["error", "skip", "overwrite"] = Field("error")
+    preview: str | None = Field(None, description="Preview folder; default <output>/preview, "
+                                "empty string: none")
+    preview_width: int = Field(640, ge=64, le=4096)
+
+
+class SegmentSpec(_Strict):
+    plate: PlateSpec
+    matte: MatteSpec
+    color: ColorSpec = Field(default_factory=ColorSpec)
+    output: MatteOutputSpec
+    threads: int = Field(2, ge=1, le=64)
+
+
+@dataclass
+class SegmentResult:
+    written: list[str] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    preview: str | None = None
+    seconds: float = 0.0
+
+
+def overlay(rgb_display: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The subject as it is, the rest dimmed to 30% and tinted blue."""
+    m = m[..., None]
+    return rgb_display * (0.3 + 0.7 * m) + (1.0 - m) * 0.25 * TINT
+
+
+def run(spec: SegmentSpec, report: Reporter = null_reporter,
+        cancel: threading.Event | None = None) -> SegmentResult:
+    start = time.monotonic()
+    cancel = cancel or threading.Event()
+    result = SegmentResult()
+    lock = threading.Lock()
+
+    def warn(msg: str) -> None:
+        with lock:
+            result.warnings.append(msg)
+        report(ProgressEvent("warning", message=msg))
+
+    color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
+                         spec.color.knee)
+    plate = Plate.open(spec.plate, color)
+    files = matte.files(spec.matte, plate.seq, plate.ref)
+    matte.check(spec.matte, plate.frames, plate.ref)
+    out = frames.Sequence(frames.template(spec.output.path), plate.frames)
+    inputs = {os.path.realpath(s.path) for s in plate.sources if s.path}
+    inputs |= {os.path.realpath(p) for p in files.values()}
+    if any(os.path.realpath(p) in inputs for p in out.paths()):
+        raise OutputError(f"{out.template}: output would overwrite an input; choose another "
+                          "output path")
+    _check_writable(out.template)
+    existing = [f for f in plate.frames if os.path.exists(out.path(f))]
+    if existing and spec.output.existing == "error":
+        raise OutputError(f"{out.template}: {len(existing)} matte frame(s) exist "
+                          f"({frames.compact(existing)}); pass --existing overwrite or skip")
+    result.skipped = existing if spec.output.existing == "skip" else []
+    todo = [f for f in plate.frames if f not in set(result.skipped)]
+    pdir = spec.output.preview
+    if pdir is None:
+        pdir = os.path.join(os.path.dirname(os.path.abspath(out.template)), "preview")
+    if pdir:
+        os.makedirs(pdir, exist_ok=True)
+        result.preview = pdir
+
+    by_frame = {s.frame: s for s in plate.sources}
+    mattes = matte.ShotMattes(spec.matte, color, plate.frames, plate.ref, files)
+    mattes.prepare(lambda f: plate.read(by_frame[f]), report, cancel, warn, spec.threads)
+    clock = StageClock(report, "frames", len(todo))
+    thumbs: dict[int, np.ndarray] = {}
+
+    def one(frame: int) -> str:
+        img, rgb = plate.read(by_frame[frame], warn)
+        fm = mattes.frame(frame, img, rgb, warn)
+        path = out.path(frame)
+        meta = {"Software": f"ActAnywhere for VFX {__version__}",
+                "actanywhere:matte_source": spec.matte.source,
+                "actanywhere:frame": int(frame)}
+        if spec.output.layer and img is not None:
+            names = [n for n in img.info.channels if n != f"{spec.output.layer}.A"]
+            pixels = np.concatenate([img.channels(names), fm.matte[..., None]], axis=-1)
+            names.append(f"{spec.output.layer}.A")
+            meta = {**img.info.metadata, **meta}
+        else:
+            names, pixels = ["A"], fm.matte[..., None]
+        imageio.write_exr(path, names, pixels, plate.ref.display, meta,
+                          spec.output.compression, plate.ref.pixel_aspect)
+        if pdir:
+            w = spec.output.preview_width
+            disp = preview.thumbnail(rgb, color, w)
+            ov = overlay(disp, np.clip(preview.shrink(fm.matte, w), 0.0, 1.0))
+            imageio.write_image(os.path.join(pdir, f"overlay.{frame:04d}.png"), ov)
+            with lock:
+                thumbs[frame] = ov
+        clock.advance(frame)
+        return path
+
+    result.written = [p for p in _parallel(one, todo, spec.threads, cancel) if p]
+    if cancel.is_set():
+        raise JobCancelled(f"cancelled after {len(result.written)} of {len(todo)} mattes")
+    if pdir and thumbs:
+        picks = sorted(thumbs)
+        step = max(1, len(picks) // 12)
+        picks = picks[::step][:12]
+        rows = [[thumbs[f] for f in picks[i : i + 4]] for i in range(0, len(picks), 4)]
+        preview.contact_sheet(os.path.join(pdir, "contact_sheet.png"), rows)
+    result.seconds = time.monotonic() - start
+    report(ProgressEvent("done", len(result.written), len(todo),
+                         message=f"wrote {len(result.written)} matte frame(s) to "
+                                 f"{out.template} in {result.seconds:.1f}s"))
+    return result
+
