@@ -67,7 +67,9 @@ class Flow:
         if len(xs) < 16:
             return fb
         size = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
-        r = max(1, int(0.08 * size))
+        # band width: 8% of the subject, at most half its thickest part (thin limbs)
+        thick = float(cv2.distanceTransform(solid, cv2.DIST_L2, 3).max())
+        r = max(1, int(min(0.08 * size, 0.5 * thick)))
         # where the subject's interior went: forward flow at working size
         inner = cv2.erode(cv2.resize(solid, (fw, fh), interpolation=cv2.INTER_NEAREST),
                           _disc(max(1, round(r / sx))))

@@ -67,13 +67,21 @@ class GrabCut:
         return out
 
     def track(self, index: int, hint: Hint) -> np.ndarray:
+        """Definite subject: the warped matte's core; probable subject: the warped matte;
+        probable background: the rest of its box grown by 15% (limbs that moved off the warped
+        matte can come back); definite background: outside that."""
         rgb8 = self.image(index)
         solid = (hint.warped > 0.5).astype(np.uint8)
-        size = max(hint.box[2] - hint.box[0], hint.box[3] - hint.box[1])
-        r = max(1, round(0.04 * size))
+        h, w = solid.shape
+        x0, y0, x1, y1 = hint.box
+        size = max(x1 - x0, y1 - y0)
+        thick = float(cv2.distanceTransform(solid, cv2.DIST_L2, 3).max())
+        r = max(1, round(min(0.5 * thick, 0.08 * size)))
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         init = np.full(solid.shape, cv2.GC_BGD, np.uint8)
-        init[cv2.dilate(solid, k) > 0] = cv2.GC_PR_BGD
+        pad = 0.15 * size
+        init[max(0, int(y0 - pad)):min(h, int(y1 + pad)),
+             max(0, int(x0 - pad)):min(w, int(x1 + pad))] = cv2.GC_PR_BGD
         init[solid > 0] = cv2.GC_PR_FGD
         init[cv2.erode(solid, k) > 0] = cv2.GC_FGD
-        return self._run(rgb8, init, hint.box)
+        return self._run(rgb8, init, (x0 - pad, y0 - pad, x1 + pad, y1 + pad))
