@@ -26,7 +26,8 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
         "packages": {d: _version(d) for d in ("actanywhere", "numpy", "OpenImageIO",
                                               "opencolorio", "fileseq", "typer", "pydantic",
                                               "torch", "diffusers", "transformers",
-                                              "safetensors", "segment-anything")},
+                                              "safetensors", "segment-anything", "torchvision",
+                                              "opencv-python-headless")},
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
         "problems": [],
     }
@@ -49,6 +50,8 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - report any failure as a problem
         problems.append(f"OpenColorIO config does not load ({exc}); unset $OCIO or fix it")
     report["torch"] = _torch()
+    report["mattes"] = _mattes()
+    problems.extend(report["mattes"].pop("problems"))
     dirs = list(model_dirs or [])
     if os.environ.get("ACTANYWHERE_MODEL"):
         dirs.append(os.environ["ACTANYWHERE_MODEL"])
@@ -66,6 +69,29 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
         problems.extend(m.get("problems", []))
     report["ok"] = not problems
     return report
+
+
+def _mattes() -> dict[str, Any]:
+    """Which matte sources work here (docs/mattes.md)."""
+    info: dict[str, Any] = {"sources": ["alpha", "file"], "problems": []}
+    try:
+        import cv2  # noqa: F401
+
+        info["sources"] += ["keyer", "grabcut"]
+    except ImportError as exc:
+        info["problems"].append(f"OpenCV does not import ({exc}); run python3 install.py")
+    try:
+        importlib.import_module("segment_anything.utils.transforms")  # imports torchvision
+        info["sources"].append("sam")
+    except ImportError as exc:
+        info["sam_note"] = (f"SAM unavailable ({exc}); `python3 install.py setup --torch cuda` "
+                            "installs torch with torchvision")
+    ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")
+    if ckpt:
+        info["sam_checkpoint"] = ckpt
+        if not os.path.isfile(ckpt):
+            info["problems"].append(f"{ckpt}: $ACTANYWHERE_SAM_CHECKPOINT does not exist")
+    return info
 
 
 def _torch() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import tomllib
 from pydantic import (
@@ -57,7 +57,8 @@ class KeyFrame(_Strict):
         default_factory=list, description="Boxes (x0, y0, x1, y1) around the subject; several "
         "boxes are united")
     matte: str | None = Field(None, description="A painted matte for this frame (any image; "
-                              "its A, Y or only channel); used as is, prompts ignored")
+                              "its A, Y, only channel, or R of a gray RGB painting); used as "
+                              "is, prompts ignored")
 
     @field_validator("points")
     @classmethod
@@ -388,6 +389,13 @@ def reference_markdown(root: type[BaseModel] | None = None) -> str:
             ann = f.annotation
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
+                continue
+            args = get_args(ann)
+            if get_origin(ann) is list and args and isinstance(args[0], type) and \
+                    issubclass(args[0], BaseModel):
+                desc = (f.description or "").replace("|", "/")
+                lines.append(f"| `{prefix}{name}` | list | `[]` | {desc} |")
+                walk(args[0], f"{prefix}{name}[].")
                 continue
             kind = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
             if f.is_required():
