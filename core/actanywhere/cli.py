@@ -50,6 +50,11 @@ def _reporter(mode: ProgressMode):
 
 ProgressOpt = Annotated[ProgressMode, typer.Option(
     "--progress", help="bar: terminal bar; json: one JSON event per line on stdout; none")]
+PlateOpt = Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")]
+FramesOpt = Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100 or 1-50x2")]
+PlateLayerOpt = Annotated[str | None, typer.Option(help="Plate layer holding the colour")]
+PlateSpaceOpt = Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")]
+MatteChannelOpt = Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")]
 PointOpt = Annotated[list[str] | None, typer.Option(
     "--point", help="A click FRAME:X,Y[,LABEL] in display pixels from the top left (label 1 "
     "subject, default; 0 not subject); repeat")]
@@ -118,14 +123,14 @@ def _matte_overrides(base: dict, source, path, channel, points, boxes, key_matte
 @app.command()
 def generate(
     spec_file: Annotated[str | None, typer.Option("--spec", help="ShotSpec JSON or TOML file")] = None,
-    plate: Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")] = None,
-    frames: Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100 or 1-50x2")] = None,
-    plate_layer: Annotated[str | None, typer.Option(help="Plate layer holding the colour")] = None,
-    plate_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")] = None,
+    plate: PlateOpt = None,
+    frames: FramesOpt = None,
+    plate_layer: PlateLayerOpt = None,
+    plate_colorspace: PlateSpaceOpt = None,
     missing: Annotated[str | None, typer.Option(help="Missing plate frames: error|hold|black")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (implies --matte-source file)")] = None,
     matte_source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut (docs/mattes.md)")] = None,
-    matte_channel: Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")] = None,
+    matte_channel: MatteChannelOpt = None,
     point: PointOpt = None,
     box: BoxOpt = None,
     key_matte: KeyMatteOpt = None,
@@ -239,13 +244,13 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
 @app.command()
 def segment(
     spec_file: Annotated[str | None, typer.Option("--spec", help="ShotSpec (its plate, matte and color sections are used)")] = None,
-    plate: Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")] = None,
-    frames: Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100")] = None,
-    plate_layer: Annotated[str | None, typer.Option(help="Plate layer holding the colour")] = None,
-    plate_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")] = None,
+    plate: PlateOpt = None,
+    frames: FramesOpt = None,
+    plate_layer: PlateLayerOpt = None,
+    plate_colorspace: PlateSpaceOpt = None,
     source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (source file)")] = None,
-    matte_channel: Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")] = None,
+    matte_channel: MatteChannelOpt = None,
     point: PointOpt = None,
     box: BoxOpt = None,
     key_matte: KeyMatteOpt = None,

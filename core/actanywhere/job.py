@@ -15,7 +15,7 @@ import numpy as np
 from . import __version__, engines, frames, imageio, matte, raster
 from .color import ColorContext, default_colorspace
 from .errors import JobCancelled, OutputError
-from .imageio import Image, ImageInfo, Window
+from .imageio import ImageInfo, Window
 from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
 from .spec import ShotSpec
@@ -41,8 +41,6 @@ class _Shot:
     mattes: matte.ShotMattes
     output: frames.Sequence
     ref: ImageInfo
-    plate_space: str
-    rgb: list[str]
     output_space: str
     todo: list[int]
     skipped: list[int]
@@ -74,7 +72,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
              f"{frames.compact(shot.skipped)} (output.existing=skip)")
 
     if shot.mattes.needs_shot:
-        shot.mattes.prepare(lambda f: _read_plate(shot, by_frame[f], lambda m: None), report,
+        shot.mattes.prepare(lambda f: shot.reader.read(by_frame[f]), report,
                             cancel, warn, spec.threads)
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot), shot.ref.pixel_aspect)
@@ -181,8 +179,7 @@ def _resolve(spec: ShotSpec) -> _Shot:
     color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
                          spec.color.knee)
     reader = Plate.open(spec.plate, color)
-    plate_seq, plate, ref, rgb, plate_space = (reader.seq, reader.sources, reader.ref,
-                                               reader.rgb, reader.space)
+    plate_seq, plate, ref = reader.seq, reader.sources, reader.ref
     output_space = color.check(spec.color.output_space or color.working_space,
                                "color.output_space")
 
@@ -190,25 +187,34 @@ def _resolve(spec: ShotSpec) -> _Shot:
     matte.check(spec.matte, plate_seq.frames, ref)
     mattes = matte.ShotMattes(spec.matte, color, plate_seq.frames, ref, matte_files)
 
-    output = frames.Sequence(frames.template(spec.output.path), plate_seq.frames)
     inputs = {os.path.realpath(s.path) for s in plate if s.path}
     inputs |= {os.path.realpath(p) for p in matte_files.values()}
     inputs.add(os.path.realpath(spec.background.path))
+    output, skipped, todo = plan_output(spec.output.path, plate_seq, inputs,
+                                        spec.output.existing, "output")
+    return _Shot(spec, color, reader, plate, mattes, output, ref, output_space, todo, skipped)
+
+
+def plan_output(pattern: str, plate_seq: frames.Sequence, inputs: set[str], existing: str,
+                what: str) -> tuple[frames.Sequence, list[int], list[int]]:
+    """The output sequence over the plate frames, checked: it overwrites no input (``inputs``
+    are real paths), its folder is writable, existing frames follow the ``existing`` policy.
+    Returns (sequence, skipped frames, frames to write)."""
+    output = frames.Sequence(frames.template(pattern), plate_seq.frames)
     if output.template == plate_seq.template or any(
         os.path.realpath(p) in inputs for p in output.paths()
     ):
         raise OutputError(f"{output.template}: output would overwrite an input; choose another "
                           "output path")
     _check_writable(output.template)
-    existing = [f for f in plate_seq.frames if os.path.exists(output.path(f))]
-    if existing and spec.output.existing == "error":
-        raise OutputError(f"{output.template}: {len(existing)} output frame(s) exist "
-                          f"({frames.compact(existing)}); pass --existing skip to resume or "
+    found = [f for f in plate_seq.frames if os.path.exists(output.path(f))]
+    if found and existing == "error":
+        raise OutputError(f"{output.template}: {len(found)} {what} frame(s) exist "
+                          f"({frames.compact(found)}); pass --existing skip to resume or "
                           "--existing overwrite to replace them")
-    skipped = existing if spec.output.existing == "skip" else []
+    skipped = found if existing == "skip" else []
     todo = [f for f in plate_seq.frames if f not in set(skipped)]
-    return _Shot(spec, color, reader, plate, mattes, output, ref, plate_space, rgb, output_space,
-                 todo, skipped)
+    return output, skipped, todo
 
 
 def _check_writable(template: str) -> None:
@@ -233,12 +239,8 @@ def _background(shot: _Shot) -> np.ndarray:
     return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect)
 
 
-def _read_plate(shot: _Shot, src: frames.FrameSource, warn) -> tuple[Image | None, np.ndarray]:
-    return shot.reader.read(src, warn)
-
-
 def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
-    img, rgb = _read_plate(shot, src, warn)
+    img, rgb = shot.reader.read(src, warn)
     fm = shot.mattes.frame(src.frame, img, rgb, warn)
     return engines.EngineInput(src.frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
 

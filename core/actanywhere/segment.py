@@ -16,10 +16,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from . import __version__, frames, imageio, matte, preview
+from . import __version__, imageio, matte, preview
 from .color import ColorContext
-from .errors import JobCancelled, OutputError
-from .job import _check_writable, _parallel
+from .errors import JobCancelled
+from .job import _parallel, plan_output
 from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
 from .spec import ColorSpec, MatteSpec, PlateSpec, _Strict
@@ -78,19 +78,10 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     plate = Plate.open(spec.plate, color)
     files = matte.files(spec.matte, plate.seq, plate.ref)
     matte.check(spec.matte, plate.frames, plate.ref)
-    out = frames.Sequence(frames.template(spec.output.path), plate.frames)
     inputs = {os.path.realpath(s.path) for s in plate.sources if s.path}
     inputs |= {os.path.realpath(p) for p in files.values()}
-    if any(os.path.realpath(p) in inputs for p in out.paths()):
-        raise OutputError(f"{out.template}: output would overwrite an input; choose another "
-                          "output path")
-    _check_writable(out.template)
-    existing = [f for f in plate.frames if os.path.exists(out.path(f))]
-    if existing and spec.output.existing == "error":
-        raise OutputError(f"{out.template}: {len(existing)} matte frame(s) exist "
-                          f"({frames.compact(existing)}); pass --existing overwrite or skip")
-    result.skipped = existing if spec.output.existing == "skip" else []
-    todo = [f for f in plate.frames if f not in set(result.skipped)]
+    out, result.skipped, todo = plan_output(spec.output.path, plate.seq, inputs,
+                                            spec.output.existing, "matte")
     pdir = spec.output.preview
     if pdir is None:
         pdir = os.path.join(os.path.dirname(os.path.abspath(out.template)), "preview")

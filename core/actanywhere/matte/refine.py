@@ -58,11 +58,7 @@ def drop_islands(matte: np.ndarray, max_area: float) -> np.ndarray:
     core = np.bincount(labels[matte > 0.5].ravel(), minlength=n)
     small = core < max_area
     small[0] = False
-    if not small.any():
-        return matte
-    out = matte.copy()
-    out[small[labels]] = 0.0
-    return out
+    return _set_regions(matte, labels, small, 0.0)
 
 
 def fill_holes(matte: np.ndarray, max_area: float) -> np.ndarray:
@@ -77,10 +73,17 @@ def fill_holes(matte: np.ndarray, max_area: float) -> np.ndarray:
     border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
     hole = (~border) & (area <= max_area)
     hole[0] = False
-    if not hole.any():
+    return _set_regions(matte, labels, hole, 1.0)
+
+
+def _set_regions(matte: np.ndarray, labels: np.ndarray, chosen: np.ndarray,
+                 value: float) -> np.ndarray:
+    """A copy of ``matte`` with every labelled region marked in ``chosen`` set to ``value``
+    (``matte`` itself when none is)."""
+    if not chosen.any():
         return matte
     out = matte.copy()
-    out[hole[labels]] = 1.0
+    out[chosen[labels]] = value
     return out
 
 
