@@ -64,7 +64,9 @@ def setup(venv_dir: str, extras: str, torch: str) -> str:
     return py
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """(options, arguments for the demo or pytest). Options may come before or after the
+    action; what this parser does not know, or everything after "--", is passed on."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["setup", "demo", "test"], nargs="?", default="setup")
@@ -72,10 +74,17 @@ def main() -> int:
     parser.add_argument("--torch", choices=sorted(TORCH), default=None,
                         help="none: no diffusion engine; cpu: CPU-only build; cuda: CUDA build "
                         "(default: cuda for test and demo, none for setup)")
-    parser.add_argument("args", nargs=argparse.REMAINDER,
-                        help="passed on to the demo or to pytest (after --)")
-    ns = parser.parse_args()
-    extra_args = [a for a in ns.args if a != "--"]
+    ns, extra_args = parser.parse_known_args(argv)
+    if extra_args[:1] == ["--"]:
+        extra_args = extra_args[1:]
+    if ns.action == "setup" and extra_args:
+        parser.error(f"setup takes no further arguments: {' '.join(extra_args)}")
+    ns.venv = os.path.abspath(ns.venv)
+    return ns, extra_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns, extra_args = parse(argv)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     try:
         # demo runs the shipped model (diffusion engine): it needs torch as much as the tests

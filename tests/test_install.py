@@ -1,0 +1,52 @@
+"""install.py's argument handling: options before or after the action, the rest passed on."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def install():
+    spec = importlib.util.spec_from_file_location("install", os.path.join(ROOT, "install.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("argv, action, torch", [
+    (["setup", "--torch", "cuda"], "setup", "cuda"),
+    (["--torch", "cuda", "setup"], "setup", "cuda"),
+    (["setup", "--torch", "cpu"], "setup", "cpu"),
+    (["test", "--torch", "cpu"], "test", "cpu"),
+    (["--torch=none", "demo"], "demo", "none"),
+    (["demo"], "demo", None),
+])
+def test_options_in_either_order_are_honoured(install, argv, action, torch):
+    ns, rest = install.parse(argv)
+    assert (ns.action, ns.torch, rest) == (action, torch, [])
+
+
+def test_venv_option_after_the_action(install, tmp_path):
+    ns, rest = install.parse(["setup", "--venv", str(tmp_path / "env")])
+    assert ns.venv == str(tmp_path / "env") and rest == []
+
+
+def test_unknown_arguments_go_to_pytest_or_the_demo(install):
+    ns, rest = install.parse(["test", "--torch", "cpu", "-k", "colour", "-x"])
+    assert ns.torch == "cpu" and rest == ["-k", "colour", "-x"]
+    ns, rest = install.parse(["test", "--", "--torch", "cpu"])  # after --: pytest's
+    assert ns.torch is None and rest == ["--torch", "cpu"]
+    ns, rest = install.parse(["demo", "--engine", "composite"])
+    assert ns.action == "demo" and rest == ["--engine", "composite"]
+
+
+def test_setup_rejects_arguments_it_would_ignore(install, capsys):
+    with pytest.raises(SystemExit) as exc:
+        install.parse(["setup", "--torhc", "cuda"])
+    assert exc.value.code == 2
+    assert "--torhc" in capsys.readouterr().err
