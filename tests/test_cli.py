@@ -101,3 +101,46 @@ def test_demo_small(tmp_path, engine):
     if engine == "diffusion":
         assert recorded["engine"]["model"] is None  # the shipped model
         assert recorded["diffusion"]["resolution"] == 64
+
+
+def _interrupt_after_frames(args, frames_done: int = 2):
+    """Run the CLI with JSON progress, send Ctrl-C (SIGINT) once ``frames_done`` frames are
+    written; (exit code, stderr)."""
+    import signal
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", *map(str, args),
+                             "--progress", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            ev = json.loads(line)
+            if ev["stage"] == "frames" and ev["done"] >= frames_done:
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+def test_ctrl_c_says_how_far_it_got_and_how_to_resume(tmp_path):
+    plate, bg = make_shot(tmp_path, frames=range(1, 61), size=(480, 270))
+    out = tmp_path / "o" / "c.####.exr"
+    code, err = _interrupt_after_frames(["generate", "--plate", plate, "--background", bg,
+                                         "-o", out, "--threads", "1"])
+    assert code == 130, err
+    line = [ln for ln in err.splitlines() if "cancelled after" in ln]
+    assert line and "of 60 frames; rerun with --existing skip" in line[0], err
+    written = int(line[0].split("cancelled after ")[1].split(" ")[0])
+    assert written == len(os.listdir(tmp_path / "o")) and 2 <= written < 60
+    assert "Traceback" not in err
+
+
+def test_progress_none_still_prints_warnings(tmp_path):
+    plate, bg = make_shot(tmp_path, frames=[1, 2, 4])
+    r = cli("generate", "--plate", plate, "--background", bg, "-o", tmp_path / "o" / "c.####.exr",
+            "--frames", "1-4", "--missing", "black", "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    assert "warning: frame 3: missing plate frame" in r.stderr

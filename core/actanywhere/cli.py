@@ -31,7 +31,7 @@ class ProgressMode(str, Enum):
 
 def _reporter(mode: ProgressMode):
     """A context manager yielding the reporter for ``--progress``."""
-    from .progress import RichReporter, json_reporter, null_reporter
+    from .progress import RichReporter, json_reporter
 
     if mode == ProgressMode.json:
         return contextlib.nullcontext(json_reporter())
@@ -45,7 +45,12 @@ def _reporter(mode: ProgressMode):
                 print(prefix + ev.message, file=sys.stderr, flush=True)
 
         return contextlib.nullcontext(plain)
-    return contextlib.nullcontext(null_reporter)
+
+    def warnings_only(ev):  # --progress none hides progress, never a warning
+        if ev.stage == "warning":
+            print("warning: " + ev.message, file=sys.stderr, flush=True)
+
+    return contextlib.nullcontext(warnings_only)
 
 
 ProgressOpt = Annotated[ProgressMode, typer.Option(
@@ -228,9 +233,13 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
             final = client.wait(job_id, on_event=lambda ev: report(ProgressEvent(
                 **{k: v for k, v in ev.items() if k in fields})) if ev.get("stage") != "end"
                 else None)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # cancel the job in the worker, then say what it did
             client.cancel(job_id)
-            raise
+            try:
+                final = client.wait(job_id)
+            except (KeyboardInterrupt, WorkerError):
+                raise JobCancelled(f"job {job_id} cancelled; rerun with --existing skip "
+                                   "(output.existing = skip) to resume") from None
         except WorkerError as exc:
             raise ModelError(f"job {job_id}: {exc}") from exc
     if final["status"] == "cancelled":

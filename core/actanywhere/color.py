@@ -31,6 +31,42 @@ HighlightPolicy = Literal["softclip", "clip"]
 # Formats whose pixels are usually scene-linear floats; the rest default to sRGB-encoded.
 _LINEAR_FORMATS = {"openexr", "hdr", "pfm"}
 
+Chroma = tuple[float, float, float, float, float, float, float, float]
+#: EXR ``chromaticities`` (red, green, blue, white as CIE xy) of the linear colourspaces that
+#: a file's primaries are matched to (names of the default studio config)
+PRIMARIES: dict[str, Chroma] = {
+    WORKING_SPACE: (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
+    "Linear P3-D65": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
+    "Linear Rec.2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+    "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+    "ACES2065-1": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.0770, 0.32168, 0.33767),
+}
+#: prefix of the colourspace names made for files whose primaries match no known space
+CHROMATICITIES_PREFIX = "EXR chromaticities "
+
+
+def space_for_chromaticities(chroma: Chroma, tolerance: float = 2e-3) -> str | None:
+    """The known linear colourspace with these primaries and white, or None."""
+    for name, ref in PRIMARIES.items():
+        if all(abs(a - b) <= tolerance for a, b in zip(chroma, ref, strict=True)):
+            return name
+    return None
+
+
+def _rgb_to_xyz(chroma: Chroma) -> np.ndarray:
+    xy = np.array(chroma, np.float64).reshape(4, 2)
+    prim = np.stack([xy[:3, 0], xy[:3, 1], 1 - xy[:3, 0] - xy[:3, 1]])  # columns: R, G, B
+    wx, wy = xy[3]
+    white = np.array([wx / wy, 1.0, (1 - wx - wy) / wy])
+    return prim * np.linalg.solve(prim, white)
+
+
+def primaries_matrix(src: Chroma, dst: Chroma) -> np.ndarray:
+    """3x3 matrix from linear RGB with ``src`` chromaticities to ``dst`` ones through CIE XYZ,
+    as OpenEXR converts (``RGBtoXYZ`` then ``XYZtoRGB``, no white adaptation: an EXR's pixel
+    values are absolute colours, its white point says which one displays as white)."""
+    return np.linalg.inv(_rgb_to_xyz(dst)) @ _rgb_to_xyz(src)
+
 
 def config_ref(explicit: str | None = None) -> str:
     """The config to use: the ShotSpec's, else ``$OCIO``, else the pinned built-in one."""
@@ -42,7 +78,7 @@ def load_config(ref: str) -> ocio.Config:
     try:
         return ocio.Config.CreateFromFile(ref)
     except Exception as exc:  # noqa: BLE001 - OCIO raises several unrelated types
-        raise SpecError(f"colour.config {ref!r}: cannot load the OCIO config ({exc}); fix $OCIO or "
+        raise SpecError(f"color.config {ref!r}: cannot load the OCIO config ({exc}); fix $OCIO or "
                         f"use {DEFAULT_CONFIG}") from exc
 
 
@@ -56,13 +92,15 @@ class ColorContext:
 
     def __init__(self, config: str | None = None, working_space: str = WORKING_SPACE,
                  highlight: HighlightPolicy = "softclip", knee: float = 0.8) -> None:
+        #: colourspaces made from a file's chromaticities: name -> matrix to Linear Rec.709
+        self._matrices: dict[str, np.ndarray] = {}
         self.ref = config_ref(config)
         self.config = load_config(self.ref)
-        self.working_space = self.check(working_space, "colour.working_space")
-        self.model_space = self.check(SRGB_SPACE, "colour.model_space") if self._has(
+        self.working_space = self.check(working_space, "color.working_space")
+        self.model_space = self.check(SRGB_SPACE, "color.model_space") if self._has(
             SRGB_SPACE) else self._srgb_fallback()
         if not 0.0 < knee < 1.0:
-            raise SpecError(f"colour.knee {knee}: must be between 0 and 1 (e.g. 0.8)")
+            raise SpecError(f"color.knee {knee}: must be between 0 and 1 (e.g. 0.8)")
         self.highlight = highlight
         self.knee = knee
         self._cpu: dict[tuple[str, str], ocio.CPUProcessor] = {}
@@ -74,9 +112,11 @@ class ColorContext:
         for cs in self.config.getColorSpaces():
             if "srgb" in cs.getName().lower() and "display" not in cs.getName().lower():
                 return cs.getName()
-        raise SpecError(f"colour.config {self.ref}: has no sRGB-encoded colourspace for the model")
+        raise SpecError(f"color.config {self.ref}: has no sRGB-encoded colourspace for the model")
 
     def check(self, name: str, field: str) -> str:
+        if name in self._matrices:
+            return name
         if not self._has(name):
             known = ", ".join(cs.getName() for cs in list(self.config.getColorSpaces())[:12])
             raise SpecError(f"{field} {name!r}: not in OCIO config {self.ref}; known: {known}, ...")
@@ -88,11 +128,45 @@ class ColorContext:
             self._cpu[key] = self.config.getProcessor(src, dst).getDefaultCPUProcessor()
         return self._cpu[key]
 
+    def file_space(self, explicit: str | None, file_format: str, metadata: dict,
+                   field: str) -> tuple[str, str]:
+        """(colourspace, note) of a file: ``explicit`` when given; else, for a linear file
+        with an EXR ``chromaticities`` attribute, the known space with those primaries, or a
+        colourspace made from them (converted by matrix); else the format's default. The
+        note ("" when nothing needs saying) tells the user what was chosen and why."""
+        if explicit:
+            return self.check(explicit, field), ""
+        default = default_colorspace(file_format)
+        chroma = metadata.get("chromaticities")
+        value = getattr(chroma, "value", chroma)
+        if default != WORKING_SPACE or not isinstance(value, tuple) or len(value) != 8:
+            return self.check(default, field), ""
+        chroma8: Chroma = tuple(float(v) for v in value)  # type: ignore[assignment]
+        known = space_for_chromaticities(chroma8)
+        if known == WORKING_SPACE:
+            return self.check(known, field), ""
+        if known is not None and self._has(known):
+            return self.check(known, field), (
+                f"{field}: the file's chromaticities are {known}'s primaries; reading it as "
+                f"{known} (set {field} to override)")
+        name = CHROMATICITIES_PREFIX + " ".join(f"{v:.4g}" for v in chroma8)
+        self._matrices[name] = primaries_matrix(chroma8, PRIMARIES[WORKING_SPACE]).astype(
+            np.float32)
+        self.check(WORKING_SPACE, field)  # the matrix leads there
+        return name, (f"{field}: the file's chromaticities ({name[len(CHROMATICITIES_PREFIX):]})"
+                      " match no colourspace of the config; converting from those primaries "
+                      f"by matrix (set {field} to override)")
+
     def convert(self, rgb: np.ndarray, src: str, dst: str) -> np.ndarray:
         """``rgb`` (..., 3) float32 from ``src`` to ``dst``; a new array, or ``rgb`` itself when
         the spaces are the same (callers never modify the result in place)."""
         if src == dst:
             return rgb
+        if src in self._matrices:
+            rgb = np.asarray(rgb, np.float32) @ self._matrices[src].T
+            src = self.check(WORKING_SPACE, "color.working_space")
+            if src == dst:
+                return np.ascontiguousarray(rgb, np.float32)
         out = np.array(rgb, dtype=np.float32, order="C", copy=True)
         self._processor(src, dst).applyRGB(out)
         return out

@@ -38,10 +38,18 @@ def subject_of(inp: EngineInput) -> np.ndarray:
 
 class Engine(ABC):
     name: str = ""
+    #: plate frames (evenly spaced over the whole shot) the engine measures before rendering
+    calibration_frames: int = 0
 
     @abstractmethod
     def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
         """Receive the background, already fitted to the plate's display window."""
+
+    def calibrate(self, samples: list[EngineInput]) -> None:
+        """Measure what must be one value for the whole shot (``calibration_frames`` of
+        them, the same frames however much of the shot is rendered, so a resumed job
+        matches)."""
+        del samples  # engines that measure nothing
 
 
 class FrameEngine(Engine):
@@ -77,10 +85,12 @@ class CompositeEngine(FrameEngine):
 
     A full plate (not premultiplied) has the old set mixed into the subject's soft edges; those
     edge pixels take the colour of the nearby solid subject instead (``raster.decontaminate``),
-    so no fringe of the old background survives. Harmonisation multiplies the subject by a
-    per-channel gain ``(mean_bg / mean_subject) ** harmonize`` (an exposure and white-balance
-    match; 0 leaves the subject untouched, so its highlights survive exactly). The contact
-    shadow darkens the background along the ground line under the subject's lowest point.
+    so no fringe of the old background survives. Harmonisation multiplies the subject by one
+    per-channel gain for the whole shot, ``(mean_bg / mean_subject) ** harmonize`` with the
+    subject's mean over ``calibration_frames`` frames spread over the shot (an exposure and
+    white-balance match that cannot flicker; 0, the default, leaves the subject untouched, so
+    its highlights survive exactly). The contact shadow darkens the background along the
+    ground line under the subject's lowest point.
     """
 
     name = "composite"
@@ -90,10 +100,22 @@ class CompositeEngine(FrameEngine):
         self.settings = settings
         self.background: np.ndarray | None = None
         self.bg_mean: np.ndarray | None = None
+        self.gain: np.ndarray | None = None
+        self.calibration_frames = 5 if settings.harmonize > 0 else 0
 
     def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
         self.background = background
         self.bg_mean = np.maximum(background.reshape(-1, 3).mean(axis=0), 1e-6)
+
+    def calibrate(self, samples: list[EngineInput]) -> None:
+        assert self.bg_mean is not None, "prepare() first"
+        coverage = sum(float(s.matte.sum()) for s in samples)
+        if self.settings.harmonize <= 0 or coverage <= 0:
+            return
+        total = sum(subject_of(s).sum(axis=(0, 1), dtype=np.float64) for s in samples)
+        subj_mean = np.maximum(total / coverage, 1e-6)
+        self.gain = np.clip((self.bg_mean / subj_mean) ** self.settings.harmonize,
+                            0.25, 4.0).astype(np.float32)
 
     def render(self, inputs: list[EngineInput],
                cancel: threading.Event | None = None) -> list[EngineOutput]:
@@ -105,10 +127,8 @@ class CompositeEngine(FrameEngine):
         matte = inp.matte
         fg = subject_of(inp)
         coverage = float(matte.sum())
-        if s.harmonize > 0 and coverage > 0:
-            subj_mean = np.maximum(fg.sum(axis=(0, 1)) / coverage, 1e-6)
-            gain = np.clip((self.bg_mean / subj_mean) ** s.harmonize, 0.25, 4.0)
-            fg = fg * gain.astype(np.float32)
+        if self.gain is not None:
+            fg = fg * self.gain
         bg = self.background
         if s.shadow > 0 and coverage > 0:
             h = matte.shape[0]

@@ -18,6 +18,7 @@ import OpenImageIO as oiio
 from .errors import InputError, OutputError
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
+HALF_MAX = 65504.0
 COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "rle", "none")
 # Attributes that describe the file's structure, not the picture: never carried to outputs.
 _STRUCTURAL_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "jpeg:", "png:", "ICCProfile")
@@ -95,6 +96,11 @@ def _open(path: str) -> oiio.ImageInput:
         reason = _first_line(oiio.geterror())
         with open(path, "rb") as fh:
             magic = fh.read(4)
+        if "Subsampled channels are not supported" in reason:
+            raise InputError(
+                f"{path}: luminance/chroma EXR (subsampled RY/BY channels), which OpenImageIO "
+                "cannot decode; the file is not damaged: re-save it as RGB (e.g. Nuke Read + "
+                "Write, or OpenEXR's RgbaInputFile) and use that")
         if magic == EXR_MAGIC:
             reason = "damaged EXR header"
         elif "could not find a format reader" in reason:
@@ -148,11 +154,12 @@ def probe(path: str) -> ImageInfo:
         inp.close()
 
 
-def read(path: str, channels: Sequence[str] | None = None) -> Image:
+def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -> Image:
     """Read ``path`` (all channels, or those named) as float32 in the display window.
 
-    NaN becomes 0 and +/-Inf becomes the largest half value, so no NaN reaches an output;
-    ``Image.nonfinite`` counts the replaced values.
+    ``clean``: NaN becomes 0 and +/-Inf becomes the largest half value, so no NaN reaches an
+    output; otherwise non-finite values are kept (the caller repairs them). Either way
+    ``Image.nonfinite`` counts them.
     """
     inp = _open(path)
     try:
@@ -183,9 +190,17 @@ def read(path: str, channels: Sequence[str] | None = None) -> Image:
     pixels = _to_display(data, info.data, info.display)
     bad = ~np.isfinite(pixels)
     count = int(bad.sum())
-    if count:
-        np.nan_to_num(pixels, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    if count and clean:
+        np.nan_to_num(pixels, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
     return Image(pixels, info, count)
+
+
+def finite_half(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (float32, in place) made safe for half float: NaN -> 0, everything else
+    clamped to +/-65504, so no NaN or Inf can reach a written file whatever came before."""
+    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
+    np.clip(pixels, -HALF_MAX, HALF_MAX, out=pixels)
+    return pixels
 
 
 def _to_display(data: np.ndarray, dw: Window, disp: Window) -> np.ndarray:
@@ -246,7 +261,7 @@ def write_exr(
     if pixels.shape[:2] != (data.height, data.width):
         raise OutputError(f"{path}: pixels {pixels.shape[1]}x{pixels.shape[0]} do not fill the "
                           f"data window {data}")
-    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    finite_half(pixels)
     spec = oiio.ImageSpec(data.width, data.height, len(names), "half")
     spec.x, spec.y = data.x, data.y
     spec.full_x, spec.full_y = display.x, display.y
@@ -262,8 +277,12 @@ def write_exr(
 
 def write_image(path: str, pixels: np.ndarray, pixel_format: str = "uint8",
                 metadata: Mapping[str, object] | None = None) -> None:
-    """Write a plain image (PNG, JPEG, ...) atomically; pixels are (H, W, C) in [0, 1]."""
-    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    """Write a plain image (PNG, JPEG, ...) atomically; pixels are (H, W, C) in [0, 1] (NaN
+    written as 0, integer formats clamped to [0, 1])."""
+    pixels = np.array(pixels, dtype=np.float32, order="C", copy=True)
+    finite_half(pixels)
+    if pixel_format.startswith(("uint", "int")):
+        np.clip(pixels, 0.0, 1.0, out=pixels)
     h, w, c = pixels.shape
     spec = oiio.ImageSpec(w, h, c, pixel_format)
     _set_attributes(spec, metadata or {})

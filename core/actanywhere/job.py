@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__, engines, frames, imageio, matte, raster
-from .color import ColorContext, default_colorspace
+from .color import PRIMARIES, ColorContext
 from .errors import JobCancelled, OutputError
 from .imageio import ImageInfo, Window
 from .plate import Plate
@@ -62,6 +62,8 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
             result.warnings.append(msg)
         report(ProgressEvent("warning", message=msg))
 
+    if shot.reader.note:
+        warn(shot.reader.note)
     for src in shot.plate:
         if src.path is None:
             warn(f"frame {src.frame}: missing plate frame, rendered black (--missing black)")
@@ -75,24 +77,36 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         shot.mattes.prepare(lambda f: shot.reader.read(by_frame[f]), report,
                             cancel, warn, spec.threads)
     engine = engines.create(spec, shot.color, report)
-    engine.prepare(_background(shot), shot.ref.pixel_aspect)
+    engine.prepare(_background(shot, warn), shot.ref.pixel_aspect)
+    if engine.calibration_frames:
+        engine.calibrate([_load(shot, by_frame[f], warn) for f in
+                          _spread(result.frames, engine.calibration_frames)])
     if not shot.todo:
         result.seconds = time.monotonic() - start
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
 
-    if isinstance(engine, engines.ShotEngine):
-        result.written = _run_shot(shot, engine, by_frame, report, cancel, warn)
-    else:
-        result.written = _run_frames(shot, engine, by_frame, report, cancel, warn)
+    try:
+        if isinstance(engine, engines.ShotEngine):
+            result.written = _run_shot(shot, engine, by_frame, report, cancel, warn)
+        else:
+            result.written = _run_frames(shot, engine, by_frame, report, cancel, warn)
+    except KeyboardInterrupt:  # Ctrl-C: frames in flight finish (atomic), then say so
+        cancel.set()
+        done = sum(os.path.exists(shot.output.path(f)) for f in shot.todo)
+        raise JobCancelled(_cancelled(done, len(shot.todo))) from None
     result.seconds = time.monotonic() - start
     if cancel.is_set():
-        raise JobCancelled(f"cancelled after {len(result.written)} of {len(shot.todo)} frames; "
-                           "rerun with output.existing=skip to resume")
+        raise JobCancelled(_cancelled(len(result.written), len(shot.todo)))
     report(ProgressEvent("done", len(result.written), len(shot.todo),
                          message=f"wrote {len(result.written)} frame(s) to "
                                  f"{shot.output.template} in {result.seconds:.1f}s"))
     return result
+
+
+def _cancelled(done: int, total: int) -> str:
+    return (f"cancelled after {done} of {total} frames; rerun with --existing skip "
+            "(output.existing = skip) to resume")
 
 
 def check(spec: ShotSpec) -> None:
@@ -228,15 +242,32 @@ def _check_writable(template: str) -> None:
                           "a writable output path") from exc
 
 
-def _background(shot: _Shot) -> np.ndarray:
+def _background(shot: _Shot, warn) -> np.ndarray:
+    """The background in the working space, fitted to the plate's display window: NaN/Inf
+    pixels filled from their neighbours (with a warning), its own pixel aspect and
+    chromaticities honoured."""
     spec = shot.spec.background
-    img = imageio.read(spec.path)
+    img = imageio.read(spec.path, clean=False)
     names = imageio.rgb_names(img.info.channels, spec.path, spec.layer)
-    space = shot.color.check(spec.colorspace or default_colorspace(img.info.file_format),
-                             "background.colorspace")
-    rgb = shot.color.to_working(img.channels(names), space)
+    space, note = shot.color.file_space(spec.colorspace, img.info.file_format,
+                                        img.info.metadata, "background.colorspace")
+    if note:
+        warn(note)
+    rgb, bad = raster.fill_nonfinite(img.channels(names))
+    if bad:
+        warn(f"{spec.path}: {bad} pixel(s) with NaN/Inf filled from their neighbours; fix the "
+             "background if they matter")
+    rgb = shot.color.to_working(rgb, space)
     disp: Window = shot.ref.display
-    return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect)
+    return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect,
+                      img.info.pixel_aspect)
+
+
+def _spread(items: list[int], count: int) -> list[int]:
+    """``count`` items evenly spaced from first to last (all of them when fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
@@ -268,6 +299,11 @@ def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> 
     if "matte" in layers:
         pixels[..., c] = inp.matte
     meta = dict(shot.ref.metadata)
+    # the pixels are in the output space now, whatever primaries the plate had
+    meta.pop("chromaticities", None)
+    chroma = PRIMARIES.get(shot.output_space)
+    if chroma is not None:
+        meta["chromaticities"] = imageio.Attr("float[8]", chroma)
     meta.update({
         "Software": f"ActAnywhere for VFX {__version__}",
         "actanywhere:engine": spec.engine.name,

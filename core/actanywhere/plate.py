@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import frames, imageio
-from .color import ColorContext, default_colorspace
+from .color import ColorContext
 from .imageio import Image, ImageInfo
 from .matte.channels import same_size
 from .spec import PlateSpec
@@ -23,6 +23,7 @@ class Plate:
     ref: ImageInfo
     rgb: list[str]
     space: str
+    note: str = ""  # how the colourspace was chosen, when the file's metadata chose it
 
     @classmethod
     def open(cls, spec: PlateSpec, color: ColorContext) -> Plate:
@@ -31,9 +32,9 @@ class Plate:
         first = next(s for s in sources if s.path)
         ref = imageio.probe(first.path)  # type: ignore[arg-type]
         rgb = imageio.rgb_names(ref.channels, ref.path, spec.layer)
-        space = color.check(spec.colorspace or default_colorspace(ref.file_format),
-                            "plate.colorspace")
-        return cls(spec, color, seq, sources, ref, rgb, space)
+        space, note = color.file_space(spec.colorspace, ref.file_format, ref.metadata,
+                                       "plate.colorspace")
+        return cls(spec, color, seq, sources, ref, rgb, space, note)
 
     @property
     def frames(self) -> list[int]:

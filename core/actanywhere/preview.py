@@ -54,7 +54,8 @@ def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None
         for i, frame in enumerate(frames):
             if i and not out.open(tmp, specs[i], "AppendSubimage"):
                 raise OSError(f"{path}: cannot write the preview ({out.geterror()})")
-            out.write_image(np.ascontiguousarray(frame[..., :3], np.float32))
+            out.write_image(np.clip(imageio.finite_half(np.array(frame[..., :3], np.float32)),
+                                    0.0, 1.0))
         out.close()
         os.replace(tmp, path)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import cv2
 import numpy as np
 import OpenImageIO as oiio
 
@@ -23,7 +24,9 @@ def resize(a: np.ndarray, width: int, height: int, quality: bool = True) -> np.n
     """Resize to (width, height): filtered (``quality``) or bilinear sampling (fast).
 
     Filtered uses a triangle filter scaled to the footprint when shrinking (no ringing, about
-    2x faster than OIIO's default) and Catmull-Rom when enlarging (sharp, no blur)."""
+    2x faster than OIIO's default) and Catmull-Rom when enlarging (sharp, no blur), clamped to
+    the source's local range: Catmull-Rom's negative lobes would otherwise ring next to HDR
+    highlights (a sun of 50 next to a sky of 0.2 undershoots far below 0)."""
     if a.shape[1] == width and a.shape[0] == height:
         return a
     nch = 1 if a.ndim == 2 else a.shape[2]
@@ -32,12 +35,58 @@ def resize(a: np.ndarray, width: int, height: int, quality: bool = True) -> np.n
         return _pixels(oiio.ImageBufAlgo.resample(_buf(a), roi=roi), a)
     shrinking = width * height < a.shape[0] * a.shape[1]
     name = "triangle" if shrinking else "catmull-rom"
-    return _pixels(oiio.ImageBufAlgo.resize(_buf(a), filtername=name, roi=roi), a)
+    out = _pixels(oiio.ImageBufAlgo.resize(_buf(a), filtername=name, roi=roi), a)
+    if not shrinking:
+        lo, hi = local_range(a)
+        np.clip(out, resize(lo, width, height, quality=False),
+                resize(hi, width, height, quality=False), out=out)
+    return out
+
+
+def local_range(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel minimum and maximum over each pixel's 3x3 neighbourhood (per channel)."""
+    kernel = np.ones((3, 3), np.uint8)
+    src = np.ascontiguousarray(a, np.float32)
+    if src.ndim == 3 and src.shape[2] > 4:  # OpenCV morphology takes at most 4 channels
+        parts = [local_range(src[..., i]) for i in range(src.shape[2])]
+        return np.stack([p[0] for p in parts], -1), np.stack([p[1] for p in parts], -1)
+    lo = cv2.erode(src, kernel, borderType=cv2.BORDER_REPLICATE)
+    hi = cv2.dilate(src, kernel, borderType=cv2.BORDER_REPLICATE)
+    return lo.reshape(a.shape), hi.reshape(a.shape)
+
+
+def fill_nonfinite(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """``a`` with every pixel that holds a NaN or Inf replaced by the mean of its finite
+    neighbours (growing outward until filled; 0 where a whole image is non-finite), and the
+    number of such pixels. Unlike clamping Inf to 65504, nothing huge is left for a filter to
+    spread."""
+    bad = ~np.isfinite(a)
+    if a.ndim == 3:
+        bad = bad.any(axis=2)
+    count = int(bad.sum())
+    if not count:
+        return a, 0
+    out = np.where(bad[..., None] if a.ndim == 3 else bad, 0.0, a).astype(np.float32)
+    good = (~bad).astype(np.float32)
+    num, den = out.copy(), good.copy()
+    todo = bad.copy()
+    for _ in range(64):
+        if not todo.any() or not den.any():
+            break
+        num, den = _box3(num), _box3(den)
+        ready = todo & (den > 1e-6)
+        fill = num / np.maximum(den, 1e-6)[..., None] if a.ndim == 3 else num / np.maximum(
+            den, 1e-6)
+        out[ready] = fill[ready]
+        todo &= ~ready
+    out[todo] = 0.0
+    return out, count
 
 
 def fit(a: np.ndarray, width: int, height: int, mode: FitMode = "cover",
-        pixel_aspect: float = 1.0) -> np.ndarray:
-    """Fit an image into a (width, height) frame whose pixels are ``pixel_aspect`` wide.
+        pixel_aspect: float = 1.0, source_aspect: float = 1.0) -> np.ndarray:
+    """Fit an image whose pixels are ``source_aspect`` wide (2.0: anamorphic) into a
+    (width, height) frame whose pixels are ``pixel_aspect`` wide.
 
     cover: fill the frame, crop the overflow (centred); contain: fit inside, pad with black;
     stretch: ignore aspect.
@@ -45,9 +94,10 @@ def fit(a: np.ndarray, width: int, height: int, mode: FitMode = "cover",
     if mode == "stretch":
         return resize(a, width, height)
     src_h, src_w = a.shape[:2]
+    phys_w = src_w * source_aspect  # the source's width in square-pixel units
     # Scale in physical (square-pixel) units, then express the width in frame pixels.
-    scale = (max if mode == "cover" else min)(width * pixel_aspect / src_w, height / src_h)
-    new_w = max(1, round(src_w * scale / pixel_aspect))
+    scale = (max if mode == "cover" else min)(width * pixel_aspect / phys_w, height / src_h)
+    new_w = max(1, round(phys_w * scale / pixel_aspect))
     new_h = max(1, round(src_h * scale))
     scaled = resize(a, new_w, new_h)
     out = np.zeros((height, width) + a.shape[2:], np.float32)

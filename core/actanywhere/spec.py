@@ -195,8 +195,10 @@ class EngineSpec(_Strict):
 
 
 class CompositeSettings(_Strict):
-    harmonize: float = Field(0.5, ge=0.0, le=1.0,
-                             description="0: subject untouched, 1: subject mean matches background")
+    harmonize: float = Field(0.0, ge=0.0, le=1.0,
+                             description="0: subject untouched (a compositor's plate stays as "
+                             "shot), 1: the subject's mean over the shot matches the background; "
+                             "one gain per shot")
     shadow: float = Field(0.5, ge=0.0, le=1.0, description="Contact shadow opacity (0: none)")
     shadow_offset: tuple[float, float] = Field(
         (0.01, 0.02), description="Shadow offset (x, y) as a fraction of plate height")
