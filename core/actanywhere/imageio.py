@@ -198,6 +198,8 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -
 def finite_half(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` (float32, in place) made safe for half float: NaN -> 0, everything else
     clamped to +/-65504, so no NaN or Inf can reach a written file whatever came before."""
+    if pixels.size == 0 or -HALF_MAX <= pixels.min() and pixels.max() <= HALF_MAX:
+        return pixels  # two read-only reductions (NaN fails both tests): the common case
     np.nan_to_num(pixels, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
     np.clip(pixels, -HALF_MAX, HALF_MAX, out=pixels)
     return pixels
