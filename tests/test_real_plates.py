@@ -209,3 +209,75 @@ def test_harmonisation_is_off_by_default(shot):
     px, s = read_exr(root / "d" / "c.0001.exr")
     np.testing.assert_allclose([channel(px, s, c)[12, 10] for c in "RGB"], [0.9, 0.3, 2.5],
                                rtol=1e-3)
+
+
+# ------------------------------------------------------------------ checks before any pixel
+@pytest.mark.parametrize("damage", ["empty", "truncated", "unfinished"])
+def test_broken_plate_frames_are_found_before_the_first_frame(tmp_path, damage):
+    plate, bg = make_shot(tmp_path)
+    path = tmp_path / "plate" / "plate.0003.exr"
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) * 2 // 3])
+    else:  # an interrupted writer leaves a zero in the chunk table
+        import struct
+
+        # 64x36 half RGBA, zip: a table of 3 chunk offsets after the header, the first
+        # pointing just past the table; zero the last one
+        table = next(p for p in range(8, len(data) - 8)
+                     if struct.unpack("<Q", data[p : p + 8])[0] == p + 24)
+        path.write_bytes(data[: table + 16] + bytes(8) + data[table + 24 :])
+    sp = shot_spec(tmp_path, plate, bg, output={"path": str(tmp_path / "new" / "c.####.exr")})
+    with pytest.raises(InputError) as exc:
+        job.check(sp)
+    assert str(path) in str(exc.value) and "re-render" in str(exc.value)
+    with pytest.raises(InputError):
+        job.run(sp)
+    assert not (tmp_path / "new").exists()  # no empty output folder left behind
+
+
+def test_output_that_is_not_exr_is_refused_up_front(shot):
+    from actanywhere.errors import OutputError
+
+    root, plate, bg = shot
+    with pytest.raises(OutputError, match=r"\.exr extension"):
+        job.check(shot_spec(root, plate, bg, output={"path": str(root / "o" / "c.####.png")}))
+    assert not (root / "o").exists()
+
+
+def test_missing_background_and_impossible_engine_settings_fail_the_check(shot):
+    from actanywhere.errors import SpecError
+
+    root, plate, bg = shot
+    with pytest.raises(InputError, match="nope.exr: file not found"):
+        job.check(shot_spec(root, plate, root / "nope.exr"))
+    with pytest.raises(SpecError, match="condition_frame 99 is not a frame of the shot"):
+        job.check(shot_spec(root, plate, bg, engine={"name": "diffusion"},
+                            diffusion={"condition": "composite", "condition_frame": 99}))
+    assert not (root / "out").exists()
+
+
+def test_corpus_files_are_not_flagged_incomplete():
+    flagged = [p.name for p in corpus("TestImages").glob("*.exr") if imageio.incomplete(str(p))]
+    flagged += [p.name for p in corpus("DisplayWindow").glob("*.exr")
+                if imageio.incomplete(str(p))]
+    assert not flagged
+
+
+def test_info_flags_truncated_frames_and_windows(tmp_path):
+    from test_cli import cli
+
+    make_shot(tmp_path)
+    frame = tmp_path / "plate" / "plate.0002.exr"
+    frame.write_bytes(frame.read_bytes()[:-40])
+    r = cli("info", tmp_path / "plate" / "plate.####.exr", "--json")
+    assert r.returncode == 3, r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    assert list(doc["flags"]) == ["2"] and "truncated" in doc["flags"]["2"]
+    outside = corpus("DisplayWindow") / "t09.exr"
+    r = cli("info", outside)
+    assert "entirely outside the display window" in r.stdout

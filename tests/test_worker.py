@@ -405,3 +405,57 @@ def test_ctrl_c_of_a_worker_take_cancels_it_and_says_how_far_it_got(tmp_path):
         client.shutdown()
     names = os.listdir(tmp_path / "o")
     assert 2 <= len(names) < 60 and all(n.endswith(".exr") for n in names)
+
+
+def test_api_answers_bad_parameters_and_methods_with_4xx(worker, tmp_path):
+    import http.client
+    from urllib.parse import urlparse
+
+    for limit in ("abc", "null", "99999999999999999999", "0", "-3"):
+        status, body = raw(worker, "GET", f"/v1/jobs?limit={limit}")
+        assert status == 400 and body["field"] == "limit", (limit, status, body)
+    assert raw(worker, "GET", "/v1/takes?limit=x")[0] == 400
+    url = urlparse(worker.url)
+    for method, headers in (("POST", {"Content-Length": "-5"}), ("TRACE", {}),
+                            ("PUT", {}), ("DELETE", {})):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.putrequest(method, "/v1/jobs")
+        conn.putheader("Authorization", f"Bearer {worker.token}")
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        expected = 400 if method == "POST" else 405
+        assert resp.status == expected, (method, resp.status, resp.read())
+        conn.close()
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    # a missing background is refused at submit, not found when the job runs
+    status, body = raw(worker, "POST", "/v1/jobs",
+                       {"spec": composite_spec(plate, tmp_path / "nope.exr",
+                                               tmp_path / "m" / "c.####.exr")})
+    assert 400 <= status < 500 and "nope.exr" in body["error"], (status, body)
+    job_id = worker.submit(composite_spec(plate, bg, tmp_path / "o" / "c.####.exr"))
+    assert worker.wait(job_id, poll=1.0, timeout=120)["status"] == "done"
+    status, body = raw(worker, "POST", f"/v1/jobs/{job_id}/cancel")
+    assert status == 409 and "done" in body["error"]
+    assert worker.health()["ok"]
+
+
+def test_generate_with_worker_exits_as_a_local_run_would(tmp_path):
+    from test_cli import cli
+
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    state = tmp_path / "state"
+    cases = [  # (flags, exit code of a local run)
+        (["--background", tmp_path / "nope.exr", "-o", tmp_path / "a" / "c.####.exr"], 3),
+        (["--background", bg, "-o", tmp_path / "b" / "c.####.png"], 4),
+    ]
+    try:
+        for flags, code in cases:
+            local = cli("generate", "--plate", plate, *flags)
+            remote = cli("generate", "--plate", plate, *flags, "--worker", "--state-dir", state)
+            assert local.returncode == code, local.stderr
+            assert remote.returncode == code, remote.stderr
+            assert remote.stderr.count("\n") == 1 and remote.stderr.startswith("error:")
+    finally:
+        Client.from_state(str(state)).shutdown()

@@ -207,7 +207,7 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
     """Submit to the worker, stream its progress like a local run, map its outcome to an
     exit code (Ctrl-C cancels the job in the worker)."""
     from .client import Client, WorkerError
-    from .errors import JobCancelled, ModelError
+    from .errors import JobCancelled, ModelError, from_exit_code
     from .progress import ProgressEvent
 
     data = json.loads(shot.model_dump_json(exclude_unset=True))  # unset stays unset
@@ -225,14 +225,20 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
     try:
         client = Client.connect(state_dir, python=sys.executable)
         job_id = client.submit(data, client="cli")
-    except WorkerError as exc:
-        raise ModelError(str(exc)) from exc
+    except WorkerError as exc:  # refused at submit: the exit code a local run would give
+        raise from_exit_code(str(exc), exc.exit_code) from exc
     fields = set(ProgressEvent.__dataclass_fields__)
+    end: dict = {}
+
+    def on_event(ev: dict) -> None:
+        if ev.get("stage") == "end":
+            end.update(ev)
+        else:
+            report(ProgressEvent(**{k: v for k, v in ev.items() if k in fields}))
+
     with _reporter(progress) as report:
         try:
-            final = client.wait(job_id, on_event=lambda ev: report(ProgressEvent(
-                **{k: v for k, v in ev.items() if k in fields})) if ev.get("stage") != "end"
-                else None)
+            final = client.wait(job_id, on_event=on_event)
         except KeyboardInterrupt:  # cancel the job in the worker, then say what it did
             client.cancel(job_id)
             try:
@@ -245,7 +251,8 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
     if final["status"] == "cancelled":
         raise JobCancelled(final["error"] or "cancelled")
     if final["status"] != "done":
-        raise ModelError(f"job {job_id} {final['status']}: {final['error']}")
+        raise from_exit_code(f"job {job_id} {final['status']}: {final['error']}",
+                             end.get("exit_code"))
     if progress != ProgressMode.json:
         typer.echo(f"job {job_id}: {len(final['outputs'])} frame(s) written", err=True)
 
@@ -336,7 +343,7 @@ def info(
         i = imageio.probe(pattern)
         data = {"path": i.path, "display_window": str(i.display), "data_window": str(i.data),
                 "channels": list(i.channels), "format": f"{i.file_format} {i.pixel_format}",
-                "pixel_aspect": i.pixel_aspect}
+                "pixel_aspect": i.pixel_aspect, "flags": "; ".join(i.flags())}
     else:
         data = shotinfo.describe(pattern, frames)
     if as_json:

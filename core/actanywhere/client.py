@@ -32,7 +32,12 @@ EventCallback = Callable[[dict], None]
 
 
 class WorkerError(Exception):
-    """Anything that went wrong talking to the worker; the message is for the artist."""
+    """Anything that went wrong talking to the worker; the message is for the artist.
+    ``exit_code``: the CLI exit code of the same error in a local run, when the worker said."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def state_dir(explicit: str | None = None) -> str:
@@ -158,14 +163,16 @@ class Client:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
+            code = None
             try:
-                detail = json.loads(exc.read()).get("error", "")
+                answer = json.loads(exc.read())
+                detail, code = answer.get("error", ""), answer.get("exit_code")
             except ValueError:
                 detail = exc.reason
             if exc.code == 401:
                 raise WorkerError("the worker rejected the token: the connection file is stale "
                                   "or belongs to another worker; restart the worker") from exc
-            raise WorkerError(f"worker: {detail} (HTTP {exc.code})") from exc
+            raise WorkerError(f"worker: {detail} (HTTP {exc.code})", code) from exc
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             if self.pid and not _pid_alive(self.pid):
                 raise WorkerError(f"the worker (pid {self.pid}) has stopped; start it again "

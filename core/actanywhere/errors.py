@@ -48,3 +48,13 @@ EXIT_CODES = {
     5: "model or engine cannot be loaded or run",
     130: "cancelled (Ctrl-C or cancel request); written frames are complete",
 }
+
+
+def from_exit_code(message: str, code: int | None, default: type[ActAnywhereError] | None = None
+                   ) -> ActAnywhereError:
+    """The error class whose exit code is ``code`` (a worker reports codes, not classes), so
+    ``generate --worker`` exits as a local run would; ``default`` (ModelError) otherwise."""
+    for cls in (SpecError, InputError, OutputError, ModelError, JobCancelled):
+        if cls.exit_code == code:
+            return cls(message)
+    return (default or ModelError)(message)

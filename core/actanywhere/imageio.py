@@ -8,6 +8,7 @@ data-window pixels outside it are cropped, display pixels outside the data windo
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,25 @@ class ImageInfo:
     pixel_aspect: float = 1.0
     file_format: str = ""
     metadata: dict[str, object] = field(default_factory=dict)
+    deep: bool = False
+
+    def flags(self) -> list[str]:
+        """What a compositor should know before using this file (empty when nothing)."""
+        out = []
+        if self.deep:
+            out.append("deep image: flatten it (Nuke DeepToImage) before using it")
+        d, w = self.data, self.display
+        x0, y0 = max(d.x, w.x), max(d.y, w.y)
+        x1, y1 = min(d.x + d.width, w.x + w.width), min(d.y + d.height, w.y + w.height)
+        if x1 <= x0 or y1 <= y0:
+            out.append(f"data window {d} entirely outside the display window {w}: reads as black")
+        elif (x0, y0, x1, y1) != (d.x, d.y, d.x + d.width, d.y + d.height):
+            out.append(f"data window {d} extends outside the display window {w} (overscan, "
+                       "cropped on read)")
+        why = incomplete(self.path) if os.path.isfile(self.path) else None
+        if why:
+            out.append(why)
+        return out
 
 
 @dataclass
@@ -109,6 +129,76 @@ def _open(path: str) -> oiio.ImageInput:
     return inp
 
 
+#: scanlines per chunk by EXR compression id (none, rle, zips, zip, piz, pxr24, b44, b44a,
+#: dwaa, dwab)
+_LINES_PER_CHUNK = (1, 1, 1, 16, 32, 16, 32, 32, 32, 256)
+
+
+def incomplete(path: str) -> str | None:
+    """Why the file at ``path`` is not a whole image (0 bytes; for a single-part EXR, a chunk
+    table or last chunk that runs past the end of the file, or holes in its chunk table, as
+    an interrupted render leaves), or None when nothing is seen wrong. Reads the header and
+    the chunk table only, not the pixels."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return "0-byte file (an interrupted render or copy?)"
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+        if head[:4] != EXR_MAGIC or len(head) < 9:
+            return None
+        flags = struct.unpack("<i", head[4:8])[0]
+        if flags & 0x1800:  # multi-part or deep: not checked here
+            return None
+        tiled, pos, attrs = bool(flags & 0x200), 8, {}
+        try:
+            while head[pos] != 0:
+                name_end = head.index(b"\0", pos)
+                type_end = head.index(b"\0", name_end + 1)
+                n = struct.unpack("<i", head[type_end + 1 : type_end + 5])[0]
+                attrs[head[pos:name_end]] = head[type_end + 5 : type_end + 5 + n]
+                pos = type_end + 5 + n
+            pos += 1
+            if b"chunkCount" in attrs:
+                count = struct.unpack("<i", attrs[b"chunkCount"])[0]
+            elif tiled:
+                return None
+            else:
+                _, y0, _, y1 = struct.unpack("<4i", attrs[b"dataWindow"])
+                count = -(-(y1 - y0 + 1) // _LINES_PER_CHUNK[attrs[b"compression"][0]])
+        except (IndexError, ValueError, KeyError, struct.error):
+            return None  # OpenImageIO judges headers it cannot parse
+        if count <= 0:
+            return None
+        table_end = pos + 8 * count
+        if table_end > size:
+            return f"truncated ({size} bytes; its chunk table alone needs {table_end})"
+        fh.seek(pos)
+        offsets = struct.unpack(f"<{count}Q", fh.read(8 * count))
+        if any(o < table_end for o in offsets):
+            return "incomplete (holes in its chunk table: the render did not finish)"
+        last = max(offsets)
+        chunk_head = 20 if tiled else 8  # tile x, y, level x, y + size; or y + size
+        if last + chunk_head > size:
+            return f"truncated ({size} bytes; its last chunk starts at {last})"
+        fh.seek(last)
+        raw = fh.read(chunk_head)
+        if len(raw) < chunk_head:
+            return f"truncated ({size} bytes; its last chunk starts at {last})"
+        end = last + chunk_head + struct.unpack("<i", raw[-4:])[0]
+        if end > size:
+            return f"truncated ({size} bytes; its last chunk ends at {end})"
+    return None
+
+
+def check_whole(path: str) -> None:
+    """A one-line InputError when ``path`` is missing, empty or visibly truncated."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: file not found; check the path and frame number")
+    why = incomplete(path)
+    if why:
+        raise InputError(f"{path}: {why}; re-render or replace this frame")
+
+
 def _metadata(spec: oiio.ImageSpec) -> dict[str, object]:
     meta: dict[str, object] = {}
     for attr in spec.extra_attribs:
@@ -142,6 +232,7 @@ def _info(path: str, inp: oiio.ImageInput) -> ImageInfo:
         pixel_aspect=float(spec.get_float_attribute("PixelAspectRatio", 1.0)),
         file_format=inp.format_name(),
         metadata=_metadata(spec),
+        deep=bool(spec.deep),
     )
 
 
@@ -198,7 +289,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -
 def finite_half(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` (float32, in place) made safe for half float: NaN -> 0, everything else
     clamped to +/-65504, so no NaN or Inf can reach a written file whatever came before."""
-    if pixels.size == 0 or -HALF_MAX <= pixels.min() and pixels.max() <= HALF_MAX:
+    if pixels.size == 0 or pixels.min() >= -HALF_MAX and pixels.max() <= HALF_MAX:
         return pixels  # two read-only reductions (NaN fails both tests): the common case
     np.nan_to_num(pixels, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
     np.clip(pixels, -HALF_MAX, HALF_MAX, out=pixels)
@@ -295,6 +386,7 @@ def _atomic_write(path: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     base, ext = os.path.splitext(os.path.basename(path))
     try:
+        os.makedirs(directory, exist_ok=True)  # the first frame makes the folder
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write in {directory} ({exc.strerror}); choose a "

@@ -194,8 +194,14 @@ def _resolve(spec: ShotSpec) -> _Shot:
                          spec.color.knee)
     reader = Plate.open(spec.plate, color)
     plate_seq, plate, ref = reader.seq, reader.sources, reader.ref
+    for src in plate:  # empty or truncated frames: found now, not after hours of rendering
+        if src.path and src.held_from is None:
+            imageio.check_whole(src.path)
     output_space = color.check(spec.color.output_space or color.working_space,
                                "color.output_space")
+    bg = imageio.probe(spec.background.path)
+    imageio.rgb_names(bg.channels, spec.background.path, spec.background.layer)
+    engines.check(spec, plate_seq.frames)
 
     matte_files = matte.files(spec.matte, plate_seq, ref)
     matte.check(spec.matte, plate_seq.frames, ref)
@@ -215,6 +221,9 @@ def plan_output(pattern: str, plate_seq: frames.Sequence, inputs: set[str], exis
     are real paths), its folder is writable, existing frames follow the ``existing`` policy.
     Returns (sequence, skipped frames, frames to write)."""
     output = frames.Sequence(frames.template(pattern), plate_seq.frames)
+    if not output.template.lower().endswith(".exr"):
+        raise OutputError(f"{output.template}: {what} frames are written as OpenEXR; give the "
+                          "output path a .exr extension")
     if output.template == plate_seq.template or any(
         os.path.realpath(p) in inputs for p in output.paths()
     ):
@@ -232,13 +241,21 @@ def plan_output(pattern: str, plate_seq: frames.Sequence, inputs: set[str], exis
 
 
 def _check_writable(template: str) -> None:
+    """The output folder, or the nearest existing folder above it, takes files. Nothing is
+    created: the folder is made by the first frame written, so a job refused for its inputs
+    leaves no empty folder behind."""
     directory = os.path.dirname(os.path.abspath(template))
+    probe = directory
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise OutputError(f"{probe}: is a file, so the output folder {directory} cannot be made; "
+                          "choose another output path")
     try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
+        with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
-        raise OutputError(f"{directory}: output folder is not writable ({exc.strerror}); choose "
+        raise OutputError(f"{probe}: output folder is not writable ({exc.strerror}); choose "
                           "a writable output path") from exc
 
 

@@ -85,8 +85,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     pdir = spec.output.preview
     if pdir is None:
         pdir = os.path.join(os.path.dirname(os.path.abspath(out.template)), "preview")
-    if pdir:
-        os.makedirs(pdir, exist_ok=True)
+    if pdir:  # made by the first preview written
         result.preview = pdir
 
     by_frame = {s.frame: s for s in plate.sources}

@@ -20,6 +20,8 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
     channels: Counter[str] = Counter()
     formats: Counter[str] = Counter()
     unreadable: dict[int, str] = {}
+    flags: dict[int, str] = {}
+    serious = ("deep", "truncated", "incomplete", "entirely outside", "0-byte")
     metadata: dict[str, object] = {}
     pixel_aspect = 1.0
     for f in present:
@@ -28,6 +30,8 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         except ActAnywhereError as exc:
             unreadable[f] = str(exc)
             continue
+        if info.flags():
+            flags[f] = "; ".join(info.flags())
         sizes[str(info.display)] += 1
         data_windows[str(info.data)] += 1
         channels[",".join(info.channels)] += 1
@@ -43,6 +47,7 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         "present": len(present) - len(unreadable),
         "missing": frames.compact(missing),
         "unreadable": {str(k): v for k, v in unreadable.items()},
+        "flags": {str(k): v for k, v in flags.items()},
         "display_windows": dict(sizes),
         "data_windows": dict(data_windows),
         "channels": dict(channels),
@@ -50,5 +55,6 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         "pixel_aspect": pixel_aspect,
         "metadata": {k: v if isinstance(v, (str, int, float)) else list(v)  # type: ignore
                      for k, v in metadata.items()},
-        "consistent": len(sizes) <= 1 and len(channels) <= 1 and not missing and not unreadable,
+        "consistent": len(sizes) <= 1 and len(channels) <= 1 and not missing and not unreadable
+        and not any(word in v for v in flags.values() for word in serious),
     }

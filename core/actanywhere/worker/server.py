@@ -53,9 +53,11 @@ def _loopback(host: str) -> bool:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 exit_code: int | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
+        self.exit_code = exit_code  # the CLI's exit code for the same error in a local run
 
 
 class Worker:
@@ -163,17 +165,19 @@ class Worker:
             if shot.engine.name == "diffusion":
                 self.store.set_model_hash(job_id, _model_hash(shot.engine.model))
             result = job_mod.run(shot, report, cancel)
-            status, error, outputs = "done", None, result.written
+            status, error, outputs, code = "done", None, result.written, 0
         except JobCancelled as exc:
             status, error, outputs = ("interrupted" if self.stopping.is_set() else "cancelled",
                                       str(exc), [])
+            code = exc.exit_code
         except ActAnywhereError as exc:
-            status, error, outputs = "failed", str(exc), []
+            status, error, outputs, code = "failed", str(exc), [], exc.exit_code
         except Exception as exc:  # noqa: BLE001 - a job must never take the worker down
             status, error, outputs = "failed", f"internal error: {type(exc).__name__}: {exc}", []
+            code = 1
         self.store.finish(job_id, status, error=error, outputs=outputs,
                           timings={"run_s": round(time.monotonic() - t0, 3)})
-        self.store.event(job_id, {"stage": "end", "message": status})
+        self.store.event(job_id, {"stage": "end", "message": status, "exit_code": code})
         self.current = None
         self.last_activity = time.monotonic()
         self._notify()
@@ -214,11 +218,13 @@ class Worker:
             shot = spec_mod.from_dict(raw)
             job_mod.check(shot)
         except SpecError as exc:
-            raise HttpError(422, str(exc), _field_of(str(exc))) from exc
+            raise HttpError(422, str(exc), _field_of(str(exc)), exc.exit_code) from exc
         except InputError as exc:
-            raise HttpError(422, str(exc)) from exc
+            raise HttpError(422, str(exc), exit_code=exc.exit_code) from exc
         except OutputError as exc:
-            raise HttpError(409, str(exc), "output") from exc
+            raise HttpError(409, str(exc), "output", exc.exit_code) from exc
+        except ActAnywhereError as exc:  # e.g. an engine setting that cannot work
+            raise HttpError(422, str(exc), exit_code=exc.exit_code) from exc
         # only the fields the client set: defaults stay defaults, so a model's recommended
         # settings still apply to what the job leaves unset
         job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
@@ -287,6 +293,19 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
     return Server
 
 
+def _limit(query: dict[str, str]) -> int:
+    """The ``limit`` query parameter: an integer from 1 to 10000 (default 200)."""
+    raw = query.get("limit", "200")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HttpError(400, f"limit {raw!r}: must be a whole number from 1 to 10000",
+                        "limit") from None
+    if not 1 <= value <= 10000:
+        raise HttpError(400, f"limit {value}: must be from 1 to 10000", "limit")
+    return value
+
+
 def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"ActAnywhere/{__version__}"
@@ -308,6 +327,8 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             body = {"error": err.message, "status": err.status}
             if err.field:
                 body["field"] = err.field
+            if err.exit_code is not None:
+                body["exit_code"] = err.exit_code
             self._send(err.status, body)
 
         def _authorised(self) -> bool:
@@ -320,6 +341,9 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError as exc:
                 raise HttpError(400, "bad Content-Length") from exc
+            if length < 0:
+                self.close_connection = True
+                raise HttpError(400, f"bad Content-Length {length}")
             if length > MAX_BODY:
                 self.close_connection = True
                 raise HttpError(413, f"body of {length} bytes exceeds {MAX_BODY}")
@@ -349,6 +373,8 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 self._send(status, body)
             except HttpError as err:
                 self._error(err)
+            except (BrokenPipeError, ConnectionResetError):  # the client left (a long poll)
+                self.close_connection = True
             except Exception as exc:  # noqa: BLE001 - the server stays up whatever happens
                 self._error(HttpError(500, f"internal error: {type(exc).__name__}: {exc}"))
 
@@ -367,13 +393,12 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             if rest == ["jobs"] and method == "POST":
                 return 202, worker.submit(self._body())
             if rest == ["jobs"] and method == "GET":
-                return 200, {"jobs": worker.store.list(query.get("status"),
-                                                       int(query.get("limit", 200)))}
+                return 200, {"jobs": worker.store.list(query.get("status"), _limit(query))}
             if rest == ["takes"] and method == "GET":
                 takes = [{"id": j["id"], "output": j["spec"]["output"]["path"],
                           "seed": j["seed"], "engine": j["engine"], "model_hash": j["model_hash"],
                           "frames": len(j["outputs"]), "finished": j["finished"]}
-                         for j in worker.store.list("done", int(query.get("limit", 200)))]
+                         for j in worker.store.list("done", _limit(query))]
                 return 200, {"takes": takes}
             if len(rest) >= 2 and rest[0] == "jobs":
                 job_id = rest[1]
@@ -389,6 +414,9 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                         raise HttpError(400, "after and wait must be numbers") from exc
                     return 200, worker.wait_events(job_id, after, wait)
                 if rest[2:] == ["cancel"] and method == "POST":
+                    status = worker.store.get(job_id)["status"]
+                    if status in FINAL:
+                        raise HttpError(409, f"job {job_id} is {status}; nothing to cancel")
                     return 202, {"id": job_id, "was": worker.cancel(job_id)}
                 if rest[2:] == ["resume"] and method == "POST":
                     if not worker.store.resume(job_id):
@@ -402,6 +430,12 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             self._dispatch("POST")
+
+        def _not_allowed(self) -> None:
+            self.close_connection = True
+            self._error(HttpError(405, f"method {self.command} not allowed; use GET or POST"))
+
+        do_PUT = do_DELETE = do_PATCH = do_TRACE = do_OPTIONS = do_HEAD = _not_allowed
 
     return Handler
 
