@@ -248,12 +248,12 @@ def test_output_that_is_not_exr_is_refused_up_front(shot):
 
 
 def test_missing_background_and_impossible_engine_settings_fail_the_check(shot):
-    from actanywhere.errors import SpecError
+    from actanywhere.errors import ModelError
 
     root, plate, bg = shot
     with pytest.raises(InputError, match="nope.exr: file not found"):
         job.check(shot_spec(root, plate, root / "nope.exr"))
-    with pytest.raises(SpecError, match="condition_frame 99 is not a frame of the shot"):
+    with pytest.raises(ModelError, match="condition_frame 99 is not in the shot's frames"):
         job.check(shot_spec(root, plate, bg, engine={"name": "diffusion"},
                             diffusion={"condition": "composite", "condition_frame": 99}))
     assert not (root / "out").exists()

@@ -245,7 +245,7 @@ def _generate_in_worker(shot, state_dir: str | None, progress: ProgressMode) -> 
                 final = client.wait(job_id)
             except (KeyboardInterrupt, WorkerError):
                 raise JobCancelled(f"job {job_id} cancelled; rerun with --existing skip "
-                                   "(output.existing = skip) to resume") from None
+                                   "/ output.existing=skip to resume") from None
         except WorkerError as exc:
             raise ModelError(f"job {job_id}: {exc}") from exc
     if final["status"] == "cancelled":

@@ -146,13 +146,13 @@ class CompositeEngine(FrameEngine):
 def check(spec, frames: list[int]) -> None:
     """Settings of the chosen engine that cannot work for this shot, found before any pixel
     is read (``job.check``, so the worker refuses such a job at submit). No model is loaded."""
-    from .errors import SpecError
+    from .errors import ModelError
 
     d = spec.diffusion
     if (spec.engine.name == "diffusion" and d.condition == "composite"
             and d.condition_frame is not None and d.condition_frame not in frames):
-        raise SpecError(f"diffusion.condition_frame {d.condition_frame} is not a frame of the "
-                        f"shot ({frames[0]}-{frames[-1]}); pick a plate frame")
+        raise ModelError(f"diffusion.condition_frame {d.condition_frame} is not in the shot's "
+                         f"frames ({frames[0]}-{frames[-1]}); pick a plate frame")
 
 
 def create(spec, color, report=None) -> Engine:

@@ -106,7 +106,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
 
 def _cancelled(done: int, total: int) -> str:
     return (f"cancelled after {done} of {total} frames; rerun with --existing skip "
-            "(output.existing = skip) to resume")
+            "/ output.existing=skip to resume")
 
 
 def check(spec: ShotSpec) -> None:
@@ -249,7 +249,7 @@ def _check_writable(template: str) -> None:
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        raise OutputError(f"{probe}: is a file, so the output folder {directory} cannot be made; "
+        raise OutputError(f"{directory}: output folder is not writable ({probe} is a file); "
                           "choose another output path")
     try:
         with tempfile.TemporaryFile(dir=probe):

@@ -40,6 +40,7 @@ from .openapi import OPENAPI
 from .store import FINAL, JobStore
 
 MAX_BODY = 1 << 20  # a ShotSpec is a few KB
+DRAIN_LIMIT = 64 << 20  # bodies up to this are read and dropped before an error answer
 MAX_WAIT_S = 30.0
 
 
@@ -345,7 +346,7 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 raise HttpError(400, f"bad Content-Length {length}")
             if length > MAX_BODY:
-                self.close_connection = True
+                self._drain(length)
                 raise HttpError(413, f"body of {length} bytes exceeds {MAX_BODY}")
             raw = self.rfile.read(length) if length else b""
             if not raw:
@@ -358,14 +359,28 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 raise HttpError(400, "body must be a JSON object")
             return data
 
+        def _drain(self, length: int) -> None:
+            """Read and drop a body that will not be used, so the client is not cut off while
+            still sending (it would see a broken pipe instead of our answer); past
+            ``DRAIN_LIMIT`` the connection is closed instead."""
+            self.close_connection = True
+            if 0 < length <= DRAIN_LIMIT:
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 16))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+
         def _dispatch(self, method: str) -> None:
             url = urlparse(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             parts = [p for p in url.path.split("/") if p]
             try:
-                if not self._authorised():
-                    # drain the body so the connection stays usable, but run nothing
-                    self.close_connection = True
+                if not self._authorised():  # drop the body unread into anything; run nothing
+                    try:
+                        self._drain(int(self.headers.get("Content-Length", "0")))
+                    except ValueError:
+                        self.close_connection = True
                     raise HttpError(401, "missing or wrong token; read it from the worker's "
                                     "connection file")
                 worker.last_activity = time.monotonic()
