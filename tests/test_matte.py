@@ -447,3 +447,15 @@ def test_segment_cli_errors(tmp_path):
     assert r.returncode == 5 and "missing.pth: SAM checkpoint not found" in r.stderr
     r = cli("segment", "--plate", plate, "--source", "sam", "-o", tmp_path / "m.####.exr")
     assert r.returncode == 2 and "needs at least one key frame" in r.stderr
+
+
+def test_keyer_does_not_take_a_green_object_for_a_screen():
+    """A set with no screen and a green prop in it (3% of the frame): before, the prop's
+    colour became the screen colour and the key kept 97% of the frame as subject, exit 0."""
+    frame = np.broadcast_to(np.float32([0.4, 0.3, 0.2]), (90, 160, 3)).copy()
+    frame[40:55, 70:85] = [0.05, 0.6, 0.08]  # a green prop
+    with pytest.raises(InputError, match="no green screen found.*only 1.\d% of it is green"):
+        keyer.key(frame, KeyerSettings(), "plate.1001.exr")
+    # with the prop's colour given as the screen colour, the coverage check catches it
+    with pytest.raises(InputError, match=r"keeps 9\d% of the frame as subject"):
+        keyer.key(frame, KeyerSettings(screen_color=(0.05, 0.6, 0.08)), "plate.1001.exr")

@@ -21,14 +21,23 @@ def _mix(rgb: np.ndarray, screen: str, balance: float) -> tuple[np.ndarray, np.n
     return rgb[..., s], balance * rgb[..., o1] + (1.0 - balance) * rgb[..., o2]
 
 
+#: a screen covers at least this fraction of the frame; less is a coloured object, not a screen
+MIN_SCREEN_AREA = 0.05
+#: a key that keeps more than this fraction of the frame as subject found no screen behind it
+MAX_SUBJECT_COVERAGE = 0.9
+
+
 def screen_color(rgb: np.ndarray, screen: str, where: str = "") -> np.ndarray:
-    """Median colour of the pixels where the screen channel clearly dominates."""
+    """Median colour of the pixels where the screen channel clearly dominates; an error when
+    they cover less than ``MIN_SCREEN_AREA`` of the frame (a green object is not a screen)."""
     s, o1, o2 = _CHANNELS[screen]
     sub = rgb[::4, ::4].reshape(-1, 3)
     dominant = (sub[:, s] > 1.2 * np.maximum(sub[:, o1], sub[:, o2])) & (sub[:, s] > 0.02)
-    if np.count_nonzero(dominant) < max(16, sub.shape[0] // 1000):
-        raise InputError(f"{where}: no {screen} screen found in the frame; check "
-                         f"matte.keyer.screen or give matte.keyer.screen_color")
+    area = np.count_nonzero(dominant) / max(1, sub.shape[0])
+    if np.count_nonzero(dominant) < 16 or area < MIN_SCREEN_AREA:
+        raise InputError(f"{where}: no {screen} screen found in the frame (only {area:.1%} of "
+                         f"it is {screen}, a screen covers at least {MIN_SCREEN_AREA:.0%}); "
+                         f"check matte.keyer.screen or give matte.keyer.screen_color")
     return np.median(sub[dominant], axis=0).astype(np.float32)
 
 
@@ -46,6 +55,11 @@ def key(rgb: np.ndarray, settings: KeyerSettings, where: str = "") -> tuple[np.n
     matte = 1.0 - np.clip((s - o) / k_ref, 0.0, 1.0)
     lo, hi = settings.clip_black, max(settings.clip_white, settings.clip_black + 1e-3)
     matte = np.clip((matte - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    coverage = float(matte[::4, ::4].mean())
+    if coverage > MAX_SUBJECT_COVERAGE:
+        raise InputError(f"{where}: the key keeps {coverage:.0%} of the frame as subject: no "
+                         f"{settings.screen} screen behind it; check matte.keyer.screen / "
+                         "screen_color, or use another matte source")
     out = rgb
     if settings.despill > 0:
         out = rgb.copy()
