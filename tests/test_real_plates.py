@@ -281,3 +281,86 @@ def test_info_flags_truncated_frames_and_windows(tmp_path):
     outside = corpus("DisplayWindow") / "t09.exr"
     r = cli("info", outside)
     assert "entirely outside the display window" in r.stdout
+
+
+# -------------------------------------------------------------------------- stereo / views
+def _stereo_plate(root, multipart: bool):
+    """Frames 1-2, 64x36: left eye subject at x 8-20 (alpha there), right eye at x 30-42."""
+    (root / "plate").mkdir(parents=True, exist_ok=True)
+    eyes = {}
+    for eye, x0 in (("left", 8), ("right", 30)):
+        rgba = np.zeros((36, 64, 4), np.float32)
+        rgba[..., :3] = 0.2
+        rgba[10:26, x0 : x0 + 12] = [0.9, 0.3, 0.1, 1.0] if eye == "left" else [0.1, 0.3, 0.9, 1]
+        eyes[eye] = rgba
+    for f in (1, 2):
+        path = str(root / "plate" / f"plate.{f:04d}.exr")
+        if multipart:
+            specs = []
+            for eye in ("left", "right"):
+                spec = oiio.ImageSpec(64, 36, 4, "half")
+                spec.channelnames = ("R", "G", "B", "A")
+                spec.attribute("view", eye)
+                spec.attribute("name", eye)
+                specs.append(spec)
+            out = oiio.ImageOutput.create(path)
+            assert out.open(path, specs)
+            for i, eye in enumerate(("left", "right")):
+                if i:
+                    assert out.open(path, specs[i], "AppendSubimage")
+                out.write_image(eyes[eye])
+            out.close()
+        else:  # single part: the hero (right) unprefixed, left.* for the other eye
+            px = np.concatenate([eyes["right"], eyes["left"]], axis=2)
+            spec = oiio.ImageSpec(64, 36, 8, "half")
+            spec.channelnames = ("R", "G", "B", "A", "left.R", "left.G", "left.B", "left.A")
+            spec.attribute("multiView", oiio.TypeDesc("string[2]"), ("right", "left"))
+            out = oiio.ImageOutput.create(path)
+            assert out.open(path, spec)
+            out.write_image(px)
+            out.close()
+    return root / "plate" / "plate.####.exr"
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+@pytest.mark.parametrize("how", ["view", "layer"])
+def test_the_chosen_view_gives_colour_and_matte_of_the_same_eye(tmp_path, multipart, how):
+    plate = _stereo_plate(tmp_path, multipart)
+    _, bg = make_shot(tmp_path / "b")
+    sel = {"view": "left"} if how == "view" else {"layer": "left"}
+    res = job.run(shot_spec(tmp_path, plate, bg, plate=sel))
+    assert any("using view 'left'" in w for w in res.warnings), res.warnings
+    px, s = read_exr(tmp_path / "out" / "comp.0001.exr")
+    matte = channel(px, s, "matte.A")
+    assert matte[15, 12] == 1.0 and matte[15, 35] == 0.0  # the left eye's alpha, not the right's
+    np.testing.assert_allclose([channel(px, s, c)[15, 12] for c in "RGB"], [0.9, 0.3, 0.1],
+                               rtol=2e-3)
+    assert s.get_string_attribute("view") == "left"
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_default_view_is_the_hero_and_a_wrong_view_is_named(tmp_path, multipart):
+    plate = _stereo_plate(tmp_path, multipart)
+    _, bg = make_shot(tmp_path / "b")
+    job.run(shot_spec(tmp_path, plate, bg))
+    px, s = read_exr(tmp_path / "out" / "comp.0001.exr")
+    hero = "left" if multipart else "right"
+    assert s.get_string_attribute("view") == hero
+    with pytest.raises(InputError, match="no view 'centre'; it has views"):
+        job.check(shot_spec(tmp_path, plate, bg, plate={"view": "centre"},
+                            output={"path": str(tmp_path / "x" / "c.####.exr")}))
+
+
+def test_info_lists_views_and_parts(tmp_path):
+    from test_cli import cli
+
+    plate = _stereo_plate(tmp_path, multipart=True)
+    r = cli("info", str(plate).replace("####", "0001"))
+    assert "views  left, right (hero: left)" in r.stdout
+    assert "1: right view right (R,G,B,A)" in r.stdout
+    adjuster = corpus("MultiView") / "Adjuster.exr"
+    left = imageio.read(str(adjuster), view="left")
+    assert left.info.channels == ("R", "G", "B")
+    assert [left.info.file_channels[c] for c in "RGB"] == ["left.R", "left.G", "left.B"]
+    fog = imageio.read(str(corpus("MultiView") / "Fog.exr"), view="right")
+    assert fog.info.file_channels == {"Y": "right.Y"}

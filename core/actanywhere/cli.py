@@ -58,6 +58,7 @@ ProgressOpt = Annotated[ProgressMode, typer.Option(
 PlateOpt = Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")]
 FramesOpt = Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100 or 1-50x2")]
 PlateLayerOpt = Annotated[str | None, typer.Option(help="Plate layer holding the colour")]
+PlateViewOpt = Annotated[str | None, typer.Option(help="Stereo plates: the view to use (default: the hero view)")]
 PlateSpaceOpt = Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")]
 MatteChannelOpt = Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")]
 PointOpt = Annotated[list[str] | None, typer.Option(
@@ -131,6 +132,7 @@ def generate(
     plate: PlateOpt = None,
     frames: FramesOpt = None,
     plate_layer: PlateLayerOpt = None,
+    plate_view: PlateViewOpt = None,
     plate_colorspace: PlateSpaceOpt = None,
     missing: Annotated[str | None, typer.Option(help="Missing plate frames: error|hold|black")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (implies --matte-source file)")] = None,
@@ -176,7 +178,7 @@ def generate(
 
     base: dict[str, Any] = spec.load(spec_file) if spec_file else {}
     overrides = {
-        "plate": {"path": plate, "frames": frames, "layer": plate_layer,
+        "plate": {"path": plate, "frames": frames, "layer": plate_layer, "view": plate_view,
                   "colorspace": plate_colorspace, "missing": missing},
         "matte": _matte_overrides(base.get("matte") or {}, matte_source, matte, matte_channel,
                                   point, box, key_matte, sam_checkpoint, screen),
@@ -263,6 +265,7 @@ def segment(
     plate: PlateOpt = None,
     frames: FramesOpt = None,
     plate_layer: PlateLayerOpt = None,
+    plate_view: PlateViewOpt = None,
     plate_colorspace: PlateSpaceOpt = None,
     source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (source file)")] = None,
@@ -291,7 +294,7 @@ def segment(
     base: dict[str, Any] = specmod.load(spec_file) if spec_file else {}
     base = {k: base[k] for k in ("plate", "matte", "color", "threads") if k in base}
     overrides = {
-        "plate": {"path": plate, "frames": frames, "layer": plate_layer,
+        "plate": {"path": plate, "frames": frames, "layer": plate_layer, "view": plate_view,
                   "colorspace": plate_colorspace},
         "matte": _matte_overrides(base.get("matte") or {}, source, matte, matte_channel, point,
                                   box, key_matte, sam_checkpoint, screen),
@@ -343,7 +346,7 @@ def info(
         i = imageio.probe(pattern)
         data = {"path": i.path, "display_window": str(i.display), "data_window": str(i.data),
                 "channels": list(i.channels), "format": f"{i.file_format} {i.pixel_format}",
-                "pixel_aspect": i.pixel_aspect, "flags": "; ".join(i.flags())}
+                "pixel_aspect": i.pixel_aspect, **i.layout(), "flags": "; ".join(i.flags())}
     else:
         data = shotinfo.describe(pattern, frames)
     if as_json:

@@ -49,9 +49,21 @@ class Window:
         return f"{self.width}x{self.height}+{self.x}+{self.y}"
 
 
+@dataclass(frozen=True)
+class Part:
+    """One part (OpenImageIO subimage) of a file: its index, name, view and channels."""
+
+    index: int
+    name: str
+    view: str
+    channels: tuple[str, ...]
+
+
 @dataclass
 class ImageInfo:
-    """What a file holds, without its pixels."""
+    """What a file holds, without its pixels. For a stereo/multi-view file ``views`` lists the
+    views (the first is the hero), ``view`` is the one this info describes and ``channels``
+    are that view's, named without the view (``R``, ``A``, ``diffuse.R``)."""
 
     path: str
     display: Window
@@ -62,6 +74,25 @@ class ImageInfo:
     file_format: str = ""
     metadata: dict[str, object] = field(default_factory=dict)
     deep: bool = False
+    views: tuple[str, ...] = ()
+    view: str = ""
+    parts: tuple[Part, ...] = ()
+    #: channel name as used here -> name in the file (differs for a view's channels)
+    file_channels: dict[str, str] = field(default_factory=dict)
+    subimage: int = 0
+
+    def layout(self) -> dict[str, str]:
+        """Views, parts and layers, for ``info`` (empty values when there are none)."""
+        every = [c.split(".") for p in self.parts for c in p.channels]
+        plain = [c[:-2] + c[-1:] if len(c) >= 2 and c[-2] in self.views else c for c in every]
+        layers = sorted({".".join(c[:-1]) for c in plain if len(c) > 1})
+        return {
+            "views": ", ".join(self.views) + (f" (hero: {self.views[0]})" if self.views else ""),
+            "parts": "; ".join(f"{p.index}: {p.name or '-'} view {p.view or '-'} "
+                               f"({','.join(p.channels)})" for p in self.parts)
+            if len(self.parts) > 1 else "",
+            "layers": ", ".join(layers),
+        }
 
     def flags(self) -> list[str]:
         """What a compositor should know before using this file (empty when nothing)."""
@@ -221,32 +252,89 @@ def _set_attributes(spec: oiio.ImageSpec, metadata: Mapping[str, object]) -> Non
             spec.attribute(key, value)
 
 
-def _info(path: str, inp: oiio.ImageInput) -> ImageInfo:
+def _parts(inp: oiio.ImageInput) -> tuple[Part, ...]:
+    parts, i = [], 0
+    while inp.seek_subimage(i, 0):
+        spec = inp.spec()
+        parts.append(Part(i, str(spec.getattribute("name") or ""),
+                          str(spec.getattribute("view") or ""), tuple(spec.channelnames)))
+        i += 1
+    inp.seek_subimage(0, 0)
+    return tuple(parts)
+
+
+def view_channels(channels: Sequence[str], views: Sequence[str], view: str) -> dict[str, str]:
+    """The channels of ``view`` in a single-part multi-view file, as {name without the view:
+    name in the file}. OpenEXR's convention: the view is the last-but-one component
+    (``right.R``, ``diffuse.right.R``); channels without one belong to the hero (first) view."""
+    out: dict[str, str] = {}
+    for name in channels:
+        comps = name.split(".")
+        if len(comps) >= 2 and comps[-2] in views:
+            own, plain = comps[-2], ".".join(comps[:-2] + comps[-1:])
+        else:
+            own, plain = views[0], name
+        if own == view and plain not in out:
+            out[plain] = name
+    return out
+
+
+def _info(path: str, inp: oiio.ImageInput, view: str | None = None) -> ImageInfo:
+    """The file's description; for a multi-view file, of ``view`` (default: the hero)."""
+    parts = _parts(inp)
     spec = inp.spec()
+    multi = spec.getattribute("multiView")
+    views = tuple(multi) if isinstance(multi, tuple) and multi else tuple(dict.fromkeys(
+        p.view for p in parts if p.view))
+    index, chosen, names = 0, "", {c: c for c in spec.channelnames}
+    if views:
+        chosen = view or views[0]
+        if chosen not in views:
+            raise InputError(f"{path}: no view {chosen!r}; it has views {', '.join(views)}; "
+                             "set plate.view to one of them")
+        if len(parts) > 1 and any(p.view for p in parts):
+            index = next(p.index for p in parts if p.view == chosen or (
+                not p.view and chosen == views[0]))
+            inp.seek_subimage(index, 0)
+            spec = inp.spec()
+            names = {c: c for c in spec.channelnames}
+        else:
+            names = view_channels(spec.channelnames, views, chosen)
+    elif view:
+        raise InputError(f"{path}: has no views (not a stereo/multi-view file); remove "
+                         f"plate.view {view!r}")
     return ImageInfo(
         path=path,
         display=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
         data=Window(spec.x, spec.y, spec.width, spec.height),
-        channels=tuple(spec.channelnames),
+        channels=tuple(names),
         pixel_format=str(spec.format),
         pixel_aspect=float(spec.get_float_attribute("PixelAspectRatio", 1.0)),
         file_format=inp.format_name(),
         metadata=_metadata(spec),
         deep=bool(spec.deep),
+        views=views,
+        view=chosen,
+        parts=parts,
+        file_channels=names,
+        subimage=index,
     )
 
 
-def probe(path: str) -> ImageInfo:
-    """Header information of an image file."""
+def probe(path: str, view: str | None = None) -> ImageInfo:
+    """Header information of an image file (of ``view`` in a multi-view file)."""
     inp = _open(path)
     try:
-        return _info(path, inp)
+        return _info(path, inp, view)
     finally:
         inp.close()
 
 
-def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -> Image:
-    """Read ``path`` (all channels, or those named) as float32 in the display window.
+def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
+         view: str | None = None) -> Image:
+    """Read ``path`` (all channels, or those named) as float32 in the display window; in a
+    stereo/multi-view file, only the channels of ``view`` (default: the hero view), named
+    without the view, from whichever part holds them.
 
     ``clean``: NaN becomes 0 and +/-Inf becomes the largest half value, so no NaN reaches an
     output; otherwise non-finite values are kept (the caller repairs them). Either way
@@ -254,7 +342,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -
     """
     inp = _open(path)
     try:
-        info = _info(path, inp)
+        info = _info(path, inp, view)
         spec = inp.spec()
         if spec.deep:
             raise InputError(f"{path}: deep image; flatten it (Nuke DeepToImage) before using it")
@@ -265,7 +353,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -
                     f"{path}: no channel(s) {', '.join(missing)}; it has "
                     f"{', '.join(info.channels)}; choose channels that exist"
                 )
-        data = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        data = inp.read_image(info.subimage, 0, 0, spec.nchannels, "float")
         err = inp.geterror()
         if data is None or err:
             raise InputError(
@@ -275,9 +363,11 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True) -
     finally:
         inp.close()
     data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    if channels is not None:
-        data = data[..., [info.channels.index(c) for c in channels]]
-        info.channels = tuple(channels)
+    in_file = list(spec.channelnames)
+    wanted = list(channels) if channels is not None else list(info.channels)
+    if wanted != in_file:
+        data = data[..., [in_file.index(info.file_channels[c]) for c in wanted]]
+        info.channels = tuple(wanted)
     pixels = _to_display(data, info.data, info.display)
     bad = ~np.isfinite(pixels)
     count = int(bad.sum())

@@ -321,6 +321,8 @@ def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> 
     chroma = PRIMARIES.get(shot.output_space)
     if chroma is not None:
         meta["chromaticities"] = imageio.Attr("float[8]", chroma)
+    if shot.ref.view:  # which eye this sequence is
+        meta["view"] = shot.ref.view
     meta.update({
         "Software": f"ActAnywhere for VFX {__version__}",
         "actanywhere:engine": spec.engine.name,

@@ -30,11 +30,21 @@ class Plate:
         seq = frames.resolve(spec.path, spec.frames)
         sources = frames.plan(seq, spec.missing, "plate")
         first = next(s for s in sources if s.path)
-        ref = imageio.probe(first.path)  # type: ignore[arg-type]
+        view, notes = spec.view, []
+        head = imageio.probe(first.path)  # type: ignore[arg-type]
+        if spec.layer and spec.layer in head.views and not view:
+            # "left" given as the layer of a stereo file: it is a view, so the matte must be
+            # that view's alpha too
+            view, spec = spec.layer, spec.model_copy(update={"layer": ""})
+        ref = imageio.probe(first.path, view) if view else head  # type: ignore[arg-type]
+        if ref.views:
+            notes.append(f"plate.view: using view {ref.view!r} of {', '.join(ref.views)} "
+                         "(colour and matte channels of that view)")
         rgb = imageio.rgb_names(ref.channels, ref.path, spec.layer)
         space, note = color.file_space(spec.colorspace, ref.file_format, ref.metadata,
                                        "plate.colorspace")
-        return cls(spec, color, seq, sources, ref, rgb, space, note)
+        notes += [note] if note else []
+        return cls(spec, color, seq, sources, ref, rgb, space, "; ".join(notes))
 
     @property
     def frames(self) -> list[int]:
@@ -46,7 +56,7 @@ class Plate:
         disp = self.ref.display
         if src.path is None:
             return None, np.zeros((disp.height, disp.width, 3), np.float32)
-        img = imageio.read(src.path)
+        img = imageio.read(src.path, view=self.ref.view or None)
         same_size(img.info, self.ref, "plate")
         if img.nonfinite:
             warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")

@@ -24,6 +24,7 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
     serious = ("deep", "truncated", "incomplete", "entirely outside", "0-byte")
     metadata: dict[str, object] = {}
     pixel_aspect = 1.0
+    layout: dict[str, str] = {}
     for f in present:
         try:
             info = imageio.probe(seq.path(f))
@@ -37,6 +38,7 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         channels[",".join(info.channels)] += 1
         formats[f"{info.file_format} {info.pixel_format}"] += 1
         pixel_aspect = info.pixel_aspect
+        layout = layout or info.layout()
         if not metadata:
             metadata = {k: (v.value if isinstance(v, imageio.Attr) else v)
                         for k, v in info.metadata.items()}
@@ -53,6 +55,7 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         "channels": dict(channels),
         "formats": dict(formats),
         "pixel_aspect": pixel_aspect,
+        **layout,
         "metadata": {k: v if isinstance(v, (str, int, float)) else list(v)  # type: ignore
                      for k, v in metadata.items()},
         "consistent": len(sizes) <= 1 and len(channels) <= 1 and not missing and not unreadable

@@ -32,6 +32,9 @@ class PlateSpec(_Strict):
     frames: str | None = Field(None, description="Frame range, e.g. 1001-1100 or 1-50x2; default: "
                                "first to last frame on disk")
     layer: str = Field("", description="Layer holding the colour (empty: R,G,B)")
+    view: str | None = Field(None, description="Stereo/multi-view files: the view whose colour "
+                             "and matte are used (single-part multiView or multi-part); "
+                             "default: the hero (first) view")
     colorspace: str | None = Field(None, description="OCIO colourspace; default by file format")
     missing: Literal["error", "hold", "black"] = Field(
         "error", description="Missing frames: error, hold the previous frame, or black")
