@@ -454,7 +454,7 @@ def test_keyer_does_not_take_a_green_object_for_a_screen():
     colour became the screen colour and the key kept 97% of the frame as subject, exit 0."""
     frame = np.broadcast_to(np.float32([0.4, 0.3, 0.2]), (90, 160, 3)).copy()
     frame[40:55, 70:85] = [0.05, 0.6, 0.08]  # a green prop
-    with pytest.raises(InputError, match="no green screen found.*only 1.\d% of it is green"):
+    with pytest.raises(InputError, match=r"no green screen found.*only 1.\d% of it is green"):
         keyer.key(frame, KeyerSettings(), "plate.1001.exr")
     # with the prop's colour given as the screen colour, the coverage check catches it
     with pytest.raises(InputError, match=r"keeps 9\d% of the frame as subject"):
