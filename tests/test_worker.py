@@ -89,6 +89,14 @@ def test_connection_file_is_private_and_loopback(worker, tmp_path):
     assert health["ok"] and health["versions"]["actanywhere"]
     status, spec = raw(worker, "GET", "/openapi.json")
     assert status == 200 and "/v1/jobs/{id}/events" in spec["paths"]
+    # every endpoint documents its 401; a ShotSpec needs its sections ({} is not one)
+    assert all("401" in op["responses"] for ops in spec["paths"].values()
+               for op in ops.values())
+    shot = spec["components"]["schemas"]["ShotSpec"]
+    assert set(shot["required"]) == {"plate", "background", "output"}
+    body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["spec"] == {"$ref": "#/components/schemas/ShotSpec"}
+    assert "path" in spec["components"]["schemas"]["PlateSpec"]["required"]
 
 
 def test_non_loopback_address_is_refused(tmp_path):
@@ -200,6 +208,8 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
         client.resume(job_id)
         final = client.wait(job_id, poll=2.0, timeout=300)
         assert final["status"] == "done" and final["attempts"] == 2
+        # the resumed take is all 40 frames, not only those written after the resume
+        assert len(final["outputs"]) == 40 and final["outputs"][0].endswith("c.0001.exr")
     finally:
         stop_worker(proc, client)
     for f in range(1, 41):

@@ -28,6 +28,9 @@ class JobResult:
     skipped: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: every output frame of the shot now on disk: the ones kept (skipped) and the written,
+    #: in frame order (a resumed take is all of its frames, not only the last run's)
+    outputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +85,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         engine.calibrate([_load(shot, by_frame[f], warn) for f in
                           _spread(result.frames, engine.calibration_frames)])
     if not shot.todo:
+        result.outputs = [shot.output.path(f) for f in shot.skipped]
         result.seconds = time.monotonic() - start
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
@@ -98,6 +102,9 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     result.seconds = time.monotonic() - start
     if cancel.is_set():
         raise JobCancelled(_cancelled(len(result.written), len(shot.todo)))
+    kept, new = set(shot.skipped), set(result.written)
+    result.outputs = [shot.output.path(f) for f in result.frames
+                      if f in kept or shot.output.path(f) in new]
     report(ProgressEvent("done", len(result.written), len(shot.todo),
                          message=f"wrote {len(result.written)} frame(s) to "
                                  f"{shot.output.template} in {result.seconds:.1f}s"))

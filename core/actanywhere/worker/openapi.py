@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..spec import ShotSpec
+
 _JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {
     "$ref": "#/components/schemas/Error"}}}}
@@ -26,7 +28,9 @@ OPENAPI: dict[str, Any] = {
         "schemas": {
             "Error": {"type": "object", "required": ["error", "status"], "properties": {
                 "error": {"type": "string"}, "status": {"type": "integer"},
-                "field": {"type": "string", "description": "the ShotSpec field at fault"}}},
+                "field": {"type": "string", "description": "the ShotSpec field at fault"},
+                "exit_code": {"type": "integer", "description": "the CLI exit code of the "
+                              "same error in a local run (2 spec, 3 input, 4 output, 5 model)"}}},
             "Job": {"type": "object", "properties": {
                 "id": {"type": "string"}, "spec": {"type": "object"},
                 "status": {"enum": ["queued", "running", "done", "failed", "cancelled",
@@ -55,7 +59,7 @@ OPENAPI: dict[str, Any] = {
             "post": {"summary": "Submit a job (checked before it is queued)",
                      "requestBody": {"required": True, "content": {"application/json": {
                          "schema": {"type": "object", "required": ["spec"], "properties": {
-                             "spec": {"type": "object", "description": "a ShotSpec"},
+                             "spec": {"$ref": "#/components/schemas/ShotSpec"},
                              "client": {"type": "string"}}}}}},
                      "responses": {"202": _ok("queued", {"type": "object", "properties": {
                          "id": {"type": "string"}, "status": {"const": "queued"}}}),
@@ -63,10 +67,11 @@ OPENAPI: dict[str, Any] = {
                          "422": _ERROR}},
             "get": {"summary": "List jobs, newest first",
                     "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}},
-                                   {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                                   {"name": "limit", "in": "query", "schema": {
+                                       "type": "integer", "minimum": 1, "maximum": 10000}}],
                     "responses": {"200": _ok("jobs", {"type": "object", "properties": {
                         "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}),
-                        "401": _ERROR}},
+                        "400": _ERROR, "401": _ERROR}},
         },
         "/v1/jobs/{id}": {"get": {"summary": "One job", "parameters": [_JOB_ID], "responses": {
             "200": _ok("job", {"$ref": "#/components/schemas/Job"}), "404": _ERROR}}},
@@ -84,16 +89,33 @@ OPENAPI: dict[str, Any] = {
         "/v1/jobs/{id}/cancel": {"post": {
             "summary": "Cancel: a queued job at once, a running one between steps/frames",
             "parameters": [_JOB_ID], "responses": {"202": _ok("cancel requested"),
-                                                   "404": _ERROR}}},
+                                                   "404": _ERROR, "409": _ERROR}}},
         "/v1/jobs/{id}/resume": {"post": {
             "summary": "Queue an interrupted/failed/cancelled job again; written frames are kept",
             "parameters": [_JOB_ID], "responses": {"202": _ok("queued"), "404": _ERROR,
                                                    "409": _ERROR}}},
         "/v1/takes": {"get": {"summary": "Finished takes: output, seed, model hash, frames",
-                              "responses": {"200": _ok("takes")}}},
+                              "parameters": [{"name": "limit", "in": "query", "schema": {
+                                  "type": "integer", "minimum": 1, "maximum": 10000}}],
+                              "responses": {"200": _ok("takes"), "400": _ERROR}}},
         "/v1/shutdown": {"post": {"summary": "Stop the worker (a running job is interrupted)",
                                   "responses": {"202": _ok("stopping")}}},
         "/openapi.json": {"get": {"summary": "This description", "responses": {
             "200": _ok("OpenAPI 3.1")}}},
     },
 }
+
+
+def _complete(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ShotSpec's own JSON schema (pydantic's, so ``{}`` is not a valid spec) and a 401
+    answer on every endpoint (every one needs the token)."""
+    schema = ShotSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+    doc["components"]["schemas"].update(schema.pop("$defs", {}))
+    doc["components"]["schemas"]["ShotSpec"] = schema
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            op["responses"].setdefault("401", _ERROR)
+    return doc
+
+
+OPENAPI = _complete(OPENAPI)

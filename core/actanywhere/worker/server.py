@@ -166,7 +166,7 @@ class Worker:
             if shot.engine.name == "diffusion":
                 self.store.set_model_hash(job_id, _model_hash(shot.engine.model))
             result = job_mod.run(shot, report, cancel)
-            status, error, outputs, code = "done", None, result.written, 0
+            status, error, outputs, code = "done", None, result.outputs, 0
         except JobCancelled as exc:
             status, error, outputs = ("interrupted" if self.stopping.is_set() else "cancelled",
                                       str(exc), [])
