@@ -469,3 +469,28 @@ def test_generate_with_worker_exits_as_a_local_run_would(tmp_path):
             assert remote.stderr.count("\n") == 1 and remote.stderr.startswith("error:")
     finally:
         Client.from_state(str(state)).shutdown()
+
+
+def test_a_client_leaving_a_long_poll_leaves_no_traceback(tmp_path):
+    import socket
+    from urllib.parse import urlparse
+
+    plate, bg = make_shot(tmp_path, frames=range(1, 3))
+    proc, client = start_worker(tmp_path / "state")
+    try:
+        job_id = client.submit(composite_spec(plate, bg, tmp_path / "o" / "c.####.exr"))
+        client.wait(job_id, poll=1.0, timeout=120)
+        url = urlparse(client.url)
+        for _ in range(3):  # ask for events after the last one, wait 2 s, hang up at once
+            sock = socket.create_connection((url.hostname, url.port), timeout=5)
+            sock.sendall(f"GET /v1/jobs/{job_id}/events?after=100000&wait=2 HTTP/1.1\r\n"
+                         f"Host: x\r\nAuthorization: Bearer {client.token}\r\n\r\n".encode())
+            linger = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            sock.close()  # a reset, as a killed client gives
+        time.sleep(3)
+        assert client.health()["ok"]
+    finally:
+        stop_worker(proc, client)
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
