@@ -291,6 +291,12 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
         daemon_threads = True
         allow_reuse_address = False
 
+        def handle_error(self, request, client_address) -> None:
+            """A client that hung up (between requests, or mid-answer) is no error."""
+            if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                return
+            super().handle_error(request, client_address)
+
     return Server
 
 
