@@ -459,3 +459,26 @@ def test_keyer_does_not_take_a_green_object_for_a_screen():
     # with the prop's colour given as the screen colour, the coverage check catches it
     with pytest.raises(InputError, match=r"keeps 9\d% of the frame as subject"):
         keyer.key(frame, KeyerSettings(screen_color=(0.05, 0.6, 0.08)), "plate.1001.exr")
+
+
+def test_keys_whose_tracks_disagree_are_not_blended_into_a_ghost():
+    """A good GrabCut key on the first frame and a box in the wrong place on the last: the
+    blend used to lay a faint copy of the wrong shape over the good frames, silently."""
+    from actanywhere.matte.grabcut import GrabCut
+
+    frames, truth = walking_shot(24, speed=4)
+    cc = ColorContext()
+    imgs = [(cc.to_model(f) * 255 + 0.5).astype(np.uint8) for f in frames]
+    ys, xs = np.nonzero(truth[0] > 0.5)
+    good = (float(xs.min() - 6), float(ys.min() - 6), float(xs.max() + 6), float(ys.max() + 6))
+    keys = {0: KeyFrame(frame=0, boxes=[good]),
+            23: KeyFrame(frame=23, boxes=[(10.0, 10.0, 120.0, 170.0)])}  # on the set, not him
+    warns = []
+    out = track.propagate(24, keys, lambda i: imgs[i], GrabCut(lambda i: imgs[i]),
+                          TrackSettings(), warn=warns.append)
+    assert len(warns) == 1 and "from key 0 and from key 23 disagree" in warns[0], warns
+    assert "frame indices 1-22" in warns[0]
+    wrong = out[23] > 0.5
+    for i in range(1, 12):  # nearer the good key: the good track, and no ghost of the wrong one
+        assert iou(out[i], truth[i]) >= 0.95, i
+        assert float(out[i][wrong & (truth[i] < 0.5)].max(initial=0.0)) < 0.05, i

@@ -99,6 +99,10 @@ def hint_from(warped: np.ndarray, points: int, negative_points: int) -> Hint | N
     return Hint(warped, box, pts, labels)
 
 
+#: below this IoU the tracks from two keys disagree: no blending between them
+DISAGREE = 0.5
+
+
 def steps(count: int, keys: list[int]) -> int:
     """How many frame mattes ``propagate`` computes (frames between keys are tracked twice)."""
     order = sorted(keys)
@@ -176,7 +180,9 @@ def propagate(
     for i in range(order[-1] + 1, count):
         st = step(i - 1, st, i)
         out[i] = st[2]
-    # between two keys: both directions, blended by distance
+    # between two keys: both directions, blended by distance where they agree; where they
+    # disagree a blend is a ghost of two shapes, so the nearer key's track is kept, with a
+    # warning naming the frames
     for a, b in zip(order, order[1:], strict=False):
         if b - a < 2:
             continue
@@ -185,10 +191,23 @@ def propagate(
             st = step(i - 1, st, i)
             fwd.append(st[2])
         st = (anchors[b], None, anchors[b])
+        split: list[tuple[int, float]] = []
         for i in range(b - 1, a, -1):
             st = step(i + 1, st, i)
             t = (i - a) / (b - a)  # 0 at a, 1 at b
-            out[i] = (1 - t) * fwd[i - a - 1] + t * st[2]
+            f, g = fwd[i - a - 1], st[2]
+            agree = iou(f, g)
+            if agree < DISAGREE:
+                out[i] = f if t <= 0.5 else g
+                split.append((i, agree))
+            else:
+                out[i] = (1 - t) * f + t * g
+        if split:
+            idx = sorted(i for i, _ in split)
+            warn(f"frame indices {idx[0]}-{idx[-1]}: tracking from key {a} and from key {b} "
+                 f"disagree (IoU down to {min(v for _, v in split):.2f}); kept each frame's "
+                 "nearer key instead of blending; check both key frames (a box or click in "
+                 "the wrong place?) or add a key between them")
         for i in [i for i in small if a < i < b]:  # done with these frames
             small.pop(i)
     return [np.asarray(o, np.float32) for o in out]  # type: ignore[arg-type]
