@@ -23,7 +23,7 @@ class Plate:
     ref: ImageInfo
     rgb: list[str]
     space: str
-    note: str = ""  # how the colourspace was chosen, when the file's metadata chose it
+    note: str = ""  # which view and colourspace were used, when the file chose them
 
     @classmethod
     def open(cls, spec: PlateSpec, color: ColorContext) -> Plate:
