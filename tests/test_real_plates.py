@@ -364,3 +364,16 @@ def test_info_lists_views_and_parts(tmp_path):
     assert [left.info.file_channels[c] for c in "RGB"] == ["left.R", "left.G", "left.B"]
     fog = imageio.read(str(corpus("MultiView") / "Fog.exr"), view="right")
     assert fog.info.file_channels == {"Y": "right.Y"}
+
+
+def test_segment_checks_plate_frames_before_its_first_matte(tmp_path):
+    from actanywhere import segment
+
+    plate, _ = make_shot(tmp_path)
+    (tmp_path / "plate" / "plate.0002.exr").write_bytes(b"")
+    spec = segment.SegmentSpec.model_validate({
+        "plate": {"path": str(plate)}, "matte": {"source": "alpha"},
+        "output": {"path": str(tmp_path / "m" / "m.####.exr")}})
+    with pytest.raises(InputError, match=r"plate\.0002\.exr: 0-byte file"):
+        segment.run(spec)
+    assert not (tmp_path / "m").exists()

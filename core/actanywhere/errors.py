@@ -50,11 +50,10 @@ EXIT_CODES = {
 }
 
 
-def from_exit_code(message: str, code: int | None, default: type[ActAnywhereError] | None = None
-                   ) -> ActAnywhereError:
+def from_exit_code(message: str, code: int | None) -> ActAnywhereError:
     """The error class whose exit code is ``code`` (a worker reports codes, not classes), so
-    ``generate --worker`` exits as a local run would; ``default`` (ModelError) otherwise."""
+    ``generate --worker`` exits as a local run would; ModelError for any other code."""
     for cls in (SpecError, InputError, OutputError, ModelError, JobCancelled):
         if cls.exit_code == code:
             return cls(message)
-    return (default or ModelError)(message)
+    return ModelError(message)

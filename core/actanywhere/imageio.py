@@ -83,9 +83,8 @@ class ImageInfo:
 
     def layout(self) -> dict[str, str]:
         """Views, parts and layers, for ``info`` (empty values when there are none)."""
-        every = [c.split(".") for p in self.parts for c in p.channels]
-        plain = [c[:-2] + c[-1:] if len(c) >= 2 and c[-2] in self.views else c for c in every]
-        layers = sorted({".".join(c[:-1]) for c in plain if len(c) > 1})
+        plain = [split_view(c, self.views)[1] for p in self.parts for c in p.channels]
+        layers = sorted({c.rsplit(".", 1)[0] for c in plain if "." in c})
         return {
             "views": ", ".join(self.views) + (f" (hero: {self.views[0]})" if self.views else ""),
             "parts": "; ".join(f"{p.index}: {p.name or '-'} view {p.view or '-'} "
@@ -94,22 +93,23 @@ class ImageInfo:
             "layers": ", ".join(layers),
         }
 
-    def flags(self) -> list[str]:
-        """What a compositor should know before using this file (empty when nothing)."""
-        out = []
+    def flags(self) -> dict[str, bool]:
+        """What a compositor should know before using this file: message -> whether the
+        frame is unusable as it is (empty when nothing)."""
+        out: dict[str, bool] = {}
         if self.deep:
-            out.append("deep image: flatten it (Nuke DeepToImage) before using it")
+            out["deep image: flatten it (Nuke DeepToImage) before using it"] = True
         d, w = self.data, self.display
         x0, y0 = max(d.x, w.x), max(d.y, w.y)
         x1, y1 = min(d.x + d.width, w.x + w.width), min(d.y + d.height, w.y + w.height)
         if x1 <= x0 or y1 <= y0:
-            out.append(f"data window {d} entirely outside the display window {w}: reads as black")
+            out[f"data window {d} entirely outside the display window {w}: reads as black"] = True
         elif (x0, y0, x1, y1) != (d.x, d.y, d.x + d.width, d.y + d.height):
-            out.append(f"data window {d} extends outside the display window {w} (overscan, "
-                       "cropped on read)")
+            out[f"data window {d} extends outside the display window {w} (overscan, cropped "
+                "on read)"] = False
         why = incomplete(self.path) if os.path.isfile(self.path) else None
         if why:
-            out.append(why)
+            out[why] = True
         return out
 
 
@@ -269,14 +269,18 @@ def view_channels(channels: Sequence[str], views: Sequence[str], view: str) -> d
     (``right.R``, ``diffuse.right.R``); channels without one belong to the hero (first) view."""
     out: dict[str, str] = {}
     for name in channels:
-        comps = name.split(".")
-        if len(comps) >= 2 and comps[-2] in views:
-            own, plain = comps[-2], ".".join(comps[:-2] + comps[-1:])
-        else:
-            own, plain = views[0], name
-        if own == view and plain not in out:
+        own, plain = split_view(name, views)
+        if (own or views[0]) == view and plain not in out:
             out[plain] = name
     return out
+
+
+def split_view(name: str, views: Sequence[str]) -> tuple[str, str]:
+    """(view or "" for the hero's unprefixed channels, the name without the view)."""
+    comps = name.split(".")
+    if len(comps) >= 2 and comps[-2] in views:
+        return comps[-2], ".".join(comps[:-2] + comps[-1:])
+    return "", name
 
 
 def _info(path: str, inp: oiio.ImageInput, view: str | None = None) -> ImageInfo:

@@ -85,7 +85,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         engine.calibrate([_load(shot, by_frame[f], warn) for f in
                           _spread(result.frames, engine.calibration_frames)])
     if not shot.todo:
-        result.outputs = [shot.output.path(f) for f in shot.skipped]
+        result.outputs = _on_disk(shot, [])
         result.seconds = time.monotonic() - start
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
@@ -102,13 +102,17 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     result.seconds = time.monotonic() - start
     if cancel.is_set():
         raise JobCancelled(_cancelled(len(result.written), len(shot.todo)))
-    kept, new = set(shot.skipped), set(result.written)
-    result.outputs = [shot.output.path(f) for f in result.frames
-                      if f in kept or shot.output.path(f) in new]
+    result.outputs = _on_disk(shot, result.written)
     report(ProgressEvent("done", len(result.written), len(shot.todo),
                          message=f"wrote {len(result.written)} frame(s) to "
                                  f"{shot.output.template} in {result.seconds:.1f}s"))
     return result
+
+
+def _on_disk(shot: _Shot, written: list[str]) -> list[str]:
+    """The shot's output frames on disk after a run (kept + written), in frame order."""
+    have = set(written) | {shot.output.path(f) for f in shot.skipped}
+    return [p for p in map(shot.output.path, shot.reader.frames) if p in have]
 
 
 def _cancelled(done: int, total: int) -> str:
@@ -201,9 +205,6 @@ def _resolve(spec: ShotSpec) -> _Shot:
                          spec.color.knee)
     reader = Plate.open(spec.plate, color)
     plate_seq, plate, ref = reader.seq, reader.sources, reader.ref
-    for src in plate:  # empty or truncated frames: found now, not after hours of rendering
-        if src.path and src.held_from is None:
-            imageio.check_whole(src.path)
     output_space = color.check(spec.color.output_space or color.working_space,
                                "color.output_space")
     bg = imageio.probe(spec.background.path)

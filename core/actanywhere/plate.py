@@ -29,6 +29,9 @@ class Plate:
     def open(cls, spec: PlateSpec, color: ColorContext) -> Plate:
         seq = frames.resolve(spec.path, spec.frames)
         sources = frames.plan(seq, spec.missing, "plate")
+        for src in sources:  # empty or truncated frames: found now, not after hours of work
+            if src.path and src.held_from is None:
+                imageio.check_whole(src.path)
         first = next(s for s in sources if s.path)
         view, notes = spec.view, []
         head = imageio.probe(first.path)  # type: ignore[arg-type]
@@ -36,7 +39,8 @@ class Plate:
             # "left" given as the layer of a stereo file: it is a view, so the matte must be
             # that view's alpha too
             view, spec = spec.layer, spec.model_copy(update={"layer": ""})
-        ref = imageio.probe(first.path, view) if view else head  # type: ignore[arg-type]
+        ref = head if view in (None, head.view) else imageio.probe(
+            first.path, view)  # type: ignore[arg-type]
         if ref.views:
             notes.append(f"plate.view: using view {ref.view!r} of {', '.join(ref.views)} "
                          "(colour and matte channels of that view)")

@@ -21,7 +21,7 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
     formats: Counter[str] = Counter()
     unreadable: dict[int, str] = {}
     flags: dict[int, str] = {}
-    serious = ("deep", "truncated", "incomplete", "entirely outside", "0-byte")
+    serious = False
     metadata: dict[str, object] = {}
     pixel_aspect = 1.0
     layout: dict[str, str] = {}
@@ -31,8 +31,10 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         except ActAnywhereError as exc:
             unreadable[f] = str(exc)
             continue
-        if info.flags():
-            flags[f] = "; ".join(info.flags())
+        found = info.flags()
+        if found:
+            flags[f] = "; ".join(found)
+            serious = serious or any(found.values())
         sizes[str(info.display)] += 1
         data_windows[str(info.data)] += 1
         channels[",".join(info.channels)] += 1
@@ -59,5 +61,5 @@ def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:
         "metadata": {k: v if isinstance(v, (str, int, float)) else list(v)  # type: ignore
                      for k, v in metadata.items()},
         "consistent": len(sizes) <= 1 and len(channels) <= 1 and not missing and not unreadable
-        and not any(word in v for v in flags.values() for word in serious),
+        and not serious,
     }

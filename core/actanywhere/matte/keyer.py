@@ -33,8 +33,9 @@ def screen_color(rgb: np.ndarray, screen: str, where: str = "") -> np.ndarray:
     s, o1, o2 = _CHANNELS[screen]
     sub = rgb[::4, ::4].reshape(-1, 3)
     dominant = (sub[:, s] > 1.2 * np.maximum(sub[:, o1], sub[:, o2])) & (sub[:, s] > 0.02)
-    area = np.count_nonzero(dominant) / max(1, sub.shape[0])
-    if np.count_nonzero(dominant) < 16 or area < MIN_SCREEN_AREA:
+    found = np.count_nonzero(dominant)
+    area = found / max(1, sub.shape[0])
+    if found < 16 or area < MIN_SCREEN_AREA:
         raise InputError(f"{where}: no {screen} screen found in the frame (only {area:.1%} of "
                          f"it is {screen}, a screen covers at least {MIN_SCREEN_AREA:.0%}); "
                          f"check matte.keyer.screen or give matte.keyer.screen_color")
