@@ -154,7 +154,7 @@ def test_cli_generate_diffusion(tmp_path, model_dir, capsys):
 
 
 def test_model_recommended_settings_fill_only_unset_fields():
-    from actanywhere.model.engine import with_recommended
+    from actanywhere.engines.diffusion import with_recommended
     from actanywhere.spec import DiffusionSettings
 
     manifest = {"recommended": {"resolution": 64, "frames_per_window": 8, "overlap": 2,

@@ -17,10 +17,10 @@ import numpy as np
 import OpenImageIO as oiio
 
 from .errors import InputError, OutputError
+from .formats import COMPRESSIONS
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 HALF_MAX = 65504.0
-COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "rle", "none")
 # Attributes that describe the file's structure, not the picture: never carried to outputs.
 _STRUCTURAL_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "jpeg:", "png:", "ICCProfile")
 _STRUCTURAL = {"compression", "planarconfig", "Orientation", "XResolution", "YResolution",
@@ -219,6 +219,15 @@ def incomplete(path: str) -> str | None:
         if end > size:
             return f"truncated ({size} bytes; its last chunk ends at {end})"
     return None
+
+
+def same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
+    """``info`` (a plate frame, a matte) has the reference frame's display window size."""
+    if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
+        raise InputError(
+            f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
+            f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
+            "all frames must share one size")
 
 
 def check_whole(path: str) -> None:
@@ -476,6 +485,17 @@ def write_image(path: str, pixels: np.ndarray, pixel_format: str = "uint8",
     _atomic_write(path, spec, pixels)
 
 
+def _process_umask() -> int:
+    """The process umask, read once at import. Reading it means setting it, which must not
+    happen in frame threads (another thread creating a file in between would get mode 0)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _process_umask()
+
+
 def _atomic_write(path: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     base, ext = os.path.splitext(os.path.basename(path))
@@ -496,9 +516,7 @@ def _atomic_write(path: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
         if not ok:
             raise OutputError(f"{path}: cannot write ({_first_line(out.geterror())}); check disk "
                               "space")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; frames are shared on a farm
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; frames are shared on a farm
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror}); check the folder") from exc

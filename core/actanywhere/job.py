@@ -1,24 +1,36 @@
-"""Run a ShotSpec: the only place that knows the whole flow, plate to output frames."""
+"""``generate``: a ShotSpec from plate to output frames, the flow in order.
+
+1. plan (plan.py): open the plate and mattes, check the output, ask the engine;
+2. mattes that need the whole shot (tracking, temporal smoothing);
+3. the engine: made, given the background, calibrated on frames spread over the shot;
+4. frames: a ``FrameEngine`` renders and writes frame by frame; a ``ShotEngine`` reads every
+   plate frame, generates once, then writes each output frame.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, engines, frames, imageio, matte, raster
+from . import engines, frames, imageio, plan, raster
 from .color import PRIMARIES, ColorContext
-from .errors import JobCancelled, OutputError
-from .imageio import ImageInfo, Window
+from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
+from .errors import JobCancelled
+from .imageio import ImageInfo
+from .parallel import each
 from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
 from .spec import ShotSpec
+from .writer import Block, FrameWriter
+
+#: inputs a ShotEngine keeps between reading the plate and writing the output, so an output
+#: frame is read and matted once; frames beyond this are read again when written
+KEEP_INPUTS_BYTES = 2 << 30
 
 
 @dataclass
@@ -38,15 +50,22 @@ class _Shot:
     """Everything resolved before the first pixel is read."""
 
     spec: ShotSpec
-    color: ColorContext
-    reader: Plate
-    plate: list[frames.FrameSource]
-    mattes: matte.ShotMattes
-    output: frames.Sequence
-    ref: ImageInfo
+    inputs: plan.Inputs
+    out: plan.OutputPlan
     output_space: str
-    todo: list[int]
-    skipped: list[int]
+    writer: FrameWriter
+
+    @property
+    def color(self) -> ColorContext:
+        return self.inputs.color
+
+    @property
+    def reader(self) -> Plate:
+        return self.inputs.plate
+
+    @property
+    def ref(self) -> ImageInfo:
+        return self.inputs.plate.ref
 
 
 def run(spec: ShotSpec, report: Reporter = null_reporter,
@@ -55,64 +74,62 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     start = time.monotonic()
     cancel = cancel or threading.Event()
     report(ProgressEvent("prepare", message=f"plate {spec.plate.path}"))
-    shot = _resolve(spec)
-    by_frame = {s.frame: s for s in shot.plate}
-    result = JobResult(frames=[s.frame for s in shot.plate], skipped=shot.skipped)
-    warn_lock = threading.Lock()
+    shot = _plan(spec)
+    plate = shot.reader
+    result = JobResult(frames=plate.frames, skipped=shot.out.skipped)
+    warn = plan.Warnings(report, result.warnings)
+    warn.plate(shot.inputs)
+    if shot.out.skipped:
+        warn(f"skipping {len(shot.out.skipped)} existing output frame(s) "
+             f"{frames.compact(shot.out.skipped)} (output.existing=skip)")
 
-    def warn(msg: str) -> None:
-        with warn_lock:
-            result.warnings.append(msg)
-        report(ProgressEvent("warning", message=msg))
-
-    if shot.reader.note:
-        warn(shot.reader.note)
-    for src in shot.plate:
-        if src.path is None:
-            warn(f"frame {src.frame}: missing plate frame, rendered black (--missing black)")
-        elif src.held_from is not None:
-            warn(f"frame {src.frame}: missing plate frame, holding frame {src.held_from}")
-    if shot.skipped:
-        warn(f"skipping {len(shot.skipped)} existing output frame(s) "
-             f"{frames.compact(shot.skipped)} (output.existing=skip)")
-
-    if shot.mattes.needs_shot:
-        shot.mattes.prepare(lambda f: shot.reader.read(by_frame[f]), report,
-                            cancel, warn, spec.threads)
+    mattes = shot.inputs.mattes
+    if mattes.needs_shot:
+        mattes.prepare(lambda f: plate.read(plate.source(f)), report, cancel, warn,
+                       spec.threads)
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot, warn), shot.ref.pixel_aspect)
     if engine.calibration_frames:
-        engine.calibrate([_load(shot, by_frame[f], warn) for f in
+        engine.calibrate([_load(shot, f, warn) for f in
                           _spread(result.frames, engine.calibration_frames)])
-    if not shot.todo:
+    if not shot.out.todo:
         result.outputs = _on_disk(shot, [])
         result.seconds = time.monotonic() - start
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
 
     try:
-        if isinstance(engine, engines.ShotEngine):
-            result.written = _run_shot(shot, engine, by_frame, report, cancel, warn)
+        if isinstance(engine, ShotEngine):
+            result.written = _run_shot(shot, engine, report, cancel, warn)
         else:
-            result.written = _run_frames(shot, engine, by_frame, report, cancel, warn)
+            assert isinstance(engine, FrameEngine)
+            result.written = _run_frames(shot, engine, report, cancel, warn)
     except KeyboardInterrupt:  # Ctrl-C: frames in flight finish (atomic), then say so
         cancel.set()
-        done = sum(os.path.exists(shot.output.path(f)) for f in shot.todo)
-        raise JobCancelled(_cancelled(done, len(shot.todo))) from None
+        done = sum(os.path.exists(shot.out.sequence.path(f)) for f in shot.out.todo)
+        raise JobCancelled(_cancelled(done, len(shot.out.todo))) from None
     result.seconds = time.monotonic() - start
     if cancel.is_set():
-        raise JobCancelled(_cancelled(len(result.written), len(shot.todo)))
+        raise JobCancelled(_cancelled(len(result.written), len(shot.out.todo)))
     result.outputs = _on_disk(shot, result.written)
-    report(ProgressEvent("done", len(result.written), len(shot.todo),
+    report(ProgressEvent("done", len(result.written), len(shot.out.todo),
                          message=f"wrote {len(result.written)} frame(s) to "
-                                 f"{shot.output.template} in {result.seconds:.1f}s"))
+                                 f"{shot.out.sequence.template} in {result.seconds:.1f}s"))
     return result
+
+
+def check(spec: ShotSpec) -> None:
+    """Everything ``run`` checks before the first pixel (inputs exist and agree, the output
+    is writable and is not an input, the engine's settings can work); raises the same
+    errors. Used to refuse bad jobs early."""
+    _plan(spec)
 
 
 def _on_disk(shot: _Shot, written: list[str]) -> list[str]:
     """The shot's output frames on disk after a run (kept + written), in frame order."""
-    have = set(written) | {shot.output.path(f) for f in shot.skipped}
-    return [p for p in map(shot.output.path, shot.reader.frames) if p in have]
+    seq = shot.out.sequence
+    have = set(written) | {seq.path(f) for f in shot.out.skipped}
+    return [p for p in map(seq.path, shot.reader.frames) if p in have]
 
 
 def _cancelled(done: int, total: int) -> str:
@@ -120,154 +137,42 @@ def _cancelled(done: int, total: int) -> str:
             "/ output.existing=skip to resume")
 
 
-def check(spec: ShotSpec) -> None:
-    """Everything ``run`` checks before the first pixel (inputs exist and agree, the output
-    is writable and is not an input); raises the same errors. Used to refuse bad jobs early."""
-    _resolve(spec)
-
-
-def _parallel(fn, items: list, threads: int, cancel: threading.Event) -> list:
-    """``fn(item)`` on a thread pool; the first exception cancels the rest and is raised.
-    Items not started when ``cancel`` is set are skipped (their result is None)."""
-    failed = threading.Event()
-
-    def guarded(item):
-        if cancel.is_set() or failed.is_set():
-            return None
-        return fn(item)
-
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aa-frame") as pool:
-        futures = [pool.submit(guarded, item) for item in items]
-        try:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            for fut in futures:
-                if fut.done() and fut.exception() is not None:
-                    failed.set()
-                    raise fut.exception()  # type: ignore[misc]
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
-        finally:
-            if failed.is_set() or cancel.is_set():
-                for fut in futures:
-                    fut.cancel()
-        return [fut.result() for fut in futures if not fut.cancelled()]
-
-
-def _run_frames(shot: _Shot, engine: engines.FrameEngine, by_frame, report: Reporter,
-                cancel: threading.Event, warn) -> list[str]:
-    clock = StageClock(report, "frames", len(shot.todo))
-    windows = [shot.todo[i : i + engine.window] for i in range(0, len(shot.todo), engine.window)]
-
-    def process(window: list[int]) -> list[str]:
-        inputs = [_load(shot, by_frame[f], warn) for f in window]
-        outputs = engine.render(inputs, cancel)
-        written = []
-        for inp, out in zip(inputs, outputs, strict=True):
-            if cancel.is_set():
-                break
-            written.append(_write(shot, inp, out))
-            clock.advance(inp.frame)
-        return written
-
-    return [p for paths in _parallel(process, windows, shot.spec.threads, cancel) if paths
-            for p in paths]
-
-
-def _run_shot(shot: _Shot, engine: engines.ShotEngine, by_frame, report: Reporter,
-              cancel: threading.Event, warn) -> list[str]:
-    """Every plate frame feeds the model (skipped frames too, so a resumed job regenerates the
-    same shot and its new frames match the ones already written); only ``todo`` is written."""
-    clock = StageClock(report, "read", len(shot.plate))
-
-    def add(src: frames.FrameSource) -> None:
-        engine.add(_load(shot, src, warn))
-        clock.advance(src.frame)
-
-    _parallel(add, list(shot.plate), shot.spec.threads, cancel)
-    if cancel.is_set():
-        return []
-    engine.generate(cancel)
-    clock = StageClock(report, "frames", len(shot.todo))
-
-    def finish(frame: int) -> str:
-        inp = _load(shot, by_frame[frame], warn)
-        path = _write(shot, inp, engine.finish(inp))
-        clock.advance(frame)
-        return path
-
-    return [p for p in _parallel(finish, shot.todo, shot.spec.threads, cancel) if p]
-
-
-# --------------------------------------------------------------------------------------------
-def _resolve(spec: ShotSpec) -> _Shot:
-    color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
-                         spec.color.knee)
-    reader = Plate.open(spec.plate, color)
-    plate_seq, plate, ref = reader.seq, reader.sources, reader.ref
+# ------------------------------------------------------------------------------ 1. plan
+def _plan(spec: ShotSpec) -> _Shot:
+    inputs = plan.inputs(spec.plate, spec.matte, spec.color)
+    color, plate = inputs.color, inputs.plate
     output_space = color.check(spec.color.output_space or color.working_space,
                                "color.output_space")
     bg = imageio.probe(spec.background.path)
     imageio.rgb_names(bg.channels, spec.background.path, spec.background.layer)
-    engines.check(spec, plate_seq.frames)
-
-    matte_files = matte.files(spec.matte, plate_seq, ref)
-    matte.check(spec.matte, plate_seq.frames, ref)
-    mattes = matte.ShotMattes(spec.matte, color, plate_seq.frames, ref, matte_files)
-
-    inputs = {os.path.realpath(s.path) for s in plate if s.path}
-    inputs |= {os.path.realpath(p) for p in matte_files.values()}
-    inputs.add(os.path.realpath(spec.background.path))
-    output, skipped, todo = plan_output(spec.output.path, plate_seq, inputs,
-                                        spec.output.existing, "output")
-    return _Shot(spec, color, reader, plate, mattes, output, ref, output_space, todo, skipped)
+    engines.check(spec, plate.frames)
+    used = inputs.real_paths() | {os.path.realpath(spec.background.path)}
+    out = plan.output(spec.output.path, plate.seq, used, spec.output.existing, "output")
+    return _Shot(spec, inputs, out, output_space, FrameWriter(
+        out.sequence, plate.ref, spec.output.compression, _metadata(spec, plate.ref,
+                                                                      output_space)))
 
 
-def plan_output(pattern: str, plate_seq: frames.Sequence, inputs: set[str], existing: str,
-                what: str) -> tuple[frames.Sequence, list[int], list[int]]:
-    """The output sequence over the plate frames, checked: it overwrites no input (``inputs``
-    are real paths), its folder is writable, existing frames follow the ``existing`` policy.
-    Returns (sequence, skipped frames, frames to write)."""
-    output = frames.Sequence(frames.template(pattern), plate_seq.frames)
-    if not output.template.lower().endswith(".exr"):
-        raise OutputError(f"{output.template}: {what} frames are written as OpenEXR; give the "
-                          "output path a .exr extension")
-    if output.template == plate_seq.template or any(
-        os.path.realpath(p) in inputs for p in output.paths()
-    ):
-        raise OutputError(f"{output.template}: output would overwrite an input; choose another "
-                          "output path")
-    _check_writable(output.template)
-    found = [f for f in plate_seq.frames if os.path.exists(output.path(f))]
-    if found and existing == "error":
-        raise OutputError(f"{output.template}: {len(found)} {what} frame(s) exist "
-                          f"({frames.compact(found)}); pass --existing skip to resume or "
-                          "--existing overwrite to replace them")
-    skipped = found if existing == "skip" else []
-    todo = [f for f in plate_seq.frames if f not in set(skipped)]
-    return output, skipped, todo
+def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
+    """The plate's metadata, with chromaticities of the output space, the view, and what
+    made the frame."""
+    meta = dict(ref.metadata)
+    # the pixels are in the output space now, whatever primaries the plate had
+    meta.pop("chromaticities", None)
+    chroma = PRIMARIES.get(output_space)
+    if chroma is not None:
+        meta["chromaticities"] = imageio.Attr("float[8]", chroma)
+    if ref.view:  # which eye this sequence is
+        meta["view"] = ref.view
+    meta.update({
+        "actanywhere:engine": spec.engine.name,
+        "actanywhere:colorspace": output_space,
+        "actanywhere:spec": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+    })
+    return meta
 
 
-def _check_writable(template: str) -> None:
-    """The output folder, or the nearest existing folder above it, takes files. Nothing is
-    created: the folder is made by the first frame written, so a job refused for its inputs
-    leaves no empty folder behind."""
-    directory = os.path.dirname(os.path.abspath(template))
-    probe = directory
-    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise OutputError(f"{directory}: output folder is not writable ({probe} is a file); "
-                          "choose another output path")
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as exc:
-        raise OutputError(f"{probe}: output folder is not writable ({exc.strerror}); choose "
-                          "a writable output path") from exc
-
-
-def _background(shot: _Shot, warn) -> np.ndarray:
+def _background(shot: _Shot, warn: plan.Warnings) -> np.ndarray:
     """The background in the working space, fitted to the plate's display window: NaN/Inf
     pixels filled from their neighbours (with a warning), its own pixel aspect and
     chromaticities honoured."""
@@ -283,7 +188,7 @@ def _background(shot: _Shot, warn) -> np.ndarray:
         warn(f"{spec.path}: {bad} pixel(s) with NaN/Inf filled from their neighbours; fix the "
              "background if they matter")
     rgb = shot.color.to_working(rgb, space)
-    disp: Window = shot.ref.display
+    disp = shot.ref.display
     return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect,
                       img.info.pixel_aspect)
 
@@ -295,50 +200,88 @@ def _spread(items: list[int], count: int) -> list[int]:
     return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
-def _load(shot: _Shot, src: frames.FrameSource, warn) -> engines.EngineInput:
-    img, rgb = shot.reader.read(src, warn)
-    fm = shot.mattes.frame(src.frame, img, rgb, warn)
-    return engines.EngineInput(src.frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
+# ----------------------------------------------------------------------------- 4. frames
+def _load(shot: _Shot, frame: int, warn: plan.Warnings) -> EngineInput:
+    """One plate frame and its matte, as an engine takes them."""
+    img, rgb = shot.reader.read(shot.reader.source(frame), warn)
+    fm = shot.inputs.mattes.frame(frame, img, rgb, warn)
+    return EngineInput(frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
 
 
-def _write(shot: _Shot, inp: engines.EngineInput, out: engines.EngineOutput) -> str:
-    spec = shot.spec
+def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
     comp, bg = out.comp, out.background
     if shot.output_space != shot.color.working_space:
         comp = shot.color.from_working(comp, shot.output_space)
         bg = shot.color.from_working(bg, shot.output_space)
-    layers = spec.output.layers
-    names = (["R", "G", "B", "A"] if "rgba" in layers else []) + (
-        ["bg.R", "bg.G", "bg.B"] if "bg" in layers else []) + (
-        ["matte.A"] if "matte" in layers else [])
-    # One interleaved buffer filled block by block (np.stack of strided planes is 5x slower).
-    pixels = np.empty((*comp.shape[:2], len(names)), np.float32)
-    c = 0
+    layers = shot.spec.output.layers
+    blocks: list[Block] = []
     if "rgba" in layers:
-        pixels[..., 0:3] = comp
-        pixels[..., 3] = 1.0
-        c = 4
+        blocks += [(["R", "G", "B"], comp), (["A"], 1.0)]
     if "bg" in layers:
-        pixels[..., c : c + 3] = bg
-        c += 3
+        blocks.append((["bg.R", "bg.G", "bg.B"], bg))
     if "matte" in layers:
-        pixels[..., c] = inp.matte
-    meta = dict(shot.ref.metadata)
-    # the pixels are in the output space now, whatever primaries the plate had
-    meta.pop("chromaticities", None)
-    chroma = PRIMARIES.get(shot.output_space)
-    if chroma is not None:
-        meta["chromaticities"] = imageio.Attr("float[8]", chroma)
-    if shot.ref.view:  # which eye this sequence is
-        meta["view"] = shot.ref.view
-    meta.update({
-        "Software": f"ActAnywhere for VFX {__version__}",
-        "actanywhere:engine": spec.engine.name,
-        "actanywhere:frame": int(inp.frame),
-        "actanywhere:colorspace": shot.output_space,
-        "actanywhere:spec": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
-    })
-    path = shot.output.path(inp.frame)
-    imageio.write_exr(path, names, pixels, shot.ref.display, meta, spec.output.compression,
-                      shot.ref.pixel_aspect)
-    return path
+        blocks.append((["matte.A"], inp.matte))
+    return shot.writer.write(inp.frame, blocks)
+
+
+def _run_frames(shot: _Shot, engine: FrameEngine, report: Reporter,
+                cancel: threading.Event, warn: plan.Warnings) -> list[str]:
+    todo = shot.out.todo
+    clock = StageClock(report, "frames", len(todo))
+    windows = [todo[i : i + engine.window] for i in range(0, len(todo), engine.window)]
+
+    def process(window: list[int]) -> list[str]:
+        inputs = [_load(shot, f, warn) for f in window]
+        outputs = engine.render(inputs, cancel)
+        written = []
+        for inp, out in zip(inputs, outputs, strict=True):
+            if cancel.is_set():
+                break
+            written.append(_write(shot, inp, out))
+            clock.advance(inp.frame)
+        return written
+
+    return [p for paths in each(process, windows, shot.spec.threads, cancel) if paths
+            for p in paths]
+
+
+def _run_shot(shot: _Shot, engine: ShotEngine, report: Reporter,
+              cancel: threading.Event, warn: plan.Warnings) -> list[str]:
+    """Every plate frame feeds the model (skipped frames too, so a resumed job regenerates the
+    same shot and its new frames match the ones already written); only ``todo`` is written.
+    The inputs of frames to write are kept (subject and matte, up to ``KEEP_INPUTS_BYTES``)
+    so each is read and matted once."""
+    todo = set(shot.out.todo)
+    kept: dict[int, EngineInput] = {}
+    lock = threading.Lock()
+    budget = [KEEP_INPUTS_BYTES]
+    clock = StageClock(report, "read", len(shot.reader.sources))
+
+    def add(frame: int) -> None:
+        loaded = _load(shot, frame, warn)
+        subject = EngineInput(frame, subject_of(loaded), loaded.matte, premultiplied=True)
+        engine.add(subject)
+        if frame in todo:
+            size = subject.rgb.nbytes + subject.matte.nbytes
+            with lock:
+                if size <= budget[0]:
+                    budget[0] -= size
+                    kept[frame] = subject
+        clock.advance(frame)
+
+    each(add, shot.reader.frames, shot.spec.threads, cancel)
+    if cancel.is_set():
+        return []
+    engine.generate(cancel)
+    clock = StageClock(report, "frames", len(todo))
+
+    def finish(frame: int) -> str:
+        with lock:
+            inp = kept.pop(frame, None)
+        if inp is None:
+            inp = _load(shot, frame, warn)
+        path = _write(shot, inp, engine.finish(inp))
+        clock.advance(frame)
+        return path
+
+    return [p for p in each(finish, shot.out.todo, shot.spec.threads, cancel) if p]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import frames, imageio
 from .color import ColorContext
 from .imageio import Image, ImageInfo
-from .matte.channels import same_size
 from .spec import PlateSpec
 
 
@@ -24,6 +23,10 @@ class Plate:
     rgb: list[str]
     space: str
     note: str = ""  # which view and colourspace were used, when the file chose them
+    _by_frame: dict[int, frames.FrameSource] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_frame = {s.frame: s for s in self.sources}
 
     @classmethod
     def open(cls, spec: PlateSpec, color: ColorContext) -> Plate:
@@ -52,7 +55,11 @@ class Plate:
 
     @property
     def frames(self) -> list[int]:
-        return list(self.seq.frames)
+        return [s.frame for s in self.sources]
+
+    def source(self, frame: int) -> frames.FrameSource:
+        """Where plate frame ``frame`` comes from (its file, a held frame, or black)."""
+        return self._by_frame[frame]
 
     def read(self, src: frames.FrameSource,
              warn: Callable[[str], None] = lambda m: None) -> tuple[Image | None, np.ndarray]:
@@ -61,7 +68,7 @@ class Plate:
         if src.path is None:
             return None, np.zeros((disp.height, disp.width, 3), np.float32)
         img = imageio.read(src.path, view=self.ref.view or None)
-        same_size(img.info, self.ref, "plate")
+        imageio.same_size(img.info, self.ref, "plate")
         if img.nonfinite:
             warn(f"{src.path}: {img.nonfinite} NaN/Inf value(s) replaced (NaN->0, Inf->65504)")
         names = imageio.rgb_names(img.info.channels, src.path, self.spec.layer)

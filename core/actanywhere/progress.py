@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+#: stages that count work, in the order a job goes through them: prepare (plan the shot),
+#: matte (mattes that need the whole shot: tracking, smoothing), load (a model), read (plate
+#: frames into a shot engine), denoise (diffusion steps), frames (output frames written)
+WORK_STAGES = ("prepare", "matte", "load", "read", "denoise", "frames")
+#: stages that end or annotate a run
+OTHER_STAGES = ("warning", "done")
+
 
 @dataclass
 class ProgressEvent:
-    stage: str  # "prepare", "frames", "done", "warning", ...
+    stage: str  # one of WORK_STAGES or OTHER_STAGES
     done: int = 0
     total: int = 0
     frame: int | None = None
@@ -30,19 +38,22 @@ def null_reporter(_: ProgressEvent) -> None:
 
 
 class StageClock:
-    """Counts work done in one stage and estimates the time left."""
+    """Counts work done in one stage and estimates the time left (from any thread)."""
 
     def __init__(self, report: Reporter, stage: str, total: int) -> None:
         self.report, self.stage, self.total = report, stage, total
         self.done = 0
         self.start = time.monotonic()
+        self._lock = threading.Lock()
         report(ProgressEvent(stage, 0, total))
 
     def advance(self, frame: int | None = None, n: int = 1) -> None:
-        self.done += n
+        with self._lock:  # frames finish on pool threads: no count lost, none reported twice
+            self.done += n
+            done = self.done
         elapsed = time.monotonic() - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else None
-        self.report(ProgressEvent(self.stage, self.done, self.total, frame,
+        eta = elapsed / done * (self.total - done) if done else None
+        self.report(ProgressEvent(self.stage, done, self.total, frame,
                                   None if eta is None else round(eta, 2)))
 
 

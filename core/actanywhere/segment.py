@@ -16,18 +16,17 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from . import __version__, imageio, matte, preview
-from .color import ColorContext
+from . import imageio, plan, preview
 from .errors import JobCancelled
-from .job import _parallel, plan_output
-from .plate import Plate
+from .parallel import each
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
-from .spec import ColorSpec, MatteSpec, PlateSpec, _Strict
+from .spec import ColorSpec, MatteSpec, PlateSpec, Strict
+from .writer import Block, FrameWriter
 
 TINT = np.array([0.15, 0.35, 0.9], np.float32)
 
 
-class MatteOutputSpec(_Strict):
+class MatteOutputSpec(Strict):
     path: str = Field(description="Matte sequence pattern, e.g. matte/matte.####.exr")
     layer: str = Field("", description="Empty: a single A channel; a name: a copy of the plate "
                        "with the matte as <layer>.A")
@@ -38,7 +37,7 @@ class MatteOutputSpec(_Strict):
     preview_width: int = Field(640, ge=64, le=4096)
 
 
-class SegmentSpec(_Strict):
+class SegmentSpec(Strict):
     plate: PlateSpec
     matte: MatteSpec
     color: ColorSpec = Field(default_factory=ColorSpec)
@@ -66,50 +65,36 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     start = time.monotonic()
     cancel = cancel or threading.Event()
     result = SegmentResult()
-    lock = threading.Lock()
-
-    def warn(msg: str) -> None:
-        with lock:
-            result.warnings.append(msg)
-        report(ProgressEvent("warning", message=msg))
-
-    color = ColorContext(spec.color.config, spec.color.working_space, spec.color.highlight,
-                         spec.color.knee)
-    plate = Plate.open(spec.plate, color)
-    files = matte.files(spec.matte, plate.seq, plate.ref)
-    matte.check(spec.matte, plate.frames, plate.ref)
-    inputs = {os.path.realpath(s.path) for s in plate.sources if s.path}
-    inputs |= {os.path.realpath(p) for p in files.values()}
-    out, result.skipped, todo = plan_output(spec.output.path, plate.seq, inputs,
-                                            spec.output.existing, "matte")
+    warn = plan.Warnings(report, result.warnings)
+    inputs = plan.inputs(spec.plate, spec.matte, spec.color)
+    plate, mattes, color = inputs.plate, inputs.mattes, inputs.color
+    out = plan.output(spec.output.path, plate.seq, inputs.real_paths(),
+                      spec.output.existing, "matte")
+    result.skipped = out.skipped
     pdir = spec.output.preview
     if pdir is None:
-        pdir = os.path.join(os.path.dirname(os.path.abspath(out.template)), "preview")
+        pdir = os.path.join(os.path.dirname(os.path.abspath(out.sequence.template)), "preview")
     if pdir:  # made by the first preview written
         result.preview = pdir
+    warn.plate(inputs)
 
-    by_frame = {s.frame: s for s in plate.sources}
-    mattes = matte.ShotMattes(spec.matte, color, plate.frames, plate.ref, files)
-    mattes.prepare(lambda f: plate.read(by_frame[f]), report, cancel, warn, spec.threads)
-    clock = StageClock(report, "frames", len(todo))
+    mattes.prepare(lambda f: plate.read(plate.source(f)), report, cancel, warn, spec.threads)
+    writer = FrameWriter(out.sequence, plate.ref, spec.output.compression,
+                         {"actanywhere:matte_source": spec.matte.source})
+    clock = StageClock(report, "frames", len(out.todo))
     thumbs: dict[int, np.ndarray] = {}
+    lock = threading.Lock()
 
     def one(frame: int) -> str:
-        img, rgb = plate.read(by_frame[frame], warn)
+        img, rgb = plate.read(plate.source(frame), warn)
         fm = mattes.frame(frame, img, rgb, warn)
-        path = out.path(frame)
-        meta = {"Software": f"ActAnywhere for VFX {__version__}",
-                "actanywhere:matte_source": spec.matte.source,
-                "actanywhere:frame": int(frame)}
         if spec.output.layer and img is not None:
             names = [n for n in img.info.channels if n != f"{spec.output.layer}.A"]
-            pixels = np.concatenate([img.channels(names), fm.matte[..., None]], axis=-1)
-            names.append(f"{spec.output.layer}.A")
-            meta = {**img.info.metadata, **meta}
+            blocks: list[Block] = [(names, img.channels(names)),
+                                   ([f"{spec.output.layer}.A"], fm.matte)]
+            path = writer.write(frame, blocks, img.info.metadata)
         else:
-            names, pixels = ["A"], fm.matte[..., None]
-        imageio.write_exr(path, names, pixels, plate.ref.display, meta,
-                          spec.output.compression, plate.ref.pixel_aspect)
+            path = writer.write(frame, [(["A"], fm.matte)])
         if pdir:
             w = spec.output.preview_width
             disp = preview.thumbnail(rgb, color, w)
@@ -120,9 +105,9 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
         clock.advance(frame)
         return path
 
-    result.written = [p for p in _parallel(one, todo, spec.threads, cancel) if p]
+    result.written = [p for p in each(one, out.todo, spec.threads, cancel) if p]
     if cancel.is_set():
-        raise JobCancelled(f"cancelled after {len(result.written)} of {len(todo)} mattes")
+        raise JobCancelled(f"cancelled after {len(result.written)} of {len(out.todo)} mattes")
     if pdir and thumbs:
         picks = sorted(thumbs)
         step = max(1, len(picks) // 12)
@@ -130,8 +115,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
         rows = [[thumbs[f] for f in picks[i : i + 4]] for i in range(0, len(picks), 4)]
         preview.contact_sheet(os.path.join(pdir, "contact_sheet.png"), rows)
     result.seconds = time.monotonic() - start
-    report(ProgressEvent("done", len(result.written), len(todo),
+    report(ProgressEvent("done", len(result.written), len(out.todo),
                          message=f"wrote {len(result.written)} matte frame(s) to "
-                                 f"{out.template} in {result.seconds:.1f}s"))
+                                 f"{out.sequence.template} in {result.seconds:.1f}s"))
     return result
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any, Literal, get_args, get_origin
 
 import tomllib
@@ -16,18 +17,28 @@ from pydantic import (
     model_validator,
 )
 
+from .engines import NAMES as ENGINE_NAMES
 from .errors import SpecError
+from .formats import COMPRESSIONS
 from .frames import parse_frames
-from .imageio import COMPRESSIONS
+from .matte import NAMES as MATTE_SOURCES
+from .matte import SOURCES
 
+#: the ShotSpec format this build writes; older ones are upgraded by ``MIGRATIONS``
 SPEC_VERSION = 1
+#: version N -> a function turning a version-N spec dict into a version N+1 one. A change to
+#: the format bumps SPEC_VERSION and adds its step here, so specs the worker stored, and
+#: files artists saved, keep loading (docs/shotspec.md).
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Unknown fields are errors (a misspelt setting must not be silently ignored)."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class PlateSpec(_Strict):
+class PlateSpec(Strict):
     path: str = Field(description="Plate sequence pattern: plate.####.exr, plate.%04d.exr, ...")
     frames: str | None = Field(None, description="Frame range, e.g. 1001-1100 or 1-50x2; default: "
                                "first to last frame on disk")
@@ -50,7 +61,7 @@ class PlateSpec(_Strict):
         return v
 
 
-class KeyFrame(_Strict):
+class KeyFrame(Strict):
     """Prompts on one key frame, in display-window pixels (x right, y down, origin top-left)."""
 
     frame: int = Field(description="Plate frame number")
@@ -88,7 +99,7 @@ class KeyFrame(_Strict):
         return self
 
 
-class TrackSettings(_Strict):
+class TrackSettings(Strict):
     mode: Literal["segment", "flow"] = Field(
         "segment", description="segment: re-segment every frame from the flow-warped previous "
         "matte (box + points); flow: only warp the key frame mattes by optical flow")
@@ -103,7 +114,7 @@ class TrackSettings(_Strict):
         "re-segmentation is rejected (the warped matte is kept, with a warning)")
 
 
-class SamSettings(_Strict):
+class SamSettings(Strict):
     checkpoint: str | None = Field(
         None, description="SAM checkpoint (.pth or .safetensors, vit_b/vit_l/vit_h); default "
         "$ACTANYWHERE_SAM_CHECKPOINT")
@@ -116,7 +127,7 @@ class SamSettings(_Strict):
         "string: memory only")
 
 
-class KeyerSettings(_Strict):
+class KeyerSettings(Strict):
     screen: Literal["green", "blue"] = Field("green", description="Screen colour")
     screen_color: tuple[float, float, float] | None = Field(
         None, description="Linear RGB of the clean screen; default: estimated per frame from "
@@ -131,7 +142,7 @@ class KeyerSettings(_Strict):
                            "colour (0: none, 1: full)")
 
 
-class RefineSettings(_Strict):
+class RefineSettings(Strict):
     grow: float | None = Field(None, ge=-64, le=64, description="Grow (+) or shrink (-) the "
                                "matte by this many pixels; default 0")
     feather: float | None = Field(None, ge=0, le=64, description="Soften the edge (Gaussian "
@@ -150,8 +161,8 @@ class RefineSettings(_Strict):
                                       "change treated as flicker rather than motion")
 
 
-class MatteSpec(_Strict):
-    source: Literal["alpha", "file", "sam", "grabcut", "keyer"] = Field(
+class MatteSpec(Strict):
+    source: Literal[MATTE_SOURCES] = Field(  # type: ignore[valid-type]
         "alpha", description="alpha: a channel of the plate; file: a separate matte sequence; "
         "sam: Segment Anything from prompts on key frames, tracked through the shot; grabcut: "
         "the same with OpenCV GrabCut (no model); keyer: green/blue-screen colour-difference key")
@@ -172,7 +183,7 @@ class MatteSpec(_Strict):
 
     @model_validator(mode="after")
     def _keys(self) -> MatteSpec:
-        if self.source in ("sam", "grabcut") and not self.keys:
+        if SOURCES[self.source].tracked and not self.keys:
             raise ValueError(f"source {self.source} needs at least one key frame with points, "
                              "boxes or a matte (matte.keys)")
         seen = [k.frame for k in self.keys]
@@ -182,7 +193,7 @@ class MatteSpec(_Strict):
         return self
 
 
-class BackgroundSpec(_Strict):
+class BackgroundSpec(Strict):
     path: str = Field(description="Background image (any format OpenImageIO reads)")
     layer: str = Field("", description="Layer holding the colour (empty: R,G,B or Y)")
     colorspace: str | None = Field(None, description="OCIO colourspace; default by file format")
@@ -190,14 +201,14 @@ class BackgroundSpec(_Strict):
         "cover", description="How the background fills the plate's display window")
 
 
-class EngineSpec(_Strict):
-    name: Literal["composite", "diffusion"] = "composite"
+class EngineSpec(Strict):
+    name: Literal[ENGINE_NAMES] = "composite"  # type: ignore[valid-type]
     model: str | None = Field(None, description="Model folder (engine=diffusion); default: the "
                               "shipped small model (synthetic-trained, a proof, not production)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs")
 
 
-class CompositeSettings(_Strict):
+class CompositeSettings(Strict):
     harmonize: float = Field(0.0, ge=0.0, le=1.0,
                              description="0: subject untouched (a compositor's plate stays as "
                              "shot), 1: the subject's mean over the shot matches the background; "
@@ -209,7 +220,7 @@ class CompositeSettings(_Strict):
                                    description="Shadow blur radius as a fraction of plate height")
 
 
-class DiffusionSettings(_Strict):
+class DiffusionSettings(Strict):
     resolution: int = Field(256, ge=64, le=2048, description="Model short side, multiple of 64")
     frames_per_window: int = Field(16, ge=1, le=32, description="Frames denoised together")
     overlap: int = Field(4, ge=0, le=31, description="Frames shared by adjacent windows")
@@ -245,7 +256,7 @@ class DiffusionSettings(_Strict):
         return self
 
 
-class ColorSpec(_Strict):
+class ColorSpec(Strict):
     config: str | None = Field(None, description="OCIO config; default $OCIO, else built-in")
     working_space: str = Field("Linear Rec.709 (sRGB)",
                                description="Scene-linear space for compositing")
@@ -255,7 +266,7 @@ class ColorSpec(_Strict):
     knee: float = Field(0.8, gt=0.0, lt=1.0, description="Where the highlight roll-off starts")
 
 
-class OutputSpec(_Strict):
+class OutputSpec(Strict):
     path: str = Field(description="Output sequence pattern, e.g. out/comp.####.exr")
     layers: list[Literal["rgba", "bg", "matte"]] = Field(
         default_factory=lambda: ["rgba", "bg", "matte"],
@@ -281,7 +292,7 @@ class OutputSpec(_Strict):
         return list(dict.fromkeys(v))
 
 
-class ShotSpec(_Strict):
+class ShotSpec(Strict):
     version: int = Field(SPEC_VERSION, description="ShotSpec format version")
     plate: PlateSpec
     matte: MatteSpec = Field(default_factory=MatteSpec)
@@ -296,8 +307,11 @@ class ShotSpec(_Strict):
     @field_validator("version")
     @classmethod
     def _version(cls, v: int) -> int:
+        if v > SPEC_VERSION:
+            raise ValueError(f"written by a newer ActAnywhere (version {v}); this build reads "
+                             f"ShotSpec version {SPEC_VERSION} and older: upgrade it")
         if v != SPEC_VERSION:
-            raise ValueError(f"this build reads ShotSpec version {SPEC_VERSION}")
+            raise ValueError(f"version {v} has no upgrade to {SPEC_VERSION} in this build")
         return v
 
 
@@ -319,9 +333,25 @@ def format_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def migrate(data: dict[str, Any],
+            steps: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None
+            ) -> dict[str, Any]:
+    """``data`` upgraded step by step to the current version (a copy; a spec without a
+    version is taken as current; a newer one is left for validation to refuse)."""
+    steps = MIGRATIONS if steps is None else steps
+    version = data.get("version", SPEC_VERSION)
+    if not isinstance(version, int):
+        return data
+    while version < SPEC_VERSION and version in steps:
+        data = {**steps[version](json.loads(json.dumps(data))), "version": version + 1}
+        version += 1
+    return data
+
+
 def from_dict(data: dict[str, Any]) -> ShotSpec:
+    """A validated ShotSpec from a dict of any supported version."""
     try:
-        return ShotSpec.model_validate(data)
+        return ShotSpec.model_validate(migrate(data))
     except ValidationError as exc:
         raise SpecError(f"invalid ShotSpec: {format_errors(exc)}") from exc
 
@@ -343,28 +373,30 @@ def load(path: str) -> dict[str, Any]:
         raise SpecError(f"{path}: not valid {kind} ({exc})") from exc
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a ShotSpec is an object with plate, background and output")
-    base = os.path.dirname(os.path.abspath(path))
-    _resolve_relative(data, base)
+    resolve_paths(data, os.path.dirname(os.path.abspath(path)))
     return data
 
 
-def _resolve_relative(data: dict[str, Any], base: str) -> None:
-    """Paths in a spec file are relative to the file, as artists expect."""
+def resolve_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
+    """Every file path of a spec dict made absolute against ``base``, in place (and returned):
+    a spec file's folder (paths in a file are relative to it, as artists expect), or the
+    current folder before a spec goes to a worker that runs elsewhere. The one list of the
+    ShotSpec fields that hold paths."""
+
+    def fix(holder: Any, key: str) -> None:
+        if isinstance(holder, dict) and isinstance(holder.get(key), str) and holder[key]:
+            # join keeps absolute paths as they are
+            holder[key] = os.path.abspath(os.path.join(base, holder[key]))
+
     for section in ("plate", "matte", "background", "output"):
-        sec = data.get(section)
-        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
-            sec["path"] = os.path.join(base, sec["path"])  # join keeps absolute paths as they are
+        fix(data.get(section), "path")
     matte = data.get("matte")
     if isinstance(matte, dict):
         for key in matte.get("keys") or []:
-            if isinstance(key, dict) and isinstance(key.get("matte"), str):
-                key["matte"] = os.path.join(base, key["matte"])
-        sam = matte.get("sam")
-        if isinstance(sam, dict) and isinstance(sam.get("checkpoint"), str):
-            sam["checkpoint"] = os.path.join(base, sam["checkpoint"])
-    engine = data.get("engine")
-    if isinstance(engine, dict) and isinstance(engine.get("model"), str):
-        engine["model"] = os.path.join(base, engine["model"])
+            fix(key, "matte")
+        fix(matte.get("sam"), "checkpoint")
+    fix(data.get("engine"), "model")
+    return data
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -11,14 +11,6 @@ from ..errors import InputError
 from ..imageio import Image, ImageInfo
 
 
-def same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
-    if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
-        raise InputError(
-            f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
-            f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
-            "all frames must share one size")
-
-
 def plate_channel(img: Image, channel: str) -> np.ndarray:
     if channel not in img.info.channels:
         raise InputError(f"{img.info.path}: no matte channel {channel!r}; it has "
@@ -32,7 +24,7 @@ def matte_image(path: str, ref: ImageInfo, channel: str | None,
     """The matte in an image file: ``channel``, else A, Y, its only channel, or R of a gray
     RGB painting."""
     img = imageio.read(path)
-    same_size(img.info, ref, "matte")
+    imageio.same_size(img.info, ref, "matte")
     if img.nonfinite:
         warn(f"{path}: {img.nonfinite} NaN/Inf value(s) replaced in the matte")
     names = img.info.channels

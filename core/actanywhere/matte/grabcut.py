@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..spec import KeyFrame
-from .track import Hint
+from ..progress import Reporter
+from .source import TrackedSource
+from .track import Hint, KeyFrame
 
 
 class GrabCut:
@@ -85,3 +86,9 @@ class GrabCut:
         init[solid > 0] = cv2.GC_PR_FGD
         init[cv2.erode(solid, k) > 0] = cv2.GC_FGD
         return self._run(rgb8, init, (x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+
+
+class GrabCutSource(TrackedSource):
+    def segmenter(self, image: Callable[[int], np.ndarray], count: int,
+                  report: Reporter) -> GrabCut:
+        return GrabCut(image)

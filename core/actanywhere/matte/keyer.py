@@ -8,10 +8,25 @@ other two, on the subject's colour only. Works on scene-linear colour.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from ..errors import InputError
-from ..spec import KeyerSettings
+from ..imageio import Image
+from .source import FrameSource, Warn
+
+
+class KeyerParams(Protocol):
+    """What the keyer reads (ShotSpec's ``matte.keyer`` has these fields)."""
+
+    screen: str
+    screen_color: tuple[float, float, float] | None
+    balance: float
+    clip_black: float
+    clip_white: float
+    despill: float
+
 
 _CHANNELS = {"green": (1, 0, 2), "blue": (2, 0, 1)}
 
@@ -42,7 +57,7 @@ def screen_color(rgb: np.ndarray, screen: str, where: str = "") -> np.ndarray:
     return np.median(sub[dominant], axis=0).astype(np.float32)
 
 
-def key(rgb: np.ndarray, settings: KeyerSettings, where: str = "") -> tuple[np.ndarray,
+def key(rgb: np.ndarray, settings: KeyerParams, where: str = "") -> tuple[np.ndarray,
                                                                            np.ndarray]:
     """(matte in [0, 1], despilled colour) for one linear RGB frame."""
     ref = (np.asarray(settings.screen_color, np.float32) if settings.screen_color is not None
@@ -68,3 +83,14 @@ def key(rgb: np.ndarray, settings: KeyerSettings, where: str = "") -> tuple[np.n
         spill = np.maximum(s - o, 0.0)
         out[..., idx] = s - settings.despill * spill
     return matte, out
+
+
+class KeyerSource(FrameSource):
+    """Green/blue-screen key of each frame; the subject's colour despilled."""
+
+    def matte(self, frame: int, img: Image, rgb: np.ndarray, warn: Warn
+              ) -> tuple[np.ndarray, np.ndarray]:
+        return key(rgb, self.spec.keyer, img.info.path)
+
+    def colour(self, img: Image, rgb: np.ndarray) -> np.ndarray:
+        return key(rgb, self.spec.keyer, img.info.path)[1]

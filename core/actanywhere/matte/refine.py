@@ -9,18 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from ..spec import RefineSettings
+from . import SOURCES
 
-COMPUTED = ("sam", "grabcut", "keyer")
+
+class RefineParams(Protocol):
+    """ShotSpec's ``matte.refine``: None means the source's default."""
+
+    grow: float | None
+    feather: float | None
+    fill_holes: float | None
+    min_island: float | None
+    temporal: int | None
+    temporal_tolerance: float
 
 
 @dataclass(frozen=True)
 class Refine:
-    """RefineSettings with the source's defaults filled in."""
+    """``matte.refine`` with the source's defaults filled in."""
 
     grow: float = 0.0
     feather: float = 0.0
@@ -30,16 +40,17 @@ class Refine:
     temporal_tolerance: float = 0.2
 
     @classmethod
-    def resolve(cls, s: RefineSettings, source: str) -> Refine:
-        computed = source in COMPUTED
-        area = 0.001 if computed else 0.0
+    def resolve(cls, s: RefineParams, source: str) -> Refine:
+        """Computed sources are cleaned by default, tracked ones smoothed over time."""
+        kind = SOURCES[source]
+        area = 0.001 if kind.computed else 0.0
         return cls(
             grow=s.grow if s.grow is not None else 0.0,
             feather=s.feather if s.feather is not None else 0.0,
             fill_holes=s.fill_holes if s.fill_holes is not None else area,
             min_island=s.min_island if s.min_island is not None else area,
             temporal=s.temporal if s.temporal is not None else
-            (1 if source in ("sam", "grabcut") else 0),
+            (1 if kind.tracked else 0),
             temporal_tolerance=s.temporal_tolerance,
         )
 

@@ -23,7 +23,8 @@ from ..errors import InputError, JobCancelled, SpecError
 from ..imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import MatteSpec
-from . import channels, keyer, refine, track
+from . import SOURCES, channels, refine, source_class, track
+from .source import FrameSource, TrackedSource
 
 # read(frame) -> (plate image or None for a missing frame, working-space linear RGB)
 PlateReader = Callable[[int], tuple[Image | None, np.ndarray]]
@@ -53,7 +54,7 @@ def files(spec: MatteSpec, plate_seq: frameseq.Sequence, ref: ImageInfo) -> dict
     if gaps:
         raise InputError(f"{seq.template}: the matte lacks plate frame(s) "
                          f"{frameseq.compact(gaps)}; matte and plate ranges must match")
-    channels.same_size(imageio.probe(seq.path(plate_seq.frames[0])), ref, "matte")
+    imageio.same_size(imageio.probe(seq.path(plate_seq.frames[0])), ref, "matte")
     return {f: seq.path(f) for f in plate_seq.frames}
 
 
@@ -74,9 +75,9 @@ def check(spec: MatteSpec, plate_frames: list[int], ref: ImageInfo) -> None:
                 raise InputError(f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside "
                                  f"the {w}x{h} frame (pixels, origin top-left)")
         if k.matte is not None:
-            channels.same_size(imageio.probe(k.matte), ref, f"key frame {k.frame} matte")
-    if spec.source == "sam":
-        from .sam import checkpoint_path
+            imageio.same_size(imageio.probe(k.matte), ref, f"key frame {k.frame} matte")
+    if spec.source == "sam":  # the checkpoint is found before any pixel is read
+        from .sam.loader import checkpoint_path
 
         checkpoint_path(spec.sam.checkpoint)
 
@@ -92,41 +93,37 @@ class ShotMattes:
         self.ref = ref
         self.files = files or {}
         self.refine = refine.Refine.resolve(spec.refine, spec.source)
+        self.kind = SOURCES[spec.source]
+        self.source: FrameSource | TrackedSource = source_class(spec.source)(
+            spec, ref, self.files)
         self._done: dict[int, np.ndarray] = {}
         self.warnings: list[str] = []
 
     @property
     def needs_shot(self) -> bool:
-        return self.spec.source in ("sam", "grabcut") or self.refine.temporal > 0
+        return self.kind.tracked or self.refine.temporal > 0
 
     # ---------------------------------------------------------------- per frame
     def _raw(self, frame: int, img: Image | None, rgb: np.ndarray,
              warn: Warn) -> tuple[np.ndarray, np.ndarray]:
-        s = self.spec
         if img is None:  # missing plate frame rendered black: nothing to matte
             return np.zeros(rgb.shape[:2], np.float32), rgb
-        if s.source == "alpha":
-            m = channels.plate_channel(img, s.channel)
-        elif s.source == "file":
-            m = channels.matte_image(self.files[frame], self.ref, s.channel, warn)
-        elif s.source == "keyer":
-            m, rgb = keyer.key(rgb, s.keyer, f"{img.info.path}")
-        else:
-            raise AssertionError(f"{s.source} mattes are computed in prepare()")
+        assert isinstance(self.source, FrameSource), "tracked mattes are made in prepare()"
+        m, rgb = self.source.matte(frame, img, rgb, warn)
         m = np.clip(m, 0.0, 1.0)
-        if s.invert:
+        if self.spec.invert:
             m = 1.0 - m
         return np.ascontiguousarray(m, np.float32), rgb
 
     def _premultiplied(self, rgb: np.ndarray, matte: np.ndarray) -> bool:
         if self.spec.premultiplied is not None:
             return self.spec.premultiplied
-        if self.spec.source in ("alpha", "file"):
-            return channels.is_premultiplied(rgb, matte)
-        return False  # keyed or segmented plates are full plates
+        if isinstance(self.source, FrameSource):
+            return self.source.premultiplied(rgb, matte)
+        return False  # segmented plates are full plates
 
     def _check_empty(self, frame: int, matte: np.ndarray, img_missing: bool = False) -> None:
-        if self.spec.source in refine.COMPUTED and not self.spec.allow_empty and \
+        if self.kind.computed and not self.spec.allow_empty and \
                 not img_missing and not (matte > 0.5).any():
             raise InputError(f"frame {frame}: the {self.spec.source} matte is empty (no subject "
                              "found); add a key frame near it, adjust the settings, or set "
@@ -137,8 +134,8 @@ class ShotMattes:
         """The refined matte of one plate frame (and its colour, despilled by the keyer)."""
         if frame in self._done:
             matte = self._done[frame].astype(np.float32)
-            if self.spec.source == "keyer" and img is not None:
-                _, rgb = keyer.key(rgb, self.spec.keyer, img.info.path)
+            if isinstance(self.source, FrameSource) and img is not None:
+                rgb = self.source.colour(img, rgb)
         else:
             matte, rgb = self._raw(frame, img, rgb, warn)
             if self.refine.spatial:
@@ -154,7 +151,7 @@ class ShotMattes:
         if not self.needs_shot:
             return
         cancel = cancel or threading.Event()
-        if self.spec.source in ("sam", "grabcut"):
+        if isinstance(self.source, TrackedSource):
             mattes = self._track(read, report, cancel, warn)
         else:
             clock = StageClock(report, "matte", len(self.frames))
@@ -200,19 +197,8 @@ class ShotMattes:
                     images.popitem(last=False)
             return rgb8
 
-        segmenter: track.Segmenter
-        if s.source == "sam":
-            from . import sam
-
-            report(ProgressEvent("matte", message="loading SAM"))
-            model = sam.load(s.sam.checkpoint, s.sam.model_type, s.sam.device)
-            report(ProgressEvent("matte", message=f"SAM {model.kind} on {model.device}"))
-            segmenter = sam.SamSegmenter(model, image, sam.shared_cache(
-                sam.cache_folder(s.sam.cache_dir)), s.sam.batch, len(frames))
-        else:
-            from .grabcut import GrabCut
-
-            segmenter = GrabCut(image)
+        assert isinstance(self.source, TrackedSource)
+        segmenter = self.source.segmenter(image, len(frames), report)
         keys = {frames.index(k.frame): k for k in s.keys}
         clock = StageClock(report, "matte", track.steps(len(frames), list(keys)))
 

@@ -19,8 +19,27 @@ import cv2
 import numpy as np
 
 from ..errors import JobCancelled
-from ..spec import KeyFrame, TrackSettings
 from .flow import Flow
+
+
+class KeyFrame(Protocol):
+    """Prompts on one key frame (ShotSpec's ``matte.keys[]`` entries have these fields)."""
+
+    frame: int
+    points: list[tuple[float, float, int]]
+    boxes: list[tuple[float, float, float, float]]
+    matte: str | None
+
+
+class TrackSettings(Protocol):
+    """How to track (ShotSpec's ``matte.track`` has these fields)."""
+
+    mode: str
+    flow: str
+    scale: int
+    points: int
+    negative_points: int
+    min_agreement: float
 
 
 @dataclass

@@ -9,14 +9,22 @@ from ..errors import ModelError
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def pick(device: str = "auto", field: str = "engine.device") -> torch.device:
+    """The device every model of the project runs on (diffusion, SAM, training): ``auto`` is
+    CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is an error naming
+    ``field``."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"{field} cuda: no CUDA GPU is visible to torch "
+                         f"(torch {torch.__version__}); use cpu or auto, or install the "
+                         "CUDA build (python3 install.py setup --torch cuda)")
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 def choose(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, torch.dtype, str]:
     """(device, dtype, warning or ""): CUDA in fp16 by default, the CPU always in fp32."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("engine.device cuda: no CUDA GPU is visible to torch "
-                         f"(torch {torch.__version__}); use --device cpu or auto, or install the "
-                         "CUDA build (python3 install.py setup --torch cuda)")
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if use_cuda:
+    if pick(device).type == "cuda":
         dt = torch.float16 if dtype == "auto" else DTYPES[dtype]
         if dt is torch.bfloat16 and not torch.cuda.is_bf16_supported():
             raise ModelError("diffusion.dtype bf16: this GPU has no bfloat16; use fp16")

@@ -5,18 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ..errors import SpecError
-from ..spec import format_errors
+from ..spec import Strict, format_errors
 from ..spec import load as load_file
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ClipSource(_Strict):
+class ClipSource(Strict):
     frames: str = Field(description="Frame sequence (clip.####.exr/png/jpg) or a video file "
                         "(.mp4/.mov/.mkv/.avi)")
     matte: str = Field("alpha", description="'alpha' or a channel name (A, matte.A) of the "
@@ -25,7 +21,7 @@ class ClipSource(_Strict):
                                    "format (EXR: scene-linear, others: sRGB)")
 
 
-class DataConfig(_Strict):
+class DataConfig(Strict):
     source: Literal["synthetic", "clips"] = Field(
         "synthetic", description="synthetic: the procedural generator; clips: `clips` below")
     clips: list[ClipSource] = Field(default_factory=list, description="Clips (source=clips)")
@@ -56,7 +52,7 @@ class DataConfig(_Strict):
         return self
 
 
-class ValidationConfig(_Strict):
+class ValidationConfig(Strict):
     every: int = Field(0, ge=0, description="Write a validation grid every N steps (0: only at "
                        "the end)")
     clips: int = Field(2, ge=1, description="Validation clips (held out: seeds after the data "
@@ -65,7 +61,7 @@ class ValidationConfig(_Strict):
     guidance: float = Field(2.0, ge=1, description="Guidance scale for validation samples")
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     model: str = Field("tiny", description="Starting point: an architecture (tiny, small, full, "
                        "or a JSON file) with random weights, or a checkpoint folder")
     output: str = Field(description="Run folder: logs, state/, validation/, model/")

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..errors import JobCancelled, ModelError
 from ..model import checkpoint
 from ..model.components import Components, build_random
+from ..model.device import pick
 from ..model.pipeline import clip_input
 from .config import TrainConfig
 from .dataset import TrainSamples
@@ -249,9 +250,7 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     config_json = cfg.model_dump_json(indent=2)
     with open(os.path.join(cfg.output, "train_config.json"), "w") as fh:
         fh.write(config_json)
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("device cuda requested but torch sees no CUDA GPU; use device = 'cpu'")
+    use_cuda = pick(cfg.device, "device").type == "cuda"
     acc = Accelerator(cpu=not use_cuda,
                       mixed_precision=cfg.mixed_precision if use_cuda else "no")
     comps, trained_before = _components(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..progress import OTHER_STAGES, WORK_STAGES
 from ..spec import ShotSpec
 
 _JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -46,7 +47,8 @@ OPENAPI: dict[str, Any] = {
                 "timings": {"type": "object"}}},
             "Event": {"type": "object", "properties": {
                 "seq": {"type": "integer"}, "time": {"type": "number"},
-                "stage": {"type": "string"}, "done": {"type": "integer"},
+                "stage": {"type": "string", "enum": [*WORK_STAGES, *OTHER_STAGES, "end"]},
+                "done": {"type": "integer"},
                 "total": {"type": "integer"}, "frame": {"type": "integer"},
                 "eta_s": {"type": "number"}, "message": {"type": "string"}}},
         },

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..progress import WORK_STAGES
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -118,7 +120,7 @@ class JobStore:
                              (job,)).fetchone()[0]
             db.execute("INSERT INTO events (job, seq, time, event) VALUES (?, ?, ?, ?)",
                        (job, seq, time.time(), json.dumps(event)))
-            if event.get("stage") in ("frames", "denoise", "write", "read", "prepare", "load"):
+            if event.get("stage") in WORK_STAGES:
                 db.execute("UPDATE jobs SET stage=?, done=?, total=? WHERE id=?",
                            (event["stage"], event.get("done", 0), event.get("total", 0), job))
         return seq

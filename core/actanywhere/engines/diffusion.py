@@ -1,5 +1,8 @@
 """The ``diffusion`` engine: ActAnywhere on a whole shot, wired into the job pipeline.
 
+Importing this module is cheap (no torch): ``check`` runs where torch is not installed, and
+the model code (``actanywhere.model``) is imported when the engine is made.
+
 The job hands every plate frame to :meth:`add` (reduced at once to the model frame, so a long
 2K shot costs little memory), calls :meth:`generate` once (overlapping windows, one condition
 for all), then :meth:`finish` per output frame: the generated background back at plate size
@@ -8,20 +11,21 @@ and, with ``output.recomposite``, the original subject over it through the plate
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 
 import numpy as np
-import torch
 
 from .. import modelspace
 from ..color import ColorContext
-from ..engines import EngineInput, EngineOutput, ShotEngine, subject_of
 from ..errors import ModelError
+from ..model import SHIPPED
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
-from . import SHIPPED, cache, checkpoint, device
-from .pipeline import ActAnywherePipeline
+from .base import EngineInput, EngineOutput, ShotEngine, over, subject_of
+
+NEEDS = ("torch", "diffusers", "transformers")
 
 
 def with_recommended(settings: DiffusionSettings, manifest: dict, report: Reporter
@@ -44,11 +48,31 @@ def with_recommended(settings: DiffusionSettings, manifest: dict, report: Report
 class DiffusionEngine(ShotEngine):
     name = "diffusion"
 
-    def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
-        model = spec.engine.model or SHIPPED
+    @classmethod
+    def check(cls, spec, frames: list[int]) -> None:
+        d = spec.diffusion
+        if d.condition == "composite" and d.condition_frame is not None and \
+                d.condition_frame not in frames:
+            raise ModelError(f"diffusion.condition_frame {d.condition_frame} is not in the "
+                             f"shot's frames ({frames[0]}-{frames[-1]}); pick a plate frame")
+        cls._installed(spec)
+
+    @staticmethod
+    def _installed(spec) -> None:
+        """torch and the model folder are there."""
+        lacking = [m for m in NEEDS if importlib.util.find_spec(m) is None]
+        if lacking:
+            raise ModelError(f"engine 'diffusion' needs {', '.join(lacking)} (not installed); "
+                             "install them with: python3 install.py setup --torch cpu (or cuda)")
         if not spec.engine.model and not os.path.isdir(SHIPPED):
             raise ModelError(f"engine.model: no model folder given and the shipped model "
                              f"({SHIPPED}) is missing; pass --model DIR or reinstall")
+
+    def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
+        self._installed(spec)
+        from ..model import cache, checkpoint, device
+
+        model = spec.engine.model or SHIPPED
         self.spec, self.settings, self.color, self.report = spec, spec.diffusion, color, report
         self.settings = with_recommended(spec.diffusion, checkpoint.manifest(model), report)
         self.device, self.dtype, warning = device.choose(spec.engine.device,
@@ -83,7 +107,12 @@ class DiffusionEngine(ShotEngine):
         if self.settings.condition == "background":
             self.condition = modelspace.condition(self.geo, self.color, background)
 
-    def _load(self, model: str, compiled: bool) -> ActAnywherePipeline:
+    def _load(self, model: str, compiled: bool):
+        import torch
+
+        from ..model import checkpoint
+        from ..model.pipeline import ActAnywherePipeline
+
         try:
             parts = checkpoint.load(model, dtype=self.dtype, device=self.device,
                                     allow_pickle=self.settings.allow_pickle)
@@ -106,10 +135,14 @@ class DiffusionEngine(ShotEngine):
             self.seg[inp.frame], self.mask[inp.frame] = seg, mask
             wants = inp.frame == cond_frame if cond_frame is not None else earliest
             if self.settings.condition == "composite" and wants:
-                comp = self.background * (1.0 - inp.matte)[..., None] + subject
+                comp = over(subject, inp.matte, self.background)
                 self.condition = modelspace.condition(self.geo, self.color, comp)
 
     def generate(self, cancel: threading.Event | None = None) -> None:
+        import torch
+
+        from ..model import device
+
         s = self.settings
         order = sorted(self.seg)
         if self.condition is None:
@@ -149,6 +182,4 @@ class DiffusionEngine(ShotEngine):
         bg = modelspace.background(self.geo, self.color, self.generated[inp.frame])
         if not self.spec.output.recomposite:
             return EngineOutput(background=bg, comp=bg)
-        comp = bg * (1.0 - inp.matte)[..., None]
-        comp += subject_of(inp)
-        return EngineOutput(background=bg, comp=comp)
+        return EngineOutput(background=bg, comp=over(subject_of(inp), inp.matte, bg))

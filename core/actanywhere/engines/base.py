@@ -1,0 +1,99 @@
+"""What every engine gets and returns, and the two ways an engine runs a shot.
+
+An engine gets linear working-space pixels at plate resolution and returns, per frame, the
+new background and the composite. A ``FrameEngine`` renders frames (or small windows of
+frames) independently; a ``ShotEngine`` sees every plate frame before it generates anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import raster
+from ..progress import Reporter
+
+
+@dataclass
+class EngineInput:
+    frame: int
+    rgb: np.ndarray  # (H, W, 3) linear working space
+    matte: np.ndarray  # (H, W) in [0, 1], 1 = subject
+    premultiplied: bool
+
+
+@dataclass
+class EngineOutput:
+    background: np.ndarray  # (H, W, 3): the new background behind the subject
+    comp: np.ndarray  # (H, W, 3): subject over the new background
+
+
+def subject_of(inp: EngineInput) -> np.ndarray:
+    """Premultiplied subject colour, without the old set in a full plate's soft edges."""
+    return inp.rgb if inp.premultiplied else raster.decontaminate(inp.rgb, inp.matte)
+
+
+def over(subject: np.ndarray, matte: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The premultiplied subject over the background (a new array; two full-frame passes)."""
+    comp = background * (1.0 - matte)[..., None]
+    comp += subject
+    return comp
+
+
+class Engine(ABC):
+    """Made by ``engines.create(spec, color, report)``: ``cls(spec, color, report)``."""
+
+    name: str = ""
+    #: plate frames (evenly spaced over the whole shot) the engine measures before rendering
+    calibration_frames: int = 0
+
+    @abstractmethod
+    def __init__(self, spec, color, report: Reporter) -> None:
+        """Take the settings (and load a model) for one shot."""
+
+    @classmethod
+    def check(cls, spec, frames: list[int]) -> None:
+        """Raise the error a run would give when the settings cannot work for this shot;
+        no pixel read, no model loaded, nothing heavy imported."""
+        del spec, frames  # engines whose settings always work
+
+    @abstractmethod
+    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
+        """Receive the background, already fitted to the plate's display window."""
+
+    def calibrate(self, samples: list[EngineInput]) -> None:
+        """Measure what must be one value for the whole shot (``calibration_frames`` of
+        them, the same frames however much of the shot is rendered, so a resumed job
+        matches)."""
+        del samples  # engines that measure nothing
+
+
+class FrameEngine(Engine):
+    """Frames (or small groups of ``window`` frames) are rendered independently."""
+
+    window: int = 1
+
+    @abstractmethod
+    def render(self, inputs: list[EngineInput],
+               cancel: threading.Event | None = None) -> list[EngineOutput]:
+        """One output per input, in order."""
+
+
+class ShotEngine(Engine):
+    """The whole shot is generated together: every frame is added (and reduced), then one
+    ``generate``, then ``finish`` per output frame with the full-resolution input again."""
+
+    @abstractmethod
+    def add(self, inp: EngineInput) -> None:
+        """Take one plate frame (any thread, any order)."""
+
+    @abstractmethod
+    def generate(self, cancel: threading.Event | None = None) -> None:
+        """Generate the shot from the frames added."""
+
+    @abstractmethod
+    def finish(self, inp: EngineInput) -> EngineOutput:
+        """The output of one frame, from its full-resolution input."""
