@@ -1,0 +1,60 @@
+"""What the commands share: the progress display and the options several commands take."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+
+class ProgressMode(str, Enum):
+    bar = "bar"
+    json = "json"
+    none = "none"
+
+
+def reporter(mode: ProgressMode):
+    """A context manager yielding the reporter for ``--progress``."""
+    from ..progress import RichReporter, json_reporter
+
+    if mode == ProgressMode.json:
+        return contextlib.nullcontext(json_reporter())
+    if mode == ProgressMode.bar and sys.stderr.isatty():
+        return RichReporter()
+    if mode == ProgressMode.bar:
+        # Not a terminal (a farm log): plain lines for warnings and the summary only.
+        def plain(ev):
+            if ev.stage in ("warning", "done"):
+                prefix = "warning: " if ev.stage == "warning" else ""
+                print(prefix + ev.message, file=sys.stderr, flush=True)
+
+        return contextlib.nullcontext(plain)
+
+    def warnings_only(ev):  # --progress none hides progress, never a warning
+        if ev.stage == "warning":
+            print("warning: " + ev.message, file=sys.stderr, flush=True)
+
+    return contextlib.nullcontext(warnings_only)
+
+
+ProgressOpt = Annotated[ProgressMode, typer.Option(
+    "--progress", help="bar: terminal bar; json: one JSON event per line on stdout; none")]
+PlateOpt = Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")]
+FramesOpt = Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100 or 1-50x2")]
+PlateLayerOpt = Annotated[str | None, typer.Option(help="Plate layer holding the colour")]
+PlateViewOpt = Annotated[str | None, typer.Option(help="Stereo plates: the view to use (default: the hero view)")]
+PlateSpaceOpt = Annotated[str | None, typer.Option(help="OCIO colourspace of the plate")]
+MatteChannelOpt = Annotated[str | None, typer.Option(help="Matte channel, e.g. A or matte.A")]
+PointOpt = Annotated[list[str] | None, typer.Option(
+    "--point", help="A click FRAME:X,Y[,LABEL] in display pixels from the top left (label 1 "
+    "subject, default; 0 not subject); repeat")]
+BoxOpt = Annotated[list[str] | None, typer.Option(
+    "--box", help="A box FRAME:X0,Y0,X1,Y1 around the subject; repeat")]
+KeyMatteOpt = Annotated[list[str] | None, typer.Option(
+    "--key-matte", help="A painted matte for a key frame, FRAME:PATH; repeat")]
+SamOpt = Annotated[str | None, typer.Option(
+    "--sam-checkpoint", help="SAM checkpoint file (default $ACTANYWHERE_SAM_CHECKPOINT)")]
+ScreenOpt = Annotated[str | None, typer.Option("--screen", help="Keyer: green|blue")]

@@ -1,0 +1,109 @@
+"""``actanywhere generate``: a ShotSpec (from --spec and/or flags) to output frames, here or
+in the warm worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .common import (
+    BoxOpt,
+    FramesOpt,
+    KeyMatteOpt,
+    MatteChannelOpt,
+    PlateLayerOpt,
+    PlateOpt,
+    PlateSpaceOpt,
+    PlateViewOpt,
+    PointOpt,
+    ProgressMode,
+    ProgressOpt,
+    SamOpt,
+    ScreenOpt,
+    reporter,
+)
+
+
+def generate(
+    spec_file: Annotated[str | None, typer.Option("--spec", help="ShotSpec JSON or TOML file")] = None,
+    plate: PlateOpt = None,
+    frames: FramesOpt = None,
+    plate_layer: PlateLayerOpt = None,
+    plate_view: PlateViewOpt = None,
+    plate_colorspace: PlateSpaceOpt = None,
+    missing: Annotated[str | None, typer.Option(help="Missing plate frames: error|hold|black")] = None,
+    matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (implies --matte-source file)")] = None,
+    matte_source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut (docs/mattes.md)")] = None,
+    matte_channel: MatteChannelOpt = None,
+    point: PointOpt = None,
+    box: BoxOpt = None,
+    key_matte: KeyMatteOpt = None,
+    sam_checkpoint: SamOpt = None,
+    screen: ScreenOpt = None,
+    background: Annotated[str | None, typer.Option(help="Background image")] = None,
+    background_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the background")] = None,
+    engine: Annotated[str | None, typer.Option(help="composite or diffusion")] = None,
+    model: Annotated[str | None, typer.Option(help="Model folder for --engine diffusion")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output pattern, e.g. out/comp.####.exr")] = None,
+    existing: Annotated[str | None, typer.Option(help="Existing output frames: error|skip|overwrite")] = None,
+    compression: Annotated[str | None, typer.Option(help="EXR compression: zip|piz|dwaa|...")] = None,
+    layers: Annotated[str | None, typer.Option(help="Output layers, comma-separated: rgba,bg,matte")] = None,
+    harmonize: Annotated[float | None, typer.Option(help="Composite: subject colour match 0..1")] = None,
+    shadow: Annotated[float | None, typer.Option(help="Composite: contact shadow opacity 0..1")] = None,
+    ocio: Annotated[str | None, typer.Option(help="OCIO config (default $OCIO, else built-in)")] = None,
+    output_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the output")] = None,
+    threads: Annotated[int | None, typer.Option(help="Frames processed at once")] = None,
+    device: Annotated[str | None, typer.Option(help="Diffusion: auto|cpu|cuda")] = None,
+    seed: Annotated[int | None, typer.Option(help="Diffusion: random seed")] = None,
+    steps: Annotated[int | None, typer.Option(help="Diffusion: denoising steps")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Diffusion: classifier-free guidance scale")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Diffusion: ddim|dpmsolver++|euler_a")] = None,
+    resolution: Annotated[int | None, typer.Option(help="Diffusion: model short side, multiple of 64")] = None,
+    window: Annotated[int | None, typer.Option(help="Diffusion: frames per window (at most the model's 32)")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Diffusion: frames shared by adjacent windows")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Diffusion: auto|fp32|fp16|bf16")] = None,
+    condition: Annotated[str | None, typer.Option(help="Diffusion: condition image, background|composite")] = None,
+    recomposite: Annotated[bool | None, typer.Option("--recomposite/--no-recomposite", help="Put the original subject back over the generated frame")] = None,
+    allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = None,
+    print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON and exit")] = False,
+    worker: Annotated[bool, typer.Option("--worker", help="Run in the warm local worker (started if none runs) instead of this process")] = False,
+    state_dir: Annotated[str | None, typer.Option(help="Worker state folder (default: the user's state folder)")] = None,
+    progress: ProgressOpt = ProgressMode.bar,
+) -> None:
+    """Generate output frames for a shot (from --spec and/or flags; flags win)."""
+    from .. import job, spec
+    from ..matte.prompts import matte_overrides
+
+    base: dict[str, Any] = spec.load(spec_file) if spec_file else {}
+    overrides = {
+        "plate": {"path": plate, "frames": frames, "layer": plate_layer, "view": plate_view,
+                  "colorspace": plate_colorspace, "missing": missing},
+        "matte": matte_overrides(base.get("matte") or {}, matte_source, matte, matte_channel,
+                                  point, box, key_matte, sam_checkpoint, screen),
+        "background": {"path": background, "colorspace": background_colorspace},
+        "engine": {"name": engine, "model": model, "device": device},
+        "composite": {"harmonize": harmonize, "shadow": shadow},
+        "diffusion": {"seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
+                      "resolution": resolution, "frames_per_window": window, "overlap": overlap,
+                      "dtype": dtype, "condition": condition, "allow_pickle": allow_pickle},
+        "color": {"config": ocio, "output_space": output_colorspace},
+        "output": {"path": output, "existing": existing, "compression": compression,
+                   "recomposite": recomposite,
+                   "layers": [x.strip() for x in layers.split(",")] if layers else None},
+        "threads": threads,
+    }
+    shot = spec.from_dict(spec.merge(base, overrides))
+    if print_spec:
+        typer.echo(spec.dump_json(shot))
+        return
+    if worker:
+        from .. import remote
+
+        with reporter(progress) as report:
+            final = remote.run(shot, report, state_dir)
+        if progress != ProgressMode.json:
+            typer.echo(f"job {final['id']}: {len(final['outputs'])} frame(s) written", err=True)
+        return
+    with reporter(progress) as report:
+        job.run(shot, report)

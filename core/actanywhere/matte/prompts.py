@@ -1,0 +1,55 @@
+"""Key-frame prompts written on a command line (``FRAME:X,Y[,LABEL]``, ``FRAME:X0,Y0,X1,Y1``,
+``FRAME:PATH``) turned into the ``matte`` section of a ShotSpec (standard library only)."""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+
+
+def _frame_and(value: str, flag: str) -> tuple[int, str]:
+    frame, sep, rest = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(frame), rest
+    except ValueError:
+        raise SpecError(f"{flag} {value!r}: write FRAME:VALUES, e.g. {flag} 1001:812,440") \
+            from None
+
+
+def _numbers(text: str, count: tuple[int, ...], flag: str, value: str) -> list[float]:
+    try:
+        nums = [float(x) for x in text.split(",")]
+    except ValueError:
+        nums = []
+    if len(nums) not in count:
+        raise SpecError(f"{flag} {value!r}: expected {' or '.join(map(str, count))} "
+                        "comma-separated numbers after FRAME:")
+    return nums
+
+
+def matte_overrides(base: dict, source, path, channel, points, boxes, key_mattes, checkpoint,
+                     screen) -> dict:
+    """Matte flags over the spec file's matte section; prompts are added to its key frames."""
+    keys = {k["frame"]: dict(k) for k in base.get("keys") or [] if isinstance(k, dict)}
+
+    def key(frame: int) -> dict:
+        return keys.setdefault(frame, {"frame": frame})
+
+    for value in points or []:
+        frame, rest = _frame_and(value, "--point")
+        x, y, *label = _numbers(rest, (2, 3), "--point", value)
+        key(frame).setdefault("points", []).append([x, y, int(label[0]) if label else 1])
+    for value in boxes or []:
+        frame, rest = _frame_and(value, "--box")
+        key(frame).setdefault("boxes", []).append(_numbers(rest, (4,), "--box", value))
+    for value in key_mattes or []:
+        frame, rest = _frame_and(value, "--key-matte")
+        key(frame)["matte"] = rest
+    if path and not source:
+        source = "file"
+    out = {"source": source, "path": path, "channel": channel,
+           "sam": {"checkpoint": checkpoint}, "keyer": {"screen": screen}}
+    if points or boxes or key_mattes:
+        out["keys"] = sorted(keys.values(), key=lambda k: k["frame"])
+    return out
