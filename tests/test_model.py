@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,13 @@ from transformers import (  # noqa: E402
 
 from actanywhere.errors import ModelError  # noqa: E402
 from actanywhere.model import assemble, checkpoint, components, windows  # noqa: E402
-from actanywhere.model.pipeline import ActAnywherePipeline, segmentation  # noqa: E402
+from actanywhere.model.pipeline import (  # noqa: E402
+    ActAnywherePipeline,
+    ActAnywherePipelineOutput,
+    Interrupted,
+    make_scheduler,
+)
+from actanywhere.modelspace import segmentation  # noqa: E402
 
 T, H, W = 6, 64, 128
 
@@ -53,9 +61,12 @@ def inputs(seed=0, frames=T):
 
 def run(pipe, **kw):
     fg, mask, cond = inputs(frames=kw.pop("frames", T))
+    pipe.scheduler = make_scheduler(kw.pop("scheduler", "ddim"), dict(pipe.scheduler.config))
     args = dict(num_inference_steps=3, guidance_scale=4.0, seed=1, window=16, overlap=4)
     args.update(kw)
-    return pipe(fg, mask, cond, **args)
+    out = pipe(fg, mask, cond, **args)
+    assert isinstance(out, ActAnywherePipelineOutput)
+    return out.frames
 
 
 def test_segmentation_is_subject_over_gray():
@@ -78,18 +89,28 @@ def test_shapes_range_and_determinism(pipe, scheduler):
 def test_guidance_changes_output_and_one_equals_conditional(pipe):
     g1 = run(pipe, guidance_scale=1.0)
     assert not np.allclose(g1, run(pipe, guidance_scale=4.0), atol=1e-4)
-    pipe.always_batch_guidance = True
-    try:
-        batched = run(pipe, guidance_scale=1.0)  # uncond + 1.0 * (cond - uncond)
-    finally:
-        pipe.always_batch_guidance = False
-    assert np.allclose(g1, batched, atol=2e-5)
+    # the guided (batched unconditional + conditional) step at scale 1.0 is the conditional one
+    fg, mask, cond = inputs()
+    fg_lat, m_lat = pipe.prepare_conditioning(fg, mask, 8)
+    tokens = pipe.encode_condition(cond)
+    pipe.scheduler.set_timesteps(3)
+    t = pipe.scheduler.timesteps[0]
+    latents = pipe.prepare_latents((1, 4, T, *fg_lat.shape[-2:]),
+                                   torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        conditional = pipe.predict_window(latents, t, m_lat, fg_lat, tokens, 1.0)
+        batched = pipe.predict_window(latents, t, m_lat, fg_lat,
+                                      torch.cat([torch.zeros_like(tokens), tokens]), 1.0)
+    assert np.allclose(conditional.numpy(), batched.numpy(), atol=2e-5)
+    assert not np.allclose(conditional.numpy(), pipe.predict_window(
+        latents, t, m_lat, fg_lat, torch.cat([torch.zeros_like(tokens), tokens]),
+        4.0).detach().numpy(), atol=1e-4)
 
 
 def test_condition_image_matters(pipe):
     fg, mask, cond = inputs()
-    a = pipe(fg, mask, cond, num_inference_steps=3, seed=1)
-    b = pipe(fg, mask, 1.0 - cond, num_inference_steps=3, seed=1)
+    a = pipe(fg, mask, cond, num_inference_steps=3, seed=1).frames
+    b = pipe(fg, mask, 1.0 - cond, num_inference_steps=3, seed=1).frames
     assert not np.allclose(a, b, atol=1e-4)
 
 
@@ -322,3 +343,18 @@ def test_doctor_checks_model_folders(tiny_dir, broken):
     shutil.rmtree(broken / "unet")
     bad = doctor.check([str(broken)])
     assert not bad["ok"] and any("unet/config.json: missing" in p for p in bad["problems"])
+
+
+def test_cancel_interrupts_between_steps_with_the_pipelines_own_exception(pipe):
+    fg, mask, cond = inputs()
+    cancel = threading.Event()
+    seen = []
+
+    def step(done, total):
+        seen.append(done)
+        if done == 2:
+            cancel.set()
+
+    with pytest.raises(Interrupted, match="cancelled at denoising step 2 of 5"):
+        pipe(fg, mask, cond, num_inference_steps=5, seed=1, callback=step, cancel=cancel)
+    assert seen == [1, 2]

@@ -65,6 +65,11 @@ class Geometry:
         return raster.resize(np.ascontiguousarray(self.content(a)), self.plate_w, self.plate_h)
 
 
+def segmentation(subject: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """The paper's S: premultiplied subject colour over gray 127 (model space, [0, 1])."""
+    return (subject + GRAY * (1.0 - matte[..., None])).astype(np.float32)
+
+
 def foreground(geo: Geometry, color: ColorContext, subject: np.ndarray,
                matte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The paper's S and M in the model frame from a premultiplied linear subject and its matte.
@@ -74,9 +79,7 @@ def foreground(geo: Geometry, color: ColorContext, subject: np.ndarray,
     small = geo.to_model(np.concatenate([subject, matte[..., None]], axis=2), 0.0)
     m = np.clip(small[..., 3], 0.0, 1.0)
     straight = small[..., :3] / np.maximum(m, 1e-4)[..., None]
-    encoded = color.to_model(straight)
-    seg = encoded * m[..., None] + GRAY * (1.0 - m[..., None])
-    return seg.astype(np.float32), (1.0 - m).astype(np.float32)
+    return segmentation(color.to_model(straight) * m[..., None], m), (1.0 - m).astype(np.float32)
 
 
 def condition(geo: Geometry, color: ColorContext, image: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import modelspace
 from ..color import ColorContext
-from ..errors import ModelError
+from ..errors import JobCancelled, ModelError
 from ..model import SHIPPED
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
@@ -142,6 +142,7 @@ class DiffusionEngine(ShotEngine):
         import torch
 
         from ..model import device
+        from ..model.pipeline import Interrupted, make_scheduler
 
         s = self.settings
         order = sorted(self.seg)
@@ -158,13 +159,18 @@ class DiffusionEngine(ShotEngine):
 
         self.report(ProgressEvent("denoise", 0, total, message=f"{len(order)} frames at "
                                   f"{self.geo.model_w}x{self.geo.model_h}, window {window}"))
+        # a fresh scheduler of the chosen kind for every shot (it keeps per-run state)
+        self.pipe.scheduler = make_scheduler(s.scheduler, dict(self.pipe.scheduler.config))
         while True:
             try:
                 video = self.pipe(seg, mask, self.condition, num_inference_steps=s.steps,
-                                  guidance_scale=s.guidance, scheduler=s.scheduler, seed=s.seed,
-                                  window=window, overlap=min(s.overlap, window - 1),
-                                  decode_chunk=s.decode_chunk, callback=step, cancel=cancel)
+                                  guidance_scale=s.guidance, seed=s.seed, window=window,
+                                  overlap=min(s.overlap, window - 1),
+                                  decode_chunk=s.decode_chunk, callback=step,
+                                  cancel=cancel).frames
                 break
+            except Interrupted as exc:
+                raise JobCancelled(str(exc)) from None
             except torch.cuda.OutOfMemoryError as exc:
                 torch.cuda.empty_cache()
                 if window <= 8:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,18 +30,30 @@ from diffusers import (
 )
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-from ..errors import JobCancelled, ModelError
+from diffusers.utils import BaseOutput
+
+from ..errors import ModelError
 from . import windows
 from .components import Components, ConditionProjector
 
-GRAY = 127.0 / 255.0
 SchedulerName = Literal["ddim", "dpmsolver++", "euler_a"]
 StepCallback = Callable[[int, int], None]
 
 
-def segmentation(subject: np.ndarray, matte: np.ndarray) -> np.ndarray:
-    """The paper's S: premultiplied subject colour over gray 127 (model space, [0, 1])."""
-    return (subject + GRAY * (1.0 - matte[..., None])).astype(np.float32)
+class Interrupted(Exception):
+    """The caller's cancel event was set: sampling stopped between two steps."""
+
+
+@dataclass
+class ActAnywherePipelineOutput(BaseOutput):
+    frames: np.ndarray  # (T, H, W, 3) float32 in [0, 1]
+
+
+@dataclass
+class Windows:
+    plan: list[tuple[int, int]]  # (start, end) frames of each window
+    weights: list[torch.Tensor]  # per window: (1, 1, frames, 1, 1) blend weights
+    total: torch.Tensor  # (1, 1, T, 1, 1): the weights' sum per frame
 
 
 def clip_input(images: torch.Tensor, fe: CLIPImageProcessor) -> torch.Tensor:
@@ -60,7 +73,8 @@ def clip_input(images: torch.Tensor, fe: CLIPImageProcessor) -> torch.Tensor:
 
 
 def make_scheduler(name: SchedulerName, config: dict):
-    """DDIM (default), DPM-Solver++ or Euler-ancestral from the checkpoint's scheduler config."""
+    """DDIM (default), DPM-Solver++ or Euler-ancestral from the checkpoint's scheduler config
+    (set it as the pipeline's ``scheduler``)."""
     cfg = {k: v for k, v in config.items() if not k.startswith("_")}
     if name == "ddim":
         return DDIMScheduler.from_config(cfg)
@@ -83,8 +97,6 @@ class ActAnywherePipeline(DiffusionPipeline):
                               condition_projector=condition_projector,
                               feature_extractor=feature_extractor, scheduler=scheduler)
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
-        #: run the unconditional branch even at guidance 1.0 (tests compare the two paths)
-        self.always_batch_guidance = False
 
     @classmethod
     def from_components(cls, c: Components) -> ActAnywherePipeline:
@@ -134,21 +146,9 @@ class ActAnywherePipeline(DiffusionPipeline):
                 chunk = max(1, chunk // 2)
                 torch.cuda.empty_cache()
 
-    # ------------------------------------------------------------------------------ sampling
-    @torch.no_grad()
-    def __call__(self, foreground: np.ndarray, mask: np.ndarray, condition: np.ndarray, *,
-                 num_inference_steps: int = 25, guidance_scale: float = 4.0,
-                 scheduler: SchedulerName = "ddim", generator: torch.Generator | None = None,
-                 seed: int | None = None, window: int = 16, overlap: int = 4,
-                 decode_chunk: int = 8, callback: StepCallback | None = None,
-                 cancel: threading.Event | None = None) -> np.ndarray:
-        """Generate the background video.
-
-        foreground: (T, H, W, 3) segmentation S in [0, 1] (gray 127 outside the subject);
-        mask: (T, H, W), 1 = background to generate, 0 = subject; condition: (h, w, 3) in
-        [0, 1]. H and W must be multiples of 8 times the UNet's downsampling (64 is safe).
-        Returns (T, H, W, 3) float32 in [0, 1].
-        """
+    # ------------------------------------------------------------------------------ steps
+    def check_inputs(self, foreground: np.ndarray, mask: np.ndarray, window: int) -> None:
+        """Shapes agree, the window fits the motion modules, the frame fits the UNet."""
         t_frames, height, width = mask.shape
         if foreground.shape != (t_frames, height, width, 3):
             raise ValueError(f"foreground {foreground.shape} does not match mask {mask.shape}")
@@ -158,61 +158,104 @@ class ActAnywherePipeline(DiffusionPipeline):
         factor = self.vae_scale * 2 ** (len(self.unet.config.block_out_channels) - 1)
         if height % factor or width % factor:
             raise ValueError(f"frame size {width}x{height} must be a multiple of {factor}")
+
+    @torch.no_grad()
+    def prepare_conditioning(self, foreground: np.ndarray, mask: np.ndarray, chunk: int
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The paper's S encoded by the VAE, and M at latent size: (1, 4, T, h, w) and
+        (1, 1, T, h, w), in the UNet's dtype."""
+        dtype = self.unet.dtype
+        fg = torch.from_numpy(np.ascontiguousarray(foreground, np.float32)).permute(0, 3, 1, 2)
+        fg_lat = self.encode_frames(fg, chunk).to(dtype)
+        m = torch.from_numpy(np.ascontiguousarray(mask, np.float32))[:, None]
+        m_lat = F.interpolate(m, size=fg_lat.shape[-2:], mode="area").permute(1, 0, 2, 3)[None]
+        return fg_lat, m_lat.to(self.device, dtype)
+
+    def prepare_latents(self, shape: tuple[int, ...], generator: torch.Generator
+                        ) -> torch.Tensor:
+        """Initial noise, drawn on the CPU from the seed (the same on every device)."""
+        latents = torch.randn(shape, generator=generator, dtype=torch.float32)
+        return (latents * self.scheduler.init_noise_sigma).to(self.device)
+
+    def prepare_windows(self, t_frames: int, window: int, overlap: int) -> Windows:
+        """The overlapping windows (``windows.py``), their blend weights and per-frame sums."""
+        plan = windows.plan(t_frames, window, overlap)
+        weights = [torch.tensor(windows.weights(e - s, overlap), device=self.device)
+                   .view(1, 1, -1, 1, 1) for s, e in plan]
+        total = torch.zeros(1, 1, t_frames, 1, 1, device=self.device)
+        for (s, e), w in zip(plan, weights, strict=True):
+            total[:, :, s:e] += w
+        return Windows(plan, weights, total)
+
+    def predict_window(self, latents: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                       foreground: torch.Tensor, tokens: torch.Tensor,
+                       guidance_scale: float) -> torch.Tensor:
+        """Noise prediction for one window. ``tokens`` holds one condition set, or two
+        (unconditional, conditional) for classifier-free guidance, batched in one UNet call."""
+        lat = self.scheduler.scale_model_input(latents, t).to(self.unet.dtype)
+        x = torch.cat([lat, mask, foreground], dim=1)
+        guided = tokens.shape[0] == 2
+        if guided:
+            x = torch.cat([x, x])
+        # the UNet wants one token set per frame, batch-major (as AnimateDiff does)
+        per_frame = tokens.repeat_interleave(latents.shape[2], dim=0)
+        eps = self.unet(x, t, encoder_hidden_states=per_frame).sample.float()
+        if guided:
+            uncond, conditional = eps.chunk(2)
+            eps = uncond + guidance_scale * (conditional - uncond)
+        return eps
+
+    def predict_noise(self, latents: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                      foreground: torch.Tensor, tokens: torch.Tensor, guidance_scale: float,
+                      win: Windows) -> torch.Tensor:
+        """Noise prediction for the whole shot: every window's, blended where they overlap."""
+        if len(win.plan) == 1:  # one window: its prediction as is, no blending arithmetic
+            return self.predict_window(latents, t, mask, foreground, tokens, guidance_scale)
+        eps = torch.zeros_like(latents)
+        for (s, e), w in zip(win.plan, win.weights, strict=True):
+            eps[:, :, s:e] += w * self.predict_window(
+                latents[:, :, s:e], t, mask[:, :, s:e], foreground[:, :, s:e], tokens,
+                guidance_scale)
+        return eps / win.total
+
+    # ------------------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def __call__(self, foreground: np.ndarray, mask: np.ndarray, condition: np.ndarray, *,
+                 num_inference_steps: int = 25, guidance_scale: float = 4.0,
+                 generator: torch.Generator | None = None, seed: int | None = None,
+                 window: int = 16, overlap: int = 4, decode_chunk: int = 8,
+                 callback: StepCallback | None = None,
+                 cancel: threading.Event | None = None) -> ActAnywherePipelineOutput:
+        """Generate the background video with ``self.scheduler``.
+
+        foreground: (T, H, W, 3) segmentation S in [0, 1] (gray 127 outside the subject);
+        mask: (T, H, W), 1 = background to generate, 0 = subject; condition: (h, w, 3) in
+        [0, 1]. H and W must be multiples of 8 times the UNet's downsampling (64 is safe).
+        ``cancel`` set between steps raises ``Interrupted``.
+        """
+        self.check_inputs(foreground, mask, window)
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else seed)
-        device, dtype = self.device, self.unet.dtype
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
 
-        sched = make_scheduler(scheduler, dict(self.scheduler.config))
-        sched.set_timesteps(num_inference_steps, device=device)
-        fg = torch.from_numpy(np.ascontiguousarray(foreground, np.float32)).permute(0, 3, 1, 2)
-        fg_lat = self.encode_frames(fg, decode_chunk).to(dtype)
-        lh, lw = fg_lat.shape[-2:]
-        m = torch.from_numpy(np.ascontiguousarray(mask, np.float32))[:, None]
-        m_lat = F.interpolate(m, size=(lh, lw), mode="area").permute(1, 0, 2, 3)[None]
-        m_lat = m_lat.to(device, dtype)
-
+        fg_lat, m_lat = self.prepare_conditioning(foreground, mask, decode_chunk)
         cond = self.encode_condition(condition)
-        guided = guidance_scale != 1.0 or self.always_batch_guidance
-        tokens = torch.cat([torch.zeros_like(cond), cond]) if guided else cond
+        tokens = torch.cat([torch.zeros_like(cond), cond]) if guidance_scale != 1.0 else cond
+        t_frames, (lh, lw) = mask.shape[0], fg_lat.shape[-2:]
+        latents = self.prepare_latents((1, self.unet.config.out_channels, t_frames, lh, lw),
+                                       generator)
+        win = self.prepare_windows(t_frames, window, overlap)
 
-        # Noise drawn on the CPU from the seed: the same on every device.
-        shape = (1, self.unet.config.out_channels, t_frames, lh, lw)
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32)
-        latents = (latents * sched.init_noise_sigma).to(device)
-        plan = windows.plan(t_frames, window, overlap)
-        # Blend weights per window, and their per-frame sum, made once for all steps.
-        weights = [torch.tensor(windows.weights(e - s, overlap), device=device)
-                   .view(1, 1, -1, 1, 1) for s, e in plan]
-        blend = torch.zeros(1, 1, t_frames, 1, 1, device=device)
-        for (s, e), w in zip(plan, weights, strict=True):
-            blend[:, :, s:e] += w
-
-        steps = len(sched.timesteps)
-        for i, t in enumerate(sched.timesteps):
+        steps = len(self.scheduler.timesteps)
+        for i, t in enumerate(self.scheduler.timesteps):
             if cancel is not None and cancel.is_set():
-                raise JobCancelled(f"cancelled at denoising step {i} of {steps}")
-            eps_sum = torch.zeros_like(latents)
-            for (s, e), w in zip(plan, weights, strict=True):
-                lat = sched.scale_model_input(latents[:, :, s:e], t).to(dtype)
-                x = torch.cat([lat, m_lat[:, :, s:e], fg_lat[:, :, s:e]], dim=1)
-                if guided:
-                    x = torch.cat([x, x])
-                # the UNet wants one token set per frame, batch-major (as AnimateDiff does)
-                per_frame = tokens.repeat_interleave(e - s, dim=0)
-                eps = self.unet(x, t, encoder_hidden_states=per_frame).sample.float()
-                if guided:
-                    uncond, conditional = eps.chunk(2)
-                    eps = uncond + guidance_scale * (conditional - uncond)
-                if len(plan) == 1:  # one window: its prediction as is, no blending arithmetic
-                    eps_sum = eps
-                    break
-                eps_sum[:, :, s:e] += eps * w
-            eps = eps_sum if len(plan) == 1 else eps_sum / blend
-            latents = sched.step(eps, t, latents, generator=generator,
-                                 return_dict=True).prev_sample
+                raise Interrupted(f"cancelled at denoising step {i} of {steps}")
+            eps = self.predict_noise(latents, t, m_lat, fg_lat, tokens, guidance_scale, win)
+            latents = self.scheduler.step(eps, t, latents, generator=generator,
+                                          return_dict=True).prev_sample
             if callback is not None:
                 callback(i + 1, steps)
 
         video = self.decode_latents(latents, decode_chunk)
-        return video.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
-
+        return ActAnywherePipelineOutput(
+            frames=video.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..model.pipeline import GRAY
+from ..modelspace import GRAY
 from .config import ClipSource, DataConfig, is_path
 from .synthetic import make_clip
 
