@@ -351,7 +351,7 @@ def test_model_cache_evicts_least_recently_used_within_budget():
     def pipe(seed):
         return ActAnywherePipeline.from_components(components.build_random("tiny", seed=seed))
 
-    one = cache._bytes(pipe(0))
+    one = cache.pipeline_bytes(pipe(0))
     warm = cache.PipelineCache(budget_bytes=int(one * 2.5))
     loads = []
 

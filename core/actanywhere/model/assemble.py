@@ -37,7 +37,7 @@ def _folder(path: str, sub: str) -> str:
 
 
 def _config(folder: str, what: str) -> dict[str, Any]:
-    return checkpoint._read_json(os.path.join(folder, "config.json"), f"{what} config")
+    return checkpoint.read_json(os.path.join(folder, "config.json"), f"{what} config")
 
 
 def _load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], file: str) -> None:
@@ -56,7 +56,7 @@ def widen_conv_in(state: dict[str, torch.Tensor], channels: int = IN_CHANNELS) -
 def load_unet2d(path: str, allow_pickle: bool = False) -> tuple[UNet2DConditionModel, str]:
     """An SD 1.5 (inpainting) UNet widened to 9 input channels, and how conv_in was made."""
     folder = _folder(path, "unet")
-    cfg = checkpoint._clean(_config(folder, "UNet"))
+    cfg = checkpoint.clean_config(_config(folder, "UNet"))
     file = checkpoint.weights_file(folder, "diffusion_pytorch_model.safetensors", allow_pickle)
     state = checkpoint.read_state(file, allow_pickle)
     channels = cfg.get("in_channels", 4)
@@ -84,7 +84,7 @@ def load_unet2d(path: str, allow_pickle: bool = False) -> tuple[UNet2DConditionM
 def _load_diffusers(path: str, sub: str, cls, what: str, allow_pickle: bool):
     """A diffusers model folder: config.json + weights, checked tensor by tensor."""
     folder = _folder(path, sub)
-    cfg = checkpoint._clean(_config(folder, what))
+    cfg = checkpoint.clean_config(_config(folder, what))
     file = checkpoint.weights_file(folder, "diffusion_pytorch_model.safetensors", allow_pickle)
     with init_empty_weights():
         module = cls.from_config(cfg)
@@ -99,7 +99,7 @@ def load_motion_adapter(path: str, allow_pickle: bool = False) -> MotionAdapter:
 def load_image_encoder(path: str, allow_pickle: bool = False) -> CLIPVisionModelWithProjection:
     """A CLIP vision tower with its projection, from a vision-only or a whole CLIP folder."""
     folder = _folder(path, "image_encoder")
-    cfg = checkpoint._clean(_config(folder, "image encoder"))
+    cfg = checkpoint.clean_config(_config(folder, "image encoder"))
     whole = cfg.get("model_type") == "clip"
     vision = dict(cfg.get("vision_config", {})) if whole else cfg
     if whole:

@@ -27,7 +27,8 @@ def key_for(model: str, device: torch.device, dtype: torch.dtype, compiled: bool
     return (real, stamp, str(device), str(dtype), compiled)
 
 
-def _bytes(pipe: Any) -> int:
+def pipeline_bytes(pipe: Any) -> int:
+    """Memory the weights of a loaded pipeline take."""
     return sum(p.numel() * p.element_size() for name in ("unet", "vae", "image_encoder",
                                                           "condition_projector")
                for p in getattr(pipe, name).parameters())
@@ -50,7 +51,7 @@ class PipelineCache:
         with self._lock:
             self.loads += 1
             self._items[key] = pipe
-            while len(self._items) > 1 and sum(map(_bytes, self._items.values())) > self.budget:
+            while len(self._items) > 1 and sum(map(pipeline_bytes, self._items.values())) > self.budget:
                 self._items.popitem(last=False)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -59,7 +60,7 @@ class PipelineCache:
     def info(self) -> dict[str, Any]:
         with self._lock:
             return {"models": [k[0] for k in self._items], "hits": self.hits,
-                    "loads": self.loads, "bytes": sum(map(_bytes, self._items.values())),
+                    "loads": self.loads, "bytes": sum(map(pipeline_bytes, self._items.values())),
                     "budget_bytes": self.budget}
 
 

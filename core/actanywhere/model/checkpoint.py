@@ -12,8 +12,9 @@ Layout (``model_index.json`` for diffusers tools, ``actanywhere.json`` is our ma
       feature_extractor/preprocessor_config.json
       scheduler/scheduler_config.json
 
-Loading checks every tensor's name, shape and dtype against the config before any weight is
-read, so a wrong, partial or mismatched checkpoint fails with the file and tensor named.
+Loading checks every tensor's name and shape against the config before any weight is read,
+so a wrong, partial or mismatched checkpoint fails with the file and tensor named; weights
+are then converted to the run's dtype (``model info`` lists the dtypes stored).
 Pickle files (.bin/.pt/.ckpt) are refused unless ``allow_pickle`` is set: they can run code.
 Nothing here ever contacts a hub.
 """
@@ -162,7 +163,7 @@ def save_weights(module: torch.nn.Module, file: str) -> None:
 def module_config(module: torch.nn.Module) -> dict[str, Any]:
     """A component's config as written to its config.json (private keys dropped)."""
     cfg = module.config
-    return _clean(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
+    return clean_config(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
 
 
 def _umask_permissions(root: str) -> None:
@@ -177,7 +178,8 @@ def _umask_permissions(root: str) -> None:
             os.chmod(os.path.join(folder, f), 0o666 & ~mask)
 
 
-def _clean(cfg: dict[str, Any]) -> dict[str, Any]:
+def clean_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A diffusers/transformers config without its bookkeeping keys (``_class_name`` kept)."""
     return {k: v for k, v in cfg.items() if not k.startswith("_") or k == "_class_name"}
 
 
@@ -204,7 +206,7 @@ def _sha256(path: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- loading
-def _read_json(path: str, what: str) -> dict[str, Any]:
+def read_json(path: str, what: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise ModelError(f"{path}: missing {what}; this folder is not a complete ActAnywhere "
                          f"checkpoint ({HINT})")
@@ -278,7 +280,7 @@ def expected_specs(name: str, config: dict[str, Any]) -> dict[str, tuple[int, ..
     """The tensors a component built from ``config`` holds (built on the meta device: free)."""
     try:
         with init_empty_weights():
-            module = build_module(name, _clean(config))
+            module = build_module(name, clean_config(config))
     except Exception as exc:  # a config that cannot build the class
         raise ModelError(f"{name}/config.json: not a valid {WEIGHTED[name][0].__name__} config "
                          f"({exc}); re-copy the checkpoint") from exc
@@ -312,7 +314,7 @@ def load(path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.d
     modules: dict[str, torch.nn.Module] = {}
     for name, (_cls, weights, config_name) in WEIGHTED.items():
         folder = os.path.join(path, name)
-        config = _read_json(os.path.join(folder, config_name), f"{name} config")
+        config = read_json(os.path.join(folder, config_name), f"{name} config")
         file = weights_file(folder, weights, allow_pickle)
         expected = expected_specs(name, config)
         if file.endswith(".safetensors"):
@@ -322,39 +324,40 @@ def load(path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.d
             state = read_state(file, allow_pickle)
             check_tensors(file, {k: tuple(v.shape) for k, v in state.items()}, expected)
         with init_empty_weights():
-            module = build_module(name, _clean(config))
+            module = build_module(name, clean_config(config))
         module.load_state_dict(state, strict=True, assign=True)
         modules[name] = module.to(device=device, dtype=dtype).eval()
-    pre = _read_json(os.path.join(path, PREPROCESSOR_CONFIG), "feature_extractor config")
+    pre = read_json(os.path.join(path, PREPROCESSOR_CONFIG), "feature_extractor config")
     processor = clip_processor(int(pre.get("crop_size", {}).get("height", 224)))
     for key in ("image_mean", "image_std"):
         if key in pre:
             setattr(processor, key, pre[key])
-    sched = _read_json(os.path.join(path, SCHEDULER_CONFIG), "scheduler config")
+    sched = read_json(os.path.join(path, SCHEDULER_CONFIG), "scheduler config")
     return Components(**modules, feature_extractor=processor,  # type: ignore[arg-type]
-                      scheduler_config=_clean(sched))
+                      scheduler_config=clean_config(sched))
 
 
 def manifest(path: str) -> dict[str, Any]:
     file = os.path.join(path, MANIFEST)
-    return _read_json(file, "manifest") if os.path.isfile(file) else {}
+    return read_json(file, "manifest") if os.path.isfile(file) else {}
 
 
 def verify(path: str, hashes: bool = True) -> Report:
-    """Check a checkpoint without loading weights: configs, tensor names/shapes/dtypes, hashes."""
+    """Check a checkpoint without loading weights: configs, tensor names and shapes, hashes
+    (and list each file's stored dtypes)."""
     path = os.path.abspath(path)
     man = manifest(path)
     report = Report(path, man)
     for extra in (PREPROCESSOR_CONFIG, SCHEDULER_CONFIG):
         try:
-            _read_json(os.path.join(path, extra), extra.split("/")[0] + " config")
+            read_json(os.path.join(path, extra), extra.split("/")[0] + " config")
         except ModelError as exc:
             report.problems.append(str(exc))
     recorded = man.get("files", {})
     for name, (_cls, weights, config_name) in WEIGHTED.items():
         try:
             folder = os.path.join(path, name)
-            config = _read_json(os.path.join(folder, config_name), f"{name} config")
+            config = read_json(os.path.join(folder, config_name), f"{name} config")
             file = weights_file(folder, weights, allow_pickle=False)
             specs = tensor_specs(file)
             check_tensors(file, {k: v.shape for k, v in specs.items()},

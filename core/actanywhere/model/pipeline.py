@@ -28,9 +28,8 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     UNetMotionModel,
 )
-from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-
 from diffusers.utils import BaseOutput
+from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
 from ..errors import ModelError
 from . import windows

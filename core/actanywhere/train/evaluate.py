@@ -25,7 +25,7 @@ from ..preview import contact_sheet
 from . import metrics
 from .config import DataConfig
 from .dataset import TrainSamples
-from .validate import _hwc, _zoom, generate
+from .validate import generate, hwc, zoom
 
 #: metric -> (label, higher is better)
 METRICS = {
@@ -56,7 +56,7 @@ def heldout_samples(data: DataConfig, count: int) -> list[dict[str, torch.Tensor
 
 def score_clip(out: np.ndarray, sample: dict[str, torch.Tensor],
                clip: metrics.Embedder | None = None) -> dict[str, float]:
-    frames = _hwc(sample["frames"])
+    frames = hwc(sample["frames"])
     matte = sample["matte"][:, 0].numpy()
     mask = sample["mask"][:, 0].numpy()
     cond = sample["condition"].permute(1, 2, 0).numpy()
@@ -94,7 +94,7 @@ def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: i
             feats.append(i3d(out))
     result: dict[str, Any] = {"mean": _mean(rows), "clips": rows}
     if i3d is not None:
-        real = [i3d(_hwc(s["frames"])) for s in samples]
+        real = [i3d(hwc(s["frames"])) for s in samples]
         result["mean"]["fvd"] = metrics.frechet_distance(np.stack(real), np.stack(feats))
     return result, outputs
 
@@ -102,7 +102,7 @@ def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: i
 def truth_scores(samples: list[dict[str, torch.Tensor]], clip: metrics.Embedder | None = None
                  ) -> dict[str, float]:
     """What a perfect model would score (the truth frames as the output)."""
-    return _mean([score_clip(_hwc(s["frames"]), s, clip) for s in samples])
+    return _mean([score_clip(hwc(s["frames"]), s, clip) for s in samples])
 
 
 def run(model: str, output: str, clips: int = 8, data: DataConfig | None = None,
@@ -149,12 +149,12 @@ def _samples_sheet(path: str, samples, outputs, base_outputs, count: int = 3) ->
     for i in range(min(count, len(samples))):
         s = samples[i]
         cond = s["condition"].permute(1, 2, 0).numpy()
-        rows.append([cond, *_hwc(s["foreground"])])
+        rows.append([cond, *hwc(s["foreground"])])
         rows.append([cond, *outputs[i]])
         if base_outputs is not None:
             rows.append([cond, *base_outputs[i]])
-        rows.append([cond, *_hwc(s["frames"])])
-    contact_sheet(path, [[_zoom(img) for img in row] for row in rows])
+        rows.append([cond, *hwc(s["frames"])])
+    contact_sheet(path, [[zoom(img) for img in row] for row in rows])
 
 
 def _plot(path: str, doc: dict[str, Any], report: Callable[[str], None]) -> None:

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 
-def _hwc(x: torch.Tensor) -> np.ndarray:
+def hwc(x: torch.Tensor) -> np.ndarray:
+    """(T, C, H, W) tensor -> (T, H, W, C) float32 array."""
     return x.permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-def _zoom(img: np.ndarray, min_size: int = 128) -> np.ndarray:
+def zoom(img: np.ndarray, min_size: int = 128) -> np.ndarray:
+    """A small sample enlarged (nearest pixel) to at least ``min_size`` for a grid."""
     k = max(1, -(-min_size // img.shape[0]))
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 
@@ -31,7 +33,7 @@ def generate(comps: Components, sample: dict[str, torch.Tensor], steps: int, gui
 
     pipe = ActAnywherePipeline.from_components(comps)
     t = sample["frames"].shape[0]
-    return pipe(_hwc(sample["foreground"]), sample["mask"][:, 0].numpy(),
+    return pipe(hwc(sample["foreground"]), sample["mask"][:, 0].numpy(),
                 sample["condition"].permute(1, 2, 0).numpy(), num_inference_steps=steps,
                 guidance_scale=guidance, seed=seed, window=t, overlap=0).frames
 
@@ -42,7 +44,7 @@ def reconstruct(comps: Components, frames: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         x = frames.to(vae.device, vae.dtype) * 2.0 - 1.0
         rec = vae.decode(vae.encode(x).latent_dist.mode()).sample
-    return _hwc(((rec + 1.0) / 2.0).clamp(0, 1))
+    return hwc(((rec + 1.0) / 2.0).clamp(0, 1))
 
 
 def write_grid(comps: Components, cfg: TrainConfig, step: int, ema=None, params=None) -> str:
@@ -61,14 +63,14 @@ def write_grid(comps: Components, cfg: TrainConfig, step: int, ema=None, params=
         rows: list[list[np.ndarray]] = []
         for i in range(len(data)):
             sample = data[i]
-            truth = _hwc(sample["frames"])
+            truth = hwc(sample["frames"])
             if cfg.stage == "vae":
                 rows += [list(truth), list(reconstruct(comps, sample["frames"]))]
                 continue
             out = generate(comps, sample, cfg.validation.steps, cfg.validation.guidance)
             cond = sample["condition"].permute(1, 2, 0).numpy()
-            rows += [[cond, *_hwc(sample["foreground"])], [cond, *out], [cond, *truth]]
-        rows = [[_zoom(img) for img in row] for row in rows]
+            rows += [[cond, *hwc(sample["foreground"])], [cond, *out], [cond, *truth]]
+        rows = [[zoom(img) for img in row] for row in rows]
         folder = os.path.join(cfg.output, "validation")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"step-{step:08d}.png")

@@ -123,7 +123,7 @@ class Worker:
                 self.shutdown()
                 return
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
         with self.changed:
             self.changed.notify_all()
 
@@ -152,14 +152,14 @@ class Worker:
         job_id = job["id"]
         cancel = threading.Event()
         self.current = (job_id, cancel)
-        self._notify()
+        self.notify()
         t0 = time.monotonic()
 
         def report(ev: ProgressEvent) -> None:
             self.current_stage = ev.stage
             self.store.event(job_id, {k: v for k, v in ev.__dict__.items()
                                       if v not in (None, "")})
-            self._notify()
+            self.notify()
 
         try:
             shot = spec_mod.from_dict(job["spec"])
@@ -181,7 +181,7 @@ class Worker:
         self.store.event(job_id, {"stage": "end", "message": status, "exit_code": code})
         self.current = None
         self.last_activity = time.monotonic()
-        self._notify()
+        self.notify()
 
     def cancel(self, job_id: str) -> str | None:
         before = self.store.request_cancel(job_id)
@@ -189,7 +189,7 @@ class Worker:
         if before == "running" and current is not None and current[0] == job_id:
             current[1].set()
             threading.Thread(target=self._hard_kill, args=(job_id,), daemon=True).start()
-        self._notify()
+        self.notify()
         return before
 
     def _hard_kill(self, job_id: str) -> None:
@@ -230,7 +230,7 @@ class Worker:
         # settings still apply to what the job leaves unset
         job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
                                    str(body.get("client", ""))[:64])
-        self._notify()
+        self.notify()
         return {"id": job_id, "status": "queued"}
 
     def health(self) -> dict[str, Any]:
@@ -442,7 +442,7 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
                 if rest[2:] == ["resume"] and method == "POST":
                     if not worker.store.resume(job_id):
                         raise HttpError(409, f"job {job_id} is active or done; nothing to resume")
-                    worker._notify()
+                    worker.notify()
                     return 202, {"id": job_id, "status": "queued"}
             raise HttpError(404 if method == "GET" else 405, f"no endpoint {method} {self.path}")
 
