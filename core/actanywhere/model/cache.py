@@ -51,7 +51,8 @@ class PipelineCache:
         with self._lock:
             self.loads += 1
             self._items[key] = pipe
-            while len(self._items) > 1 and sum(map(pipeline_bytes, self._items.values())) > self.budget:
+            while len(self._items) > 1 and \
+                    sum(map(pipeline_bytes, self._items.values())) > self.budget:
                 self._items.popitem(last=False)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
