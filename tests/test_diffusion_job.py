@@ -89,7 +89,14 @@ def test_same_seed_same_frames_and_resume_matches(dshot, model_dir):
         assert np.array_equal(frame(root, f, "a")[0], frame(root, f, "b")[0])
     other = diffusion_spec(root, plate, bg, model_dir, out="c/comp.####.exr", seed=7)
     job.run(other)
-    assert not np.array_equal(frame(root, 1, "a")[0], frame(root, 1, "c")[0])
+    (a, names), (c, _) = frame(root, 1, "a"), frame(root, 1, "c")
+    assert not np.array_equal(a, c)
+    # another seed regenerates the background and keeps the subject: where the matte is
+    # solid the comp is the plate's subject in both takes, the background behind it moved
+    rgb, bg, m = [names.index(n) for n in ("R", "G", "B")], \
+        [names.index(n) for n in ("bg.R", "bg.G", "bg.B")], a[..., names.index("matte.A")]
+    assert np.array_equal(a[m == 1][:, rgb], c[m == 1][:, rgb])
+    assert np.abs(a[..., bg] - c[..., bg]).mean() > 0.01
 
 
 def test_no_recomposite_and_composite_condition(dshot, model_dir):

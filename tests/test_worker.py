@@ -320,6 +320,7 @@ def test_models_stay_warm_between_jobs(worker, tmp_path):
     a, _ = read_exr(tmp_path / "take1" / "c.0002.exr")
     b, _ = read_exr(tmp_path / "take2" / "c.0002.exr")
     assert not np.array_equal(a, b)  # another seed, another take
+    assert np.abs(a[..., :3] - b[..., :3]).mean() > 0.01  # a visibly different background
 
 
 def test_worker_exits_when_idle(tmp_path):

@@ -28,6 +28,14 @@ from .base import EngineInput, EngineOutput, ShotEngine, over, subject_of
 NEEDS = ("torch", "diffusers", "transformers")
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` is installed, found without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def with_recommended(settings: DiffusionSettings, manifest: dict, report: Reporter
                      ) -> DiffusionSettings:
     """The model's recommended settings (its manifest) for every field the job left unset."""
@@ -60,7 +68,7 @@ class DiffusionEngine(ShotEngine):
     @staticmethod
     def _installed(spec) -> None:
         """torch and the model folder are there."""
-        lacking = [m for m in NEEDS if importlib.util.find_spec(m) is None]
+        lacking = [m for m in NEEDS if not _importable(m)]
         if lacking:
             raise ModelError(f"engine 'diffusion' needs {', '.join(lacking)} (not installed); "
                              "install them with: python3 install.py setup --torch cpu (or cuda)")
