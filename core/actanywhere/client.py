@@ -76,6 +76,17 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _alive_after(pid: int, grace: float) -> bool:
+    """Whether ``pid`` still lives ``grace`` seconds on: a killed worker's sockets are reset
+    a moment before the process is gone, so a refused or reset connection looks again."""
+    end = time.monotonic() + grace
+    while _pid_alive(pid):
+        if time.monotonic() >= end:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class Client:
     """One worker connection (url + token)."""
 
@@ -174,7 +185,7 @@ class Client:
                                   "or belongs to another worker; restart the worker") from exc
             raise WorkerError(f"worker: {detail} (HTTP {exc.code})", code) from exc
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
-            if self.pid and not _pid_alive(self.pid):
+            if self.pid and not _alive_after(self.pid, 0.25):
                 raise WorkerError(f"the worker (pid {self.pid}) has stopped; start it again "
                                   "and resume the job (interrupted jobs keep their frames)"
                                   ) from exc

@@ -1,4 +1,5 @@
 """Loaded pipelines kept warm between jobs (the worker enables this; one-shot runs do not).
+Importing this module does not import torch.
 
 Keyed by the checkpoint's real path and manifest time, device, dtype and compile flag, so an
 edited or replaced checkpoint is loaded again. Least recently used pipelines are dropped when
@@ -11,9 +12,10 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported by the first model loaded, not by a starting worker
+    import torch
 
 Key = tuple[Any, ...]
 
@@ -54,6 +56,8 @@ class PipelineCache:
             while len(self._items) > 1 and \
                     sum(map(pipeline_bytes, self._items.values())) > self.budget:
                 self._items.popitem(last=False)
+        import torch
+
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         return pipe

@@ -139,10 +139,8 @@ class Worker:
             self._run(job)
 
     def _enable_cache(self) -> None:
-        try:
-            from ..model import cache
-        except ImportError:  # no torch: composite jobs only
-            return
+        from ..model import cache  # no torch import: a worker starts in a moment
+
         cache.enable(self.model_budget)
 
     def _run(self, job: dict[str, Any]) -> None:
