@@ -63,3 +63,33 @@ def test_merge_overrides_skip_none():
 def test_reference_doc_is_current():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "shotspec.md").read_text()
     assert spec.reference_markdown() in doc, "regenerate the table in docs/shotspec.md"
+
+
+def test_migrations_upgrade_step_by_step_and_newer_specs_are_refused():
+    # a two-step chain (versions 1 -> 2 -> 3): each step sees the previous one's output
+    steps = {1: lambda d: {**d, "renamed": d.pop("old", None)},
+             2: lambda d: {**d, "seen": d["renamed"] * 2}}
+    data = {"version": 1, "old": 21}
+    out = spec.migrate(data, steps, target=3)
+    assert out == {"version": 3, "renamed": 21, "seen": 42}
+    assert data == {"version": 1, "old": 21}  # the caller's dict is left as it was
+    assert spec.migrate({"version": 1, "old": 1}, {}, target=3) == {"version": 1, "old": 1}
+    assert spec.migrate(data, steps) == data  # already the version this build reads
+    assert spec.from_dict({k: v for k, v in MINIMAL.items() if k != "version"}).version == \
+        spec.SPEC_VERSION
+    with pytest.raises(SpecError, match=r"version: written by a newer ActAnywhere \(version 9\)"):
+        spec.from_dict({**MINIMAL, "version": 9})
+
+
+def test_resolve_paths_is_the_one_list_of_path_fields(tmp_path):
+    data = {"plate": {"path": "p.####.exr"}, "background": {"path": "/abs/bg.exr"},
+            "output": {"path": "out/c.####.exr"}, "engine": {"model": "m"},
+            "matte": {"path": "m.####.exr", "keys": [{"frame": 1, "matte": "k.exr"}],
+                      "sam": {"checkpoint": "sam.pth"}}}
+    spec.resolve_paths(data, str(tmp_path))
+    assert data["plate"]["path"] == str(tmp_path / "p.####.exr")
+    assert data["background"]["path"] == "/abs/bg.exr"
+    assert data["output"]["path"] == str(tmp_path / "out" / "c.####.exr")
+    assert data["engine"]["model"] == str(tmp_path / "m")
+    assert data["matte"]["keys"][0]["matte"] == str(tmp_path / "k.exr")
+    assert data["matte"]["sam"]["checkpoint"] == str(tmp_path / "sam.pth")

@@ -334,15 +334,15 @@ def format_errors(exc: ValidationError) -> str:
 
 
 def migrate(data: dict[str, Any],
-            steps: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None
-            ) -> dict[str, Any]:
-    """``data`` upgraded step by step to the current version (a copy; a spec without a
-    version is taken as current; a newer one is left for validation to refuse)."""
+            steps: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+            target: int = SPEC_VERSION) -> dict[str, Any]:
+    """``data`` upgraded step by step to ``target`` (a copy; a spec without a version is
+    taken as current; a newer one is left for validation to refuse)."""
     steps = MIGRATIONS if steps is None else steps
-    version = data.get("version", SPEC_VERSION)
+    version = data.get("version", target)
     if not isinstance(version, int):
         return data
-    while version < SPEC_VERSION and version in steps:
+    while version < target and version in steps:
         data = {**steps[version](json.loads(json.dumps(data))), "version": version + 1}
         version += 1
     return data
