@@ -67,7 +67,7 @@ def test_reference_doc_is_current():
 
 def test_migrations_upgrade_step_by_step_and_newer_specs_are_refused():
     # a two-step chain (versions 1 -> 2 -> 3): each step sees the previous one's output
-    steps = {1: lambda d: {**d, "renamed": d.pop("old", None)},
+    steps = {1: lambda d: {"renamed": d.pop("old"), **d},
              2: lambda d: {**d, "seen": d["renamed"] * 2}}
     data = {"version": 1, "old": 21}
     out = spec.migrate(data, steps, target=3)
