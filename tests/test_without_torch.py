@@ -71,3 +71,5 @@ def test_info_and_doctor_work_and_say_torch_is_missing(tmp_path):
     report = json.loads(r.stdout)
     assert report["torch"] == {"installed": False, "note": "torch is not installed: the "
                                "diffusion engine is unavailable"}
+    assert report["mattes"]["sources"] == ["alpha", "file", "keyer", "grabcut"]
+    assert "SAM unavailable" in report["mattes"]["sam_note"]

@@ -73,17 +73,20 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
 
 def _mattes() -> dict[str, Any]:
     """Which matte sources work here (docs/mattes.md)."""
-    info: dict[str, Any] = {"sources": ["alpha", "file"], "problems": []}
-    try:
-        import cv2  # noqa: F401
+    from .matte import NAMES, source_class
 
-        info["sources"] += ["keyer", "grabcut"]
-    except ImportError as exc:
-        info["problems"].append(f"OpenCV does not import ({exc}); run python3 install.py")
-    try:
+    info: dict[str, Any] = {"sources": [], "problems": []}
+    for name in NAMES:  # every registered source whose module imports here
+        try:
+            source_class(name)
+        except ImportError as exc:
+            info["problems"].append(f"matte source {name}: {exc}; run python3 install.py")
+        else:
+            info["sources"].append(name)
+    try:  # SAM's module imports torch only when used: ask for what it will need
         importlib.import_module("segment_anything.utils.transforms")  # imports torchvision
-        info["sources"].append("sam")
     except ImportError as exc:
+        info["sources"] = [n for n in info["sources"] if n != "sam"]
         info["sam_note"] = (f"SAM unavailable ({exc}); `python3 install.py setup --torch cuda` "
                             "installs torch with torchvision")
     ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")

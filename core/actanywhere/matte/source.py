@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..imageio import Image, ImageInfo
 from ..progress import Reporter
 from . import channels
-from .track import Segmenter
+
+if TYPE_CHECKING:
+    from .track import Segmenter
 
 Warn = Callable[[str], None]
 
