@@ -176,3 +176,15 @@ def test_model_recommended_settings_fill_only_unset_fields():
                            events.append)
     assert (got.resolution, got.frames_per_window, got.overlap) == (256, 16, 2)
     assert with_recommended(DiffusionSettings(), {}, events.append) == DiffusionSettings()
+
+
+def test_frames_kept_from_the_read_pass_write_what_reading_again_writes(dshot, model_dir,
+                                                                        monkeypatch):
+    """Output frames are read and matted once (their inputs kept from the read pass); with
+    no memory for that they are read again: both give the same frames bit for bit."""
+    root, plate, bg = dshot
+    job.run(diffusion_spec(root, plate, bg, model_dir, out="kept/comp.####.exr"))
+    monkeypatch.setattr(job, "KEEP_INPUTS_BYTES", 0)
+    job.run(diffusion_spec(root, plate, bg, model_dir, out="reread/comp.####.exr"))
+    for f in FRAMES:
+        assert np.array_equal(frame(root, f, "kept")[0], frame(root, f, "reread")[0])
