@@ -482,3 +482,25 @@ def test_keys_whose_tracks_disagree_are_not_blended_into_a_ghost():
     for i in range(1, 12):  # nearer the good key: the good track, and no ghost of the wrong one
         assert iou(out[i], truth[i]) >= 0.95, i
         assert float(out[i][wrong & (truth[i] < 0.5)].max(initial=0.0)) < 0.05, i
+
+
+def test_segment_layer_copy_keeps_plate_metadata_and_says_what_made_the_matte(tmp_path):
+    """A plate that an earlier segment run wrote (its own actanywhere:* keys) copied with a
+    new matte layer: its other metadata stays, the new run's keys win."""
+    from conftest import make_shot
+
+    from actanywhere.spec import ColorSpec, PlateSpec
+
+    plate, _ = make_shot(tmp_path, attrs={"Copyright": "test studio",
+                                          "actanywhere:matte_source": "file",
+                                          "actanywhere:frame": 77})
+    spec = segment.SegmentSpec(
+        plate=PlateSpec(path=str(plate)), matte=MatteSpec(source="alpha"), color=ColorSpec(),
+        output=segment.MatteOutputSpec(path=str(tmp_path / "m" / "p.####.exr"), layer="seg",
+                                       preview=""))
+    segment.run(spec)
+    _, s = read_exr(tmp_path / "m" / "p.0002.exr")
+    assert "seg.A" in s.channelnames and "R" in s.channelnames
+    assert s.get_string_attribute("Copyright") == "test studio"
+    assert s.get_string_attribute("actanywhere:matte_source") == "alpha"
+    assert s.get_int_attribute("actanywhere:frame") == 2

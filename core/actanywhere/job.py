@@ -85,8 +85,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
 
     mattes = shot.inputs.mattes
     if mattes.needs_shot:
-        mattes.prepare(lambda f: plate.read(plate.source(f)), report, cancel, warn,
-                       spec.threads)
+        mattes.prepare(plate.read, report, cancel, warn, spec.threads)
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot, warn), shot.ref.pixel_aspect)
     if engine.calibration_frames:
@@ -203,7 +202,7 @@ def _spread(items: list[int], count: int) -> list[int]:
 # ----------------------------------------------------------------------------- 4. frames
 def _load(shot: _Shot, frame: int, warn: plan.Warnings) -> EngineInput:
     """One plate frame and its matte, as an engine takes them."""
-    img, rgb = shot.reader.read(shot.reader.source(frame), warn)
+    img, rgb = shot.reader.read(frame, warn)
     fm = shot.inputs.mattes.frame(frame, img, rgb, warn)
     return EngineInput(frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
 

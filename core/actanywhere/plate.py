@@ -57,13 +57,11 @@ class Plate:
     def frames(self) -> list[int]:
         return [s.frame for s in self.sources]
 
-    def source(self, frame: int) -> frames.FrameSource:
-        """Where plate frame ``frame`` comes from (its file, a held frame, or black)."""
-        return self._by_frame[frame]
-
-    def read(self, src: frames.FrameSource,
+    def read(self, frame: int,
              warn: Callable[[str], None] = lambda m: None) -> tuple[Image | None, np.ndarray]:
-        """A plate frame (None when missing: black) and its working-space linear colour."""
+        """Plate frame ``frame`` (its file, a held frame, or None when missing: black) and its
+        working-space linear colour."""
+        src = self._by_frame[frame]
         disp = self.ref.display
         if src.path is None:
             return None, np.zeros((disp.height, disp.width, 3), np.float32)

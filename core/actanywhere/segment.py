@@ -78,7 +78,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
         result.preview = pdir
     warn.plate(inputs)
 
-    mattes.prepare(lambda f: plate.read(plate.source(f)), report, cancel, warn, spec.threads)
+    mattes.prepare(plate.read, report, cancel, warn, spec.threads)
     writer = FrameWriter(out.sequence, plate.ref, spec.output.compression,
                          {"actanywhere:matte_source": spec.matte.source})
     clock = StageClock(report, "frames", len(out.todo))
@@ -86,13 +86,13 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     lock = threading.Lock()
 
     def one(frame: int) -> str:
-        img, rgb = plate.read(plate.source(frame), warn)
+        img, rgb = plate.read(frame, warn)
         fm = mattes.frame(frame, img, rgb, warn)
         if spec.output.layer and img is not None:
             names = [n for n in img.info.channels if n != f"{spec.output.layer}.A"]
             blocks: list[Block] = [(names, img.channels(names)),
                                    ([f"{spec.output.layer}.A"], fm.matte)]
-            path = writer.write(frame, blocks, img.info.metadata)
+            path = writer.write(frame, blocks, base=img.info.metadata)
         else:
             path = writer.write(frame, [(["A"], fm.matte)])
         if pdir:

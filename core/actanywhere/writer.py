@@ -23,12 +23,14 @@ class FrameWriter:
     output: frames.Sequence
     ref: ImageInfo  # the plate's reference frame: windows, pixel aspect
     compression: str
-    #: metadata of every frame (the project's own keys are added per frame)
+    #: metadata of every frame; it overrides a frame's own (``base``), and the project's
+    #: keys (software, frame number) override both
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def write(self, frame: int, blocks: list[Block], metadata: dict[str, Any] | None = None
+    def write(self, frame: int, blocks: list[Block], base: dict[str, Any] | None = None
               ) -> str:
-        """Write one frame from channel blocks, in order; returns its path."""
+        """Write one frame from channel blocks, in order; returns its path. ``base``: the
+        metadata the frame starts from (e.g. the plate frame it copies)."""
         names = [n for block_names, _ in blocks for n in block_names]
         h, w = self.ref.display.height, self.ref.display.width
         # One interleaved buffer filled block by block (np.stack of strided planes is 5x slower).
@@ -40,7 +42,7 @@ class FrameWriter:
                 values = values[..., None]
             pixels[..., c : c + k] = values
             c += k
-        meta = {**self.metadata, **(metadata or {}),
+        meta = {**(base or {}), **self.metadata,
                 "Software": f"ActAnywhere for VFX {__version__}",
                 "actanywhere:frame": int(frame)}
         path = self.output.path(frame)

@@ -84,7 +84,8 @@ class FrameEngine(Engine):
 
 class ShotEngine(Engine):
     """The whole shot is generated together: every frame is added (and reduced), then one
-    ``generate``, then ``finish`` per output frame with the full-resolution input again."""
+    ``generate``, then ``finish`` per output frame with its full-resolution input (kept by
+    the job from the read pass, or read again)."""
 
     @abstractmethod
     def add(self, inp: EngineInput) -> None:

@@ -24,7 +24,7 @@ from ..imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import MatteSpec
 from . import SOURCES, channels, refine, source_class, track
-from .source import FrameSource, TrackedSource
+from .source import FrameSource, Source, TrackedSource
 
 # read(frame) -> (plate image or None for a missing frame, working-space linear RGB)
 PlateReader = Callable[[int], tuple[Image | None, np.ndarray]]
@@ -39,11 +39,7 @@ class FrameMatte:
 
 
 def files(spec: MatteSpec, plate_seq: frameseq.Sequence, ref: ImageInfo) -> dict[int, str]:
-    """The matte file of every plate frame (source=file), checked; {} for other sources.
-    Also checks that an alpha source's channel exists in the reference plate frame."""
-    if spec.source == "alpha" and spec.channel not in ref.channels:
-        raise InputError(f"{ref.path}: no matte channel {spec.channel!r}; it has "
-                         f"{', '.join(ref.channels)}; set matte.channel or use matte.source=file")
+    """The matte file of every plate frame (source=file), checked; {} for other sources."""
     if spec.source != "file":
         return {}
     if not spec.path:
@@ -59,7 +55,8 @@ def files(spec: MatteSpec, plate_seq: frameseq.Sequence, ref: ImageInfo) -> dict
 
 
 def check(spec: MatteSpec, plate_frames: list[int], ref: ImageInfo) -> None:
-    """Everything about the matte settings that can be checked without pixels."""
+    """Everything about the matte settings that can be checked without pixels: the key
+    frames' prompts, then what the source itself needs (``Source.check``)."""
     w, h = ref.display.width, ref.display.height
     rng = frameseq.compact(plate_frames)
     for k in spec.keys:
@@ -76,10 +73,7 @@ def check(spec: MatteSpec, plate_frames: list[int], ref: ImageInfo) -> None:
                                  f"the {w}x{h} frame (pixels, origin top-left)")
         if k.matte is not None:
             imageio.same_size(imageio.probe(k.matte), ref, f"key frame {k.frame} matte")
-    if spec.source == "sam":  # the checkpoint is found before any pixel is read
-        from .sam.loader import checkpoint_path
-
-        checkpoint_path(spec.sam.checkpoint)
+    source_class(spec.source).check(spec, ref)
 
 
 class ShotMattes:
@@ -94,7 +88,7 @@ class ShotMattes:
         self.files = files or {}
         self.refine = refine.Refine.resolve(spec.refine, spec.source)
         self.kind = SOURCES[spec.source]
-        self.source: FrameSource | TrackedSource = source_class(spec.source)(
+        self.source: Source = source_class(spec.source)(
             spec, ref, self.files)
         self._done: dict[int, np.ndarray] = {}
         self.warnings: list[str] = []

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InputError
 from ..imageio import Image, ImageInfo
 from ..progress import Reporter
 from . import channels
@@ -18,11 +19,22 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 
 
-class FrameSource(ABC):
-    """A matte made from one plate frame alone (read as the frame is read)."""
+class Source:
+    """What every matte source is made from: the matte settings, the plate's reference
+    frame, and the matte file of each frame (source=file)."""
 
     def __init__(self, spec, ref: ImageInfo, files: dict[int, str]) -> None:
         self.spec, self.ref, self.files = spec, ref, files
+
+    @classmethod
+    def check(cls, spec, ref: ImageInfo) -> None:
+        """Raise the error a run would give when this source cannot work for the plate;
+        no pixel read, no model loaded."""
+        del spec, ref  # sources that need nothing beyond the plate
+
+
+class FrameSource(Source, ABC):
+    """A matte made from one plate frame alone (read as the frame is read)."""
 
     @abstractmethod
     def matte(self, frame: int, img: Image, rgb: np.ndarray, warn: Warn
@@ -40,11 +52,8 @@ class FrameSource(ABC):
         return False  # keyed or segmented plates are full plates
 
 
-class TrackedSource(ABC):
+class TrackedSource(Source, ABC):
     """A matte made on key frames from prompts and tracked through the shot."""
-
-    def __init__(self, spec, ref: ImageInfo, files: dict[int, str]) -> None:
-        self.spec, self.ref, self.files = spec, ref, files
 
     @abstractmethod
     def segmenter(self, image: Callable[[int], np.ndarray], count: int,
@@ -55,6 +64,13 @@ class TrackedSource(ABC):
 class AlphaSource(FrameSource):
     """A channel of the plate (``matte.channel``, A by default)."""
 
+    @classmethod
+    def check(cls, spec, ref: ImageInfo) -> None:
+        if spec.channel not in ref.channels:
+            raise InputError(f"{ref.path}: no matte channel {spec.channel!r}; it has "
+                             f"{', '.join(ref.channels)}; set matte.channel or use "
+                             "matte.source=file")
+
     def matte(self, frame: int, img: Image, rgb: np.ndarray, warn: Warn
               ) -> tuple[np.ndarray, np.ndarray]:
         return channels.plate_channel(img, self.spec.channel), rgb
@@ -64,7 +80,12 @@ class AlphaSource(FrameSource):
 
 
 class FileSource(AlphaSource):
-    """A matte sequence beside the plate (``matte.path``)."""
+    """A matte sequence beside the plate (``matte.path``; planned and checked by
+    ``shot.files``)."""
+
+    @classmethod
+    def check(cls, spec, ref: ImageInfo) -> None:
+        del spec, ref  # the channel is the matte file's, read per frame
 
     def matte(self, frame: int, img: Image, rgb: np.ndarray, warn: Warn
               ) -> tuple[np.ndarray, np.ndarray]:

@@ -6,14 +6,19 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ...imageio import ImageInfo
 from ...progress import ProgressEvent, Reporter
 from ..source import TrackedSource
 from .cache import cache_folder, shared_cache
-from .loader import load
+from .loader import checkpoint_path, load
 from .segmenter import SamSegmenter
 
 
 class SamSource(TrackedSource):
+    @classmethod
+    def check(cls, spec, ref: ImageInfo) -> None:
+        checkpoint_path(spec.sam.checkpoint)  # found before any pixel is read
+
     def segmenter(self, image: Callable[[int], np.ndarray], count: int,
                   report: Reporter) -> SamSegmenter:
         s = self.spec.sam
