@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 
 from actanywhere import demo, job, spec  # noqa: E402
-from actanywhere.client import Client  # noqa: E402
+from actanywhere.api import Client  # noqa: E402
 
 
 def shot_spec(root: str, model: str | None, device: str, seed: int, out: str) -> dict:

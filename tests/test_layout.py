@@ -125,9 +125,8 @@ def _imports_anywhere(name: str) -> set[str]:
     # training data is numpy/torch, not the diffusers pipeline
     ("actanywhere.train.dataset", {"diffusers", "actanywhere.model.pipeline"}),
     # hosts import these: the standard library only
-    ("actanywhere.client", {"numpy", "pydantic", "OpenImageIO", "torch"}),
+    ("actanywhere.api", {"numpy", "pydantic", "OpenImageIO", "torch"}),
     ("actanywhere.errors", {"numpy", "pydantic"}),
-    ("actanywhere.matte.prompts", {"numpy", "pydantic"}),
 ])
 def test_layers_import_only_what_they_may(module, forbidden):
     found = _imports_anywhere(module)
@@ -140,3 +139,27 @@ def test_the_graph_is_read():  # the checks above would pass on an empty graph
     assert "torch" in _imports_anywhere("actanywhere.model.pipeline")
     assert {"actanywhere.matte.sam.loader", "actanywhere.matte.sam.segmenter"} <= \
         GRAPH["actanywhere.matte.sam"]
+
+
+def test_the_host_layer_is_standard_library_only():
+    """Nuke's and Blender's Pythons import actanywhere.api: every module in it, and everything
+    they import (lazily too), is the standard library or the api itself (errors.py and the
+    package's __init__ hold no imports of their own)."""
+    import sys
+
+    api = [m for m in MODULES if m == "actanywhere.api" or m.startswith("actanywhere.api.")]
+    assert len(api) >= 6
+    allowed = {"actanywhere", "actanywhere.errors"}
+    seen, todo = set(api), list(api)
+    while todo:
+        for imp in _every_import(todo.pop()):
+            top = imp.split(".")[0]
+            if top == "__future__" or top in sys.stdlib_module_names:
+                continue
+            assert imp in MODULES, imp  # a third-party import
+            assert imp in allowed or imp.startswith("actanywhere.api"), imp
+            if imp not in seen:
+                seen.add(imp)
+                todo.append(imp)
+    for name in allowed:
+        assert not _every_import(name) - {"__future__"} - set(sys.stdlib_module_names), name

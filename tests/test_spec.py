@@ -81,12 +81,17 @@ def test_migrations_upgrade_step_by_step_and_newer_specs_are_refused():
         spec.from_dict({**MINIMAL, "version": 9})
 
 
-def test_resolve_paths_is_the_one_list_of_path_fields(tmp_path):
+def test_absolute_paths_is_the_one_list_of_path_fields(tmp_path):
+    from actanywhere.api.shotspec import absolute_paths
+
     data = {"plate": {"path": "p.####.exr"}, "background": {"path": "/abs/bg.exr"},
             "output": {"path": "out/c.####.exr"}, "engine": {"model": "m"},
             "matte": {"path": "m.####.exr", "keys": [{"frame": 1, "matte": "k.exr"}],
-                      "sam": {"checkpoint": "sam.pth"}}}
-    spec.resolve_paths(data, str(tmp_path))
+                      "sam": {"checkpoint": "sam.pth"}}, "color": {"config": "cfg.ocio"}}
+    absolute_paths(data, str(tmp_path))
+    assert data["color"]["config"] == str(tmp_path / "cfg.ocio")
+    assert absolute_paths({"color": {"config": "ocio://default"}}, "/x") == \
+        {"color": {"config": "ocio://default"}}  # a built-in config's URI is no path
     assert data["plate"]["path"] == str(tmp_path / "p.####.exr")
     assert data["background"]["path"] == "/abs/bg.exr"
     assert data["output"]["path"] == str(tmp_path / "out" / "c.####.exr")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import REPO, make_shot, read_exr
 
-from actanywhere.client import Client, WorkerError
+from actanywhere.api import Client, WorkerError
 
 
 def start_worker(state, idle=120, *extra):
@@ -243,7 +243,7 @@ def test_client_runs_under_a_standard_library_only_python(worker, tmp_path):
     code = f"""
 import sys, json
 sys.path.insert(0, {str(REPO / "core")!r})
-from actanywhere.client import Client
+from actanywhere.api import Client
 for banned in ("numpy", "torch", "OpenImageIO", "pydantic"):
     assert banned not in sys.modules, banned
 c = Client.from_state({str(tmp_path / "state")!r})

@@ -9,12 +9,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-#: stages that count work, in the order a job goes through them: prepare (plan the shot),
-#: matte (mattes that need the whole shot: tracking, smoothing), load (a model), read (plate
-#: frames into a shot engine), denoise (diffusion steps), frames (output frames written)
-WORK_STAGES = ("prepare", "matte", "load", "read", "denoise", "frames")
-#: stages that end or annotate a run
-OTHER_STAGES = ("warning", "done")
+from .api.status import OTHER_STAGES, WORK_STAGES
+
+__all__ = ["OTHER_STAGES", "WORK_STAGES", "ProgressEvent", "Reporter", "StageClock",
+           "json_reporter", "null_reporter", "RichReporter"]
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """A ShotSpec run in the warm local worker as if it ran in this process (``generate
---worker``): paths made absolute, progress streamed to the same reporter, Ctrl-C cancels the
+--worker``), through the same job handle the hosts use: paths made absolute, progress
+streamed to the same reporter (callbacks run on this, the main, thread), Ctrl-C cancels the
 job in the worker, and the outcome raises the error (and exit code) a local run would."""
 
 from __future__ import annotations
@@ -8,45 +9,42 @@ import json
 import os
 import sys
 
-from .client import Client, WorkerError
+from .api.client import Client
+from .api.handle import JobHandle, MainThreadQueue
+from .api.shotspec import absolute_paths
 from .errors import JobCancelled, ModelError, from_exit_code
 from .progress import ProgressEvent, Reporter
-from .spec import ShotSpec, resolve_paths
+from .spec import ShotSpec
 
 
 def run(shot: ShotSpec, report: Reporter, state_dir: str | None = None,
         python: str | None = None) -> dict:
     """Submit, follow to the end, and return the finished job (``outputs`` and all)."""
-    data = resolve_paths(json.loads(shot.model_dump_json(exclude_unset=True)),  # unset stays
-                         os.getcwd())
-    try:
-        client = Client.connect(state_dir, python=python or sys.executable)
-        job_id = client.submit(data, client="cli")
-    except WorkerError as exc:  # refused at submit: the exit code a local run would give
-        raise from_exit_code(str(exc), exc.exit_code) from exc
+    data = absolute_paths(json.loads(shot.model_dump_json(exclude_unset=True)),  # unset stays
+                          os.getcwd())
     fields = set(ProgressEvent.__dataclass_fields__)
-    end: dict = {}
-
-    def on_event(ev: dict) -> None:
-        if ev.get("stage") == "end":
-            end.update(ev)
-        else:
-            report(ProgressEvent(**{k: v for k, v in ev.items() if k in fields}))
-
+    main = MainThreadQueue()
+    handle = JobHandle(
+        data, lambda: Client.connect(state_dir, python=python or sys.executable),
+        main_thread=main.post, client="cli",
+        on_progress=lambda ev: report(ProgressEvent(**{k: v for k, v in ev.items()
+                                                       if k in fields}))).start()
     try:
-        final = client.wait(job_id, on_event=on_event)
+        main.run_until(handle)
     except KeyboardInterrupt:  # cancel the job in the worker, then say what it did
-        client.cancel(job_id)
+        handle.cancel()
         try:
-            final = client.wait(job_id)
-        except (KeyboardInterrupt, WorkerError):
-            raise JobCancelled(f"job {job_id} cancelled; rerun with --existing skip "
+            main.run_until(handle)
+        except KeyboardInterrupt:
+            raise JobCancelled(f"job {handle.job_id} cancelled; rerun with --existing skip "
                                "/ output.existing=skip to resume") from None
-    except WorkerError as exc:
-        raise ModelError(f"job {job_id}: {exc}") from exc
-    if final["status"] == "cancelled":
-        raise JobCancelled(final["error"] or "cancelled")
-    if final["status"] != "done":
-        raise from_exit_code(f"job {job_id} {final['status']}: {final['error']}",
-                             end.get("exit_code"))
-    return {**final, "id": job_id}
+    if handle.job_id is None:  # refused at submit: the exit code a local run would give
+        raise from_exit_code(handle.error or "the worker refused the job", handle.exit_code)
+    if handle.job is None:  # the worker went away while the job ran
+        raise ModelError(f"job {handle.job_id}: {handle.error}")
+    if handle.status == "cancelled":
+        raise JobCancelled(handle.error or "cancelled")
+    if handle.status != "done":
+        raise from_exit_code(f"job {handle.job_id} {handle.status}: {handle.error}",
+                             handle.exit_code)
+    return {**handle.job, "id": handle.job_id}

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from .api.shotspec import SPEC_VERSION, absolute_paths
 from .engines import NAMES as ENGINE_NAMES
 from .errors import SpecError
 from .formats import COMPRESSIONS
@@ -24,8 +25,6 @@ from .frames import parse_frames
 from .matte import NAMES as MATTE_SOURCES
 from .matte import SOURCES
 
-#: the ShotSpec format this build writes; older ones are upgraded by ``MIGRATIONS``
-SPEC_VERSION = 1
 #: version N -> a function turning a version-N spec dict into a version N+1 one. A change to
 #: the format bumps SPEC_VERSION and adds its step here, so specs the worker stored, and
 #: files artists saved, keep loading (docs/shotspec.md).
@@ -373,29 +372,7 @@ def load(path: str) -> dict[str, Any]:
         raise SpecError(f"{path}: not valid {kind} ({exc})") from exc
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a ShotSpec is an object with plate, background and output")
-    resolve_paths(data, os.path.dirname(os.path.abspath(path)))
-    return data
-
-
-def resolve_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
-    """Every file path of a spec dict made absolute against ``base``, in place (and returned):
-    a spec file's folder (paths in a file are relative to it, as artists expect), or the
-    current folder before a spec goes to a worker that runs elsewhere. The one list of the
-    ShotSpec fields that hold paths."""
-
-    def fix(holder: Any, key: str) -> None:
-        if isinstance(holder, dict) and isinstance(holder.get(key), str) and holder[key]:
-            # join keeps absolute paths as they are
-            holder[key] = os.path.abspath(os.path.join(base, holder[key]))
-
-    for section in ("plate", "matte", "background", "output"):
-        fix(data.get(section), "path")
-    matte = data.get("matte")
-    if isinstance(matte, dict):
-        for key in matte.get("keys") or []:
-            fix(key, "matte")
-        fix(matte.get("sam"), "checkpoint")
-    fix(data.get("engine"), "model")
+    absolute_paths(data, os.path.dirname(os.path.abspath(path)))
     return data
 
 

@@ -73,7 +73,7 @@ def generate(
 ) -> None:
     """Generate output frames for a shot (from --spec and/or flags; flags win)."""
     from .. import job, spec
-    from ..matte.prompts import matte_overrides
+    from ..api.prompts import matte_overrides
 
     base: dict[str, Any] = spec.load(spec_file) if spec_file else {}
     overrides = {

@@ -54,8 +54,8 @@ def segment(
     """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md)."""
     from .. import segment as seg
     from .. import spec as specmod
+    from ..api.prompts import matte_overrides
     from ..errors import SpecError
-    from ..matte.prompts import matte_overrides
 
     base: dict[str, Any] = specmod.load(spec_file) if spec_file else {}
     base = {k: base[k] for k in ("plate", "matte", "color", "threads") if k in base}

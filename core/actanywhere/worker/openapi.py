@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..progress import OTHER_STAGES, WORK_STAGES
+from ..api.status import STAGES, STATUSES
 from ..spec import ShotSpec
 
 _JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -34,8 +34,7 @@ OPENAPI: dict[str, Any] = {
                               "same error in a local run (2 spec, 3 input, 4 output, 5 model)"}}},
             "Job": {"type": "object", "properties": {
                 "id": {"type": "string"}, "spec": {"type": "object"},
-                "status": {"enum": ["queued", "running", "done", "failed", "cancelled",
-                                    "interrupted"]},
+                "status": {"enum": list(STATUSES)},
                 "created": {"type": "number"}, "started": {"type": ["number", "null"]},
                 "finished": {"type": ["number", "null"]}, "attempts": {"type": "integer"},
                 "seed": {"type": ["integer", "null"]}, "engine": {"type": "string"},
@@ -47,7 +46,7 @@ OPENAPI: dict[str, Any] = {
                 "timings": {"type": "object"}}},
             "Event": {"type": "object", "properties": {
                 "seq": {"type": "integer"}, "time": {"type": "number"},
-                "stage": {"type": "string", "enum": [*WORK_STAGES, *OTHER_STAGES, "end"]},
+                "stage": {"type": "string", "enum": list(STAGES)},
                 "done": {"type": "integer"},
                 "total": {"type": "integer"}, "frame": {"type": "integer"},
                 "eta_s": {"type": "number"}, "message": {"type": "string"}}},

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .. import __version__
+from ..api.status import END
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
 from ..progress import ProgressEvent
 from . import paths
@@ -176,7 +177,7 @@ class Worker:
             code = 1
         self.store.finish(job_id, status, error=error, outputs=outputs,
                           timings={"run_s": round(time.monotonic() - t0, 3)})
-        self.store.event(job_id, {"stage": "end", "message": status, "exit_code": code})
+        self.store.event(job_id, {"stage": END, "message": status, "exit_code": code})
         self.current = None
         self.last_activity = time.monotonic()
         self.notify()

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..progress import WORK_STAGES
+from ..api.status import ACTIVE, FINAL, WORK_STAGES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,8 +53,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-ACTIVE = ("queued", "running")
-FINAL = ("done", "failed", "cancelled", "interrupted")
 
 
 class JobStore:

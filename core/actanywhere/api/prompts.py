@@ -1,5 +1,6 @@
 """Key-frame prompts written on a command line (``FRAME:X,Y[,LABEL]``, ``FRAME:X0,Y0,X1,Y1``,
-``FRAME:PATH``) turned into the ``matte`` section of a ShotSpec (standard library only)."""
+``FRAME:PATH``), on the CLI or in a host's knob, turned into the ``matte`` section of a
+ShotSpec (standard library only)."""
 
 from __future__ import annotations
 
@@ -28,28 +29,38 @@ def _numbers(text: str, count: tuple[int, ...], flag: str, value: str) -> list[f
     return nums
 
 
-def matte_overrides(base: dict, source, path, channel, points, boxes, key_mattes, checkpoint,
-                     screen) -> dict:
-    """Matte flags over the spec file's matte section; prompts are added to its key frames."""
-    keys = {k["frame"]: dict(k) for k in base.get("keys") or [] if isinstance(k, dict)}
+def key_frames(points: list[str] | None, boxes: list[str] | None,
+               key_mattes: list[str] | None = None, base: list | None = None,
+               names: tuple[str, str, str] = ("--point", "--box", "--key-matte")) -> list[dict]:
+    """``matte.keys`` from prompt strings (``base``: key frames they are added to), sorted by
+    frame; SpecError naming the flag or knob (``names``) and the value when one cannot be
+    read."""
+    point, box, key_matte = names
+    keys = {k["frame"]: dict(k) for k in base or [] if isinstance(k, dict)}
 
     def key(frame: int) -> dict:
         return keys.setdefault(frame, {"frame": frame})
 
     for value in points or []:
-        frame, rest = _frame_and(value, "--point")
-        x, y, *label = _numbers(rest, (2, 3), "--point", value)
+        frame, rest = _frame_and(value, point)
+        x, y, *label = _numbers(rest, (2, 3), point, value)
         key(frame).setdefault("points", []).append([x, y, int(label[0]) if label else 1])
     for value in boxes or []:
-        frame, rest = _frame_and(value, "--box")
-        key(frame).setdefault("boxes", []).append(_numbers(rest, (4,), "--box", value))
+        frame, rest = _frame_and(value, box)
+        key(frame).setdefault("boxes", []).append(_numbers(rest, (4,), box, value))
     for value in key_mattes or []:
-        frame, rest = _frame_and(value, "--key-matte")
+        frame, rest = _frame_and(value, key_matte)
         key(frame)["matte"] = rest
+    return sorted(keys.values(), key=lambda k: k["frame"])
+
+
+def matte_overrides(base: dict, source, path, channel, points, boxes, key_mattes, checkpoint,
+                     screen) -> dict:
+    """Matte flags over the spec file's matte section; prompts are added to its key frames."""
     if path and not source:
         source = "file"
     out = {"source": source, "path": path, "channel": channel,
            "sam": {"checkpoint": checkpoint}, "keyer": {"screen": screen}}
     if points or boxes or key_mattes:
-        out["keys"] = sorted(keys.values(), key=lambda k: k["frame"])
+        out["keys"] = key_frames(points, boxes, key_mattes, base.get("keys"))
     return out

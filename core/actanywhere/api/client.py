@@ -6,12 +6,13 @@ the user's state folder, or starts one from a configured venv, submits ShotSpecs
 streams progress to a callback, cancels, and turns every failure into one ``WorkerError``
 whose message says what to do.
 
-    from actanywhere.client import Client
+    from actanywhere.api import Client
     c = Client.connect(python="/studio/actanywhere/.venv/bin/python")
     job = c.submit(spec_dict)
     c.wait(job, on_event=lambda ev: print(ev))
 
-Call ``wait`` from a background thread in a host UI; ``cancel`` is safe from any thread.
+``wait`` blocks: a host UI uses ``JobHandle`` (``handle.py``), which waits on its own thread;
+``cancel`` is safe from any thread.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-CONNECTION = "worker.json"
-FINAL = ("done", "failed", "cancelled", "interrupted")
+from . import connection
+from .connection import state_dir
+from .status import FINAL
+
 EventCallback = Callable[[dict], None]
 
 
@@ -38,21 +41,6 @@ class WorkerError(Exception):
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def state_dir(explicit: str | None = None) -> str:
-    """``$ACTANYWHERE_STATE_DIR``, else the platform's per-user state folder (as the worker)."""
-    if explicit:
-        return os.path.abspath(explicit)
-    if os.environ.get("ACTANYWHERE_STATE_DIR"):
-        return os.path.abspath(os.environ["ACTANYWHERE_STATE_DIR"])
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
-    elif sys.platform == "darwin":
-        base = os.path.expanduser("~/Library/Application Support")
-    else:
-        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return os.path.join(base, "actanywhere")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -100,10 +88,9 @@ class Client:
     def from_state(cls, state: str | None = None, timeout: float = 10.0) -> Client:
         """The worker whose connection file is in ``state``; WorkerError if none answers."""
         folder = state_dir(state)
-        path = os.path.join(folder, CONNECTION)
+        path = connection.path(folder)
         try:
-            with open(path) as fh:
-                info = json.load(fh)
+            info = connection.read(folder)
         except FileNotFoundError as exc:
             raise WorkerError(f"no worker is running (no {path}); start one with "
                               "`actanywhere serve`") from exc

@@ -1,0 +1,74 @@
+"""Where a running worker is found: its connection file in the user's state folder.
+
+The worker writes ``worker.json`` (url, token, pid; readable by the user only) when it starts
+and removes it when it stops; clients read it. This module is both sides' one definition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+CONNECTION = "worker.json"
+
+
+def state_dir(explicit: str | None = None) -> str:
+    """``explicit``, else ``$ACTANYWHERE_STATE_DIR``, else the platform's per-user state
+    folder (``~/.local/state/actanywhere`` on Linux)."""
+    if explicit:
+        return os.path.abspath(explicit)
+    if os.environ.get("ACTANYWHERE_STATE_DIR"):
+        return os.path.abspath(os.environ["ACTANYWHERE_STATE_DIR"])
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "actanywhere")
+
+
+def path(folder: str | None = None) -> str:
+    return os.path.join(state_dir(folder), CONNECTION)
+
+
+def read(folder: str | None = None) -> dict[str, Any]:
+    """The connection file's contents; FileNotFoundError when no worker wrote one, OSError or
+    ValueError when it cannot be read."""
+    with open(path(folder)) as fh:
+        info = json.load(fh)
+    if not isinstance(info, dict) or not {"url", "token"} <= set(info):
+        raise ValueError("no url and token in it")
+    return info
+
+
+def write(folder: str, info: dict[str, Any]) -> str:
+    """Write the connection file readable by the user only (0600), atomically."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".worker-", dir=folder)  # created 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh, indent=2)
+        os.chmod(tmp, 0o600)
+        target = os.path.join(folder, CONNECTION)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def remove(folder: str, pid: int) -> None:
+    """Remove the connection file if it is still process ``pid``'s."""
+    target = os.path.join(folder, CONNECTION)
+    try:
+        with open(target) as fh:
+            if json.load(fh).get("pid") != pid:
+                return
+        os.unlink(target)
+    except (OSError, ValueError):
+        pass
