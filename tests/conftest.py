@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+
+from actanywhere.api import Client, WorkerError
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("ACTANYWHERE_EXR_CORPUS", REPO.parent / "shared" / "exr-corpus"))
@@ -77,3 +82,45 @@ def corpus(sub: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"EXR corpus not present at {path}")
     return path
+
+
+# ------------------------------------------------------------------------------ the worker
+def start_worker(state, idle=120, *extra):
+    """A real worker process (``actanywhere serve``) on loopback; (process, client)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
+                             str(state), "--idle-timeout", str(idle), *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            client = Client.from_state(str(state))
+            if client.pid == proc.pid:
+                return proc, client
+        except WorkerError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("worker did not start")
+
+
+def stop_worker(proc, client=None):
+    if proc.poll() is None and client is not None:
+        try:
+            client.shutdown()
+            proc.wait(timeout=20)
+        except (WorkerError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def worker(tmp_path):
+    proc, client = start_worker(tmp_path / "state")
+    yield client
+    stop_worker(proc, client)
+
+

@@ -15,47 +15,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import REPO, make_shot, read_exr
+from conftest import REPO, make_shot, read_exr, start_worker, stop_worker
 
 from actanywhere.api import Client, WorkerError
-
-
-def start_worker(state, idle=120, *extra):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
-                             str(state), "--idle-timeout", str(idle), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            client = Client.from_state(str(state))
-            if client.pid == proc.pid:
-                return proc, client
-        except WorkerError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("worker did not start")
-
-
-def stop_worker(proc, client=None):
-    if proc.poll() is None and client is not None:
-        try:
-            client.shutdown()
-            proc.wait(timeout=20)
-        except (WorkerError, subprocess.TimeoutExpired):
-            pass
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
-def worker(tmp_path):
-    proc, client = start_worker(tmp_path / "state")
-    yield client
-    stop_worker(proc, client)
 
 
 def composite_spec(plate, bg, out, **extra):
