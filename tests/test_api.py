@@ -28,9 +28,10 @@ def _run_take(root, spec, state, **kw):
             calls.append((kind, args))
         return cb
 
-    take, handle = takes.start(Takes(root), spec, lambda: Client.connect(str(state)),
-                               main_thread=main.post, on_progress=note("progress"),
-                               on_end=note("end"), **kw)
+    take = Takes(root).new()
+    handle = takes.start(take, spec, lambda: Client.connect(str(state)),
+                         main_thread=main.post, on_progress=note("progress"),
+                         on_end=note("end"), **kw)
     main.run_until(handle)
     return take, handle, calls
 
@@ -85,9 +86,9 @@ main, seen = MainThreadQueue(), []
 root = Takes({str(tmp_path / "shot" / "Node1")!r})
 connect = lambda: Client.connect({str(tmp_path / "state")!r}, start=False)
 for _ in range(2):
-    take, handle = takes.start(root, spec, connect, main_thread=main.post, stem="Node1",
-                               on_progress=seen.append,
-                               on_end=lambda t, h: seen.append((t.name, h.status)))
+    handle = takes.start(root.new(), spec, connect, main_thread=main.post, stem="Node1",
+                         on_progress=seen.append,
+                         on_end=lambda t, h: seen.append((t.name, h.status)))
     main.run_until(handle)
 for banned in ("numpy", "torch", "OpenImageIO", "pydantic"):
     assert banned not in sys.modules, banned
@@ -125,10 +126,11 @@ def test_cancel_from_another_thread_keeps_only_complete_frames(worker, tmp_path)
 
     main = MainThreadQueue()
     ended = []
-    take, handle = takes.start(Takes(str(tmp_path / "n")), spec,
-                               lambda: Client.connect(str(tmp_path / "state"), start=False),
-                               main_thread=main.post, on_progress=on_progress,
-                               on_end=lambda t, h: ended.append(h.status))
+    take = Takes(str(tmp_path / "n")).new()
+    handle = takes.start(take, spec,
+                         lambda: Client.connect(str(tmp_path / "state"), start=False),
+                         main_thread=main.post, on_progress=on_progress,
+                         on_end=lambda t, h: ended.append(h.status))
     holder["handle"] = handle
     main.run_until(handle)
     assert ended == ["cancelled"] and handle.status == "cancelled"
@@ -154,10 +156,11 @@ def test_a_worker_killed_mid_job_ends_the_take_with_a_message(tmp_path):
 
     try:
         main, ended = MainThreadQueue(), []
-        take, handle = takes.start(Takes(str(tmp_path / "n")), spec,
-                                   lambda: Client.connect(str(tmp_path / "state"), start=False),
-                                   main_thread=main.post, on_progress=on_progress,
-                                   on_end=lambda t, h: ended.append((h.status, h.error)))
+        take = Takes(str(tmp_path / "n")).new()
+        handle = takes.start(take, spec,
+                             lambda: Client.connect(str(tmp_path / "state"), start=False),
+                             main_thread=main.post, on_progress=on_progress,
+                             on_end=lambda t, h: ended.append((h.status, h.error)))
         main.run_until(handle)
     finally:
         stop_worker(proc, client)

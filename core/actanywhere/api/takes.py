@@ -161,20 +161,20 @@ def _label(spec: dict[str, Any]) -> str:
     return " ".join(bits)
 
 
-def start(takes: Takes, spec: dict[str, Any], connect: Callable[[], Client], *,
+def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
           stem: str = "take", main_thread: MainThread = call_now,
           on_progress: Callable[[dict], None] | None = None,
           on_end: Callable[[Take, JobHandle], None] | None = None,
-          label: str = "", client: str = "host") -> tuple[Take, JobHandle]:
-    """A new take for ``spec`` (its output goes into the take's folder as
-    ``<stem>.####.exr``) and the running handle of its job. The take's record is updated on
-    the handle's thread when the job ends, then ``on_end(take, handle)`` runs on the main
-    thread whatever the outcome (``handle.status``, ``handle.error`` say which)."""
+          label: str = "", client: str = "host") -> JobHandle:
+    """Run ``spec`` as ``take`` (from ``Takes.new``; its output goes into the take's folder
+    as ``<stem>.####.exr``) and return the job's running handle. The take's record is
+    updated on the handle's thread when the job ends, then ``on_end(take, handle)`` runs on
+    the main thread whatever the outcome (``handle.status``, ``handle.error`` say which)."""
     spec = json.loads(json.dumps(spec))  # the caller's dict stays as it was
     engine = (spec.get("engine") or {}).get("name", "composite")
-    seed = (spec.get("diffusion") or {}).get("seed", 0) if engine == "diffusion" else None
-    take = takes.new(label=label or _label(spec), engine=engine, seed=seed,
-                     frames=str((spec.get("plate") or {}).get("frames") or ""))
+    take.engine, take.label = engine, label or _label(spec)
+    take.seed = (spec.get("diffusion") or {}).get("seed", 0) if engine == "diffusion" else None
+    take.frames = str((spec.get("plate") or {}).get("frames") or "")
     take.output = os.path.join(take.folder, f"{stem}.####.exr")
     spec.setdefault("output", {})["path"] = take.output
     take.spec = spec
@@ -205,4 +205,4 @@ def start(takes: Takes, spec: dict[str, Any], connect: Callable[[], Client], *,
     handle = JobHandle(spec, connect, main_thread=main_thread, on_submitted=submitted,
                        on_progress=on_progress, on_done=ended, on_failed=ended,
                        on_cancelled=ended, finalize=record, client=client)
-    return take, handle.start()
+    return handle.start()

@@ -1,0 +1,200 @@
+"""The ActAnywhere node's definition: its knobs and internals, written out as
+``gizmos/ActAnywhere.gizmo`` (no ``nuke`` import: run it with any Python 3.10+).
+
+    python3 nuke_plugin/actanywhere_nuke/definition.py   # rewrites the gizmo
+
+A test keeps the shipped gizmo equal to ``gizmo_text()``. Inside the Group: the inputs
+``plate`` (0), ``bg`` (1) and ``matte`` (2), a Read of the chosen take whose file and range
+are expressions on the node's hidden knobs (so the Viewer, downstream nodes and ``nuke -t``
+Write renders show the take without the plugin's Python or the worker), and a Switch that
+passes the plate through until there is a take.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+GIZMO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "gizmos", "ActAnywhere.gizmo")
+
+#: Nuke's knob type ids, as addUserKnob takes them
+TYPES = {"String_Knob": 1, "File_Knob": 2, "Int_Knob": 3, "Enumeration_Knob": 4,
+         "Boolean_Knob": 6, "Double_Knob": 7, "Tab_Knob": 20, "PyScript_Knob": 22,
+         "Text_Knob": 26}
+
+MATTE_SOURCES = ("plate alpha", "matte input", "keyer", "sam", "grabcut")
+RANGE_MODES = ("input", "root", "custom")
+
+
+def _py(call: str) -> str:
+    """A knob's Python: import the plugin, call it on this node; a one-line message instead
+    of a traceback when the plugin is not on this Nuke's path (a farm without it)."""
+    return ("try:\n    import actanywhere_nuke.node as aa\nexcept ImportError as exc:\n"
+            "    aa = None\n    print('ActAnywhere: the plugin is not on NUKE_PATH (%s); "
+            "see docs/nuke.md' % exc)\nif aa is not None:\n    aa." + call)
+
+
+@dataclass
+class Knob:
+    kind: str
+    name: str
+    label: str | None = None
+    default: object = None
+    values: tuple[str, ...] = ()
+    tooltip: str = ""
+    flags: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+    script: str = ""
+
+
+KNOBS: list[Knob] = [
+    Knob("Tab_Knob", "actanywhere", "ActAnywhere"),
+    Knob("Enumeration_Knob", "engine", "engine", values=("composite", "diffusion"),
+         tooltip="composite: the subject over the background with a contact shadow (fast, no "
+         "model); diffusion: the ActAnywhere model generates a background video that follows "
+         "the subject"),
+    Knob("File_Knob", "model", "model folder", tooltip="Diffusion model folder; empty: the "
+         "shipped small model (a proof, not production)"),
+    Knob("Enumeration_Knob", "matte_source", "matte", values=MATTE_SOURCES,
+         tooltip="plate alpha: the plate's own A; matte input: the A of the matte input; "
+         "keyer: a green/blue-screen key of the plate; sam / grabcut: segmented from the "
+         "points and boxes on key frames, tracked through the shot"),
+    Knob("String_Knob", "points", "points", tooltip="Clicks on key frames for sam/grabcut, "
+         "FRAME:X,Y[,LABEL] separated by spaces, e.g. 1001:812,440 1001:900,300,0 (label 1 "
+         "subject, 0 not subject; Viewer pixels, y up from the bottom)"),
+    Knob("String_Knob", "boxes", "boxes", tooltip="Boxes around the subject on key frames, "
+         "FRAME:X0,Y0,X1,Y1 (Viewer pixels) separated by spaces"),
+    Knob("File_Knob", "sam_checkpoint", "SAM checkpoint", tooltip="Segment Anything "
+         "checkpoint (.pth/.safetensors); empty: $ACTANYWHERE_SAM_CHECKPOINT"),
+    Knob("Int_Knob", "seed", "seed", 0, tooltip="Same seed + inputs + device = same take"),
+    Knob("Int_Knob", "steps", "steps", 25, tooltip="Denoising steps (diffusion)",
+         flags=("-STARTLINE",)),
+    Knob("Double_Knob", "guidance", "guidance", 4.0, range=(1.0, 10.0),
+         tooltip="How strongly the take follows the background (diffusion)"),
+    Knob("Enumeration_Knob", "range_mode", "frame range", values=RANGE_MODES,
+         tooltip="input: the plate input's range; root: the script's range; custom: the "
+         "range typed beside"),
+    Knob("String_Knob", "frames", "", tooltip="Custom range, e.g. 1001-1100",
+         flags=("-STARTLINE",)),
+    Knob("File_Knob", "output_folder", "output folder", tooltip="Where this node's takes go "
+         "(take_001, take_002 ...); empty: an 'actanywhere/<node name>' folder beside the "
+         "script"),
+    Knob("PyScript_Knob", "generate", "Generate", script=_py("generate(nuke.thisNode())"),
+         flags=("+STARTLINE",), tooltip="Render the inputs if needed, send the job to the "
+         "worker and keep working; the result becomes a new take"),
+    Knob("PyScript_Knob", "cancel", "Cancel", script=_py("cancel(nuke.thisNode())"),
+         tooltip="Stop the running job (frames written so far are kept in its take)"),
+    Knob("Enumeration_Knob", "take", "take", values=("none",), flags=("+STARTLINE",),
+         tooltip="The take this node shows; every take is kept in its own folder"),
+    Knob("PyScript_Knob", "refresh", "Refresh", script=_py("refresh(nuke.thisNode())"),
+         flags=("-STARTLINE",), tooltip="Read the take list from the output folder again"),
+    Knob("PyScript_Knob", "read_from_take", "Read node from take",
+         script=_py("read_from_take(nuke.thisNode())"), flags=("-STARTLINE",),
+         tooltip="A standalone Read of the chosen take, for downstream work"),
+    Knob("Text_Knob", "status", "status", default="", flags=("+STARTLINE",)),
+    # what the internal Read shows; saved with the script, so a take survives reopening and
+    # renders on a farm without the plugin
+    Knob("String_Knob", "take_file", flags=("+INVISIBLE",)),
+    Knob("Int_Knob", "take_first", default=1, flags=("+INVISIBLE",)),
+    Knob("Int_Knob", "take_last", default=1, flags=("+INVISIBLE",)),
+    Knob("Boolean_Knob", "has_take", default=False, flags=("+INVISIBLE",)),
+]
+
+ON_CREATE = _py("on_create(nuke.thisNode())")
+KNOB_CHANGED = _py("knob_changed(nuke.thisNode(), nuke.thisKnob())")
+HELP = ("ActAnywhere: a background video that follows the subject. Plug in the plate (with "
+        "its alpha, or a matte input), a background still, press Generate. Each Generate "
+        "makes a new take; pick one in 'take'. docs/nuke.md")
+
+
+@dataclass
+class Internal:
+    cls: str
+    name: str
+    knobs: list[tuple[str, str]] = field(default_factory=list)  # (name, written value)
+    inputs: tuple[str, ...] = ()  # input 0, 1, ... by node name
+
+
+INTERNALS = [
+    Internal("Input", "plate", [("number", "0")]),
+    Internal("Input", "bg", [("number", "1")]),
+    Internal("Input", "matte", [("number", "2")]),
+    Internal("Read", "TakeRead", [("file", '"\\[value parent.take_file]"'),
+                                  ("first", "{{parent.take_first}}"),
+                                  ("last", "{{parent.take_last}}"),
+                                  ("origfirst", "{{parent.take_first}}"),
+                                  ("origlast", "{{parent.take_last}}"),
+                                  ("raw", "true"),  # takes come back in the working space
+                                  ("on_error", "black")]),
+    Internal("Switch", "ShowTake", [("which", "{{parent.has_take}}")],
+             inputs=("plate", "TakeRead")),
+    Internal("Output", "Output1", inputs=("ShowTake",)),
+]
+
+
+def quote(text: str) -> str:
+    """A word as Nuke's script parser (Tcl) reads it back unchanged."""
+    if text and re.fullmatch(r"[A-Za-z0-9_.+\-]+", text):
+        return text
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("[", "\\[")
+    out = out.replace("$", "\\$").replace("\n", "\\n")
+    return f'"{out}"'
+
+
+def _knob_line(k: Knob) -> str:
+    words = [str(TYPES[k.kind]), k.name]
+    if k.label is not None:
+        words += ["l", quote(k.label)]
+    if k.kind == "Enumeration_Knob":
+        words += ["M", "{" + " ".join(quote(v) for v in k.values) + "}"]
+    if k.range is not None:
+        words += ["R", f"{k.range[0]:g}", f"{k.range[1]:g}"]
+    if k.kind in ("PyScript_Knob", "Text_Knob"):
+        words += ["T", quote(k.script if k.kind == "PyScript_Knob" else str(k.default or ""))]
+    if k.tooltip:
+        words += ["t", quote(k.tooltip)]
+    words += list(k.flags)
+    return " addUserKnob {" + " ".join(words) + "}"
+
+
+def _value(k: Knob) -> str | None:
+    if k.default is None or k.kind in ("Text_Knob", "PyScript_Knob", "Tab_Knob"):
+        return None
+    if isinstance(k.default, bool):
+        return "true" if k.default else "false"
+    if isinstance(k.default, float):
+        return f"{k.default:g}"
+    return quote(str(k.default))
+
+
+def gizmo_text() -> str:
+    lines = ["# ActAnywhere node for Nuke 15+. Generated by nuke_plugin/actanywhere_nuke/"
+             "definition.py: edit that, then run it.", "version 15.0 v1", "Gizmo {",
+             " inputs 3", f" help {quote(HELP)}", f" onCreate {quote(ON_CREATE)}",
+             f" knobChanged {quote(KNOB_CHANGED)}", " tile_color 0x5a8f5aff"]
+    lines += [_knob_line(k) for k in KNOBS]
+    lines += [f" {k.name} {v}" for k in KNOBS if (v := _value(k)) is not None]
+    lines.append("}")
+    # nodes are written in order; a node pops its inputs off the stack, input 0 on top, so
+    # each input's node is pushed last-input first
+    for i, node in enumerate(INTERNALS):
+        for src in reversed(node.inputs):
+            lines.append(f"push ${src}")
+        body = [f" inputs {len(node.inputs)}", *[f" {k} {v}" for k, v in node.knobs],
+                f" name {node.name}", f" xpos {i * 110}", f" ypos {0 if node.inputs else -120}"]
+        lines += [f"{node.cls} {{", *body, "}"]
+        lines.append(f"set {node.name} [stack 0]")
+    lines.append("end_group")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: str = GIZMO) -> str:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(gizmo_text())
+    return path
+
+
+if __name__ == "__main__":
+    print(write())

@@ -1,0 +1,305 @@
+"""The Nuke node end to end: the shipped gizmo built by the fake ``nuke`` (tests/fake_nuke,
+the one allowed double), the plugin's real code, a real worker started from the configured
+Python, real EXRs in and out."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, make_shot, read_exr, write_exr
+
+from actanywhere.api import Client, Takes, WorkerError
+
+PLUGIN = REPO / "nuke_plugin"
+sys.path.insert(0, str(REPO / "tests" / "fake_nuke"))
+import nuke  # noqa: E402 - the fake, from the path above
+
+sys.path.insert(0, str(PLUGIN))
+from actanywhere_nuke import definition  # noqa: E402
+
+
+@pytest.fixture
+def comp(tmp_path, monkeypatch):
+    """A fresh script with the plugin loaded as Nuke loads it (init.py, menu.py), a plate
+    Read (data window inside the display window), a background Read, a saved script."""
+    nuke.scriptClear()
+    while nuke._pump():
+        pass
+    nuke._messages.clear()
+    nuke._tasks.clear()
+    state = tmp_path / "state"
+    monkeypatch.setenv("ACTANYWHERE_STATE_DIR", str(state))
+    monkeypatch.setenv("ACTANYWHERE_PYTHON", sys.executable)
+    for script in ("init.py", "menu.py"):
+        exec(compile((PLUGIN / script).read_text(), str(PLUGIN / script), "exec"), {})
+    plate, bg = make_shot(tmp_path / "shot", frames=range(1001, 1005), data_inset=3)
+    with nuke.root():
+        plate_read = nuke.nodes.Read(file=str(plate), first=1001, last=1004,
+                                     colorspace="default (linear)")
+        bg_read = nuke.nodes.Read(file=str(bg), first=1, last=1)
+    (tmp_path / "comp").mkdir()
+    nuke.scriptSaveAs(str(tmp_path / "comp" / "shot010.nk"))
+    yield {"tmp": tmp_path, "plate": plate_read, "bg": bg_read, "state": state}
+    for run in list(sys.modules["actanywhere_nuke.node"].RUNS.values()):
+        run.handle.cancel()
+        run.handle.wait(30)
+    with contextlib.suppress(WorkerError):
+        Client.from_state(str(state)).shutdown()
+
+
+def _node(c):
+    """What the artist does: Tab menu -> ActAnywhere (the toolbar's command), wire inputs."""
+    command = nuke.menu("Nodes").findItem("ActAnywhere/ActAnywhere")
+    exec(command, {"nuke": nuke})
+    node = [n for n in nuke.allNodes(group=nuke.root()) if n.Class() == "ActAnywhere"][-1]
+    node.setInput(0, c["plate"])
+    node.setInput(1, c["bg"])
+    return node
+
+
+def _press(node, knob):
+    node[knob].execute()
+
+
+def _pump_until(done, timeout=180):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        nuke._pump(0.1)
+        if done():
+            nuke._pump()
+            return
+    raise AssertionError("timed out pumping Nuke's main thread")
+
+
+def _finished(node):
+    return lambda: node.fullName() not in sys.modules["actanywhere_nuke.node"].RUNS
+
+
+def test_the_shipped_gizmo_is_the_definition():
+    assert (REPO / "gizmos" / "ActAnywhere.gizmo").read_text() == definition.gizmo_text(), \
+        "run python3 nuke_plugin/actanywhere_nuke/definition.py"
+
+
+def test_plugin_code_runs_on_nukes_pythons_and_imports_no_heavy_library():
+    """Nuke 15 is Python 3.10: every plugin file parses as 3.10; none imports numpy, torch,
+    OpenImageIO or pydantic, nor any of the core beyond the host layer."""
+    files = [*PLUGIN.rglob("*.py")]
+    assert len(files) >= 7
+    for path in files:
+        tree = ast.parse(path.read_text(), feature_version=(3, 10))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"numpy", "torch", "OpenImageIO", "pydantic", "cv2"}, path
+                if top == "actanywhere":
+                    assert name.startswith("actanywhere.api") or name == "actanywhere.errors", \
+                        (path, name)
+
+
+def test_colourspace_names_map_to_the_built_in_config():
+    import PyOpenColorIO as ocio
+    from actanywhere_nuke.colour import NUKE_DEFAULT, ocio_name
+
+    from actanywhere.color import DEFAULT_CONFIG
+
+    config = ocio.Config.CreateFromFile(DEFAULT_CONFIG)
+    for target in NUKE_DEFAULT.values():
+        assert config.getColorSpace(target) is not None, target
+    assert ocio_name("default (scene_linear)", "ACEScg") == "ACEScg"
+    assert ocio_name("default (linear)", "ACEScg") == "Linear Rec.709 (sRGB)"
+    assert ocio_name("scene_linear", "ACEScg") == "ACEScg"
+    assert ocio_name("sRGB", "ACEScg") == "sRGB Encoded Rec.709 (sRGB)"
+    assert ocio_name("ACES - ACEScct", "ACEScg") == "ACES - ACEScct"  # config names pass
+
+
+def test_generate_makes_takes_the_node_shows_and_keeps(comp):
+    tmp = comp["tmp"]
+    node = _node(comp)
+    assert node["take"].values() == ["none"] and not node["has_take"].value()
+    _press(node, "generate")
+    assert nuke._messages == [], nuke._messages
+    assert "sent to the worker" in node["status"].value()  # Generate returned at once
+    _pump_until(_finished(node))
+    assert "take_001 done: 4 frames" in node["status"].value(), node["status"].value()
+    folder = tmp / "comp" / "actanywhere" / node.name() / "take_001"
+    frames = sorted(p.name for p in folder.glob("*.exr"))
+    assert frames == [f"{node.name()}.{f}.exr" for f in range(1001, 1005)]
+    px, spec = read_exr(folder / frames[0])
+    plate_px, plate_spec = read_exr(tmp / "shot" / "plate" / "plate.1001.exr")
+    assert (plate_spec.x, plate_spec.full_width) == (3, 64)  # the plate's data window < display
+    assert (spec.full_width, spec.full_height) == (64, 36)
+    # the subject is the plate's (recomposite), where the plate has it
+    assert np.allclose(px[13, 11, :3], plate_px[10, 8, :3], atol=1e-2)
+    # the node's internal Read shows the take: a Write downstream renders it, no worker needed
+    assert node["take"].value().startswith("take_001") and node["has_take"].value()
+    with nuke.root():
+        out = nuke.nodes.Write(file=str(tmp / "render" / "r.####.exr"), channels="rgba",
+                               create_directories=True)
+    out.setInput(0, node)
+    nuke.execute(out, 1001, 1002)
+    rendered, _ = read_exr(tmp / "render" / "r.1001.exr")
+    assert np.allclose(rendered, px[..., :4], atol=1e-3)
+    # a second take does not overwrite the first; the node shows the newest
+    node["seed"].setValue(5)
+    _press(node, "generate")
+    _pump_until(_finished(node))
+    assert [t.name for t in Takes(str(folder.parent)).list()] == ["take_001", "take_002"]
+    assert len(list(folder.glob("*.exr"))) == 4
+    assert node["take"].value().startswith("take_002")
+    assert len(node["take"].values()) == 2
+    # the artist picks take 1 again, makes a Read of it for downstream work
+    nuke._user_sets(node, "take", node["take"].values()[0])
+    assert node["take_file"].value().startswith(str(folder))
+    _press(node, "read_from_take")
+    read = nuke.allNodes("Read", nuke.root())[-1]
+    assert read.knob("file").value() == str(folder / f"{node.name()}.####.exr")
+    assert (read["first"].value(), read["last"].value()) == (1001, 1004)
+    assert read in nuke.allNodes(group=nuke.root())  # at the top level, not in the gizmo
+    # save, reopen: the takes and the chosen one are kept
+    script = str(tmp / "comp" / "shot010.nk")
+    nuke.scriptSaveAs(script)
+    nuke.scriptOpen(script)
+    again = nuke.toNode(node.name())
+    assert [v.split(":")[0] for v in again["take"].values()] == ["take_001", "take_002"]
+    assert again["take"].value().startswith("take_001") and again["has_take"].value()
+    with nuke.root():
+        out = nuke.nodes.Write(file=str(tmp / "render2" / "r.####.exr"), channels="rgba",
+                               create_directories=True)
+    out.setInput(0, again)
+    nuke.execute(out, 1001, 1001)
+    assert np.allclose(read_exr(tmp / "render2" / "r.1001.exr")[0], px[..., :4], atol=1e-3)
+
+
+def test_modified_inputs_are_rendered_and_a_matte_input_is_used(comp):
+    tmp = comp["tmp"]
+    # a matte sequence with the subject's left half only
+    (tmp / "matte").mkdir()
+    for i, f in enumerate(range(1001, 1005)):
+        a = np.zeros((36, 64, 1), np.float32)
+        a[10:26, 8 + 4 * i : 14 + 4 * i] = 1.0
+        write_exr(tmp / "matte" / f"m.{f}.exr", a, channels=("A",))
+    with nuke.root():
+        matte = nuke.nodes.Read(file=str(tmp / "matte" / "m.####.exr"), first=1001, last=1004)
+        graded = nuke.nodes.Grade(white=2.0)
+    graded.setInput(0, comp["plate"])
+    node = _node(comp)
+    node.setInput(0, graded)  # not a Read: rendered by a temporary Write
+    node.setInput(2, matte)
+    node["matte_source"].setValue("matte input")
+    node["range_mode"].setValue("custom")
+    node["frames"].setValue("1002-1003")
+    _press(node, "generate")
+    _pump_until(_finished(node))
+    assert "take_001 done: 2 frames" in node["status"].value(), node["status"].value()
+    take = Takes(str(tmp / "comp" / "actanywhere" / node.name())).get("take_001")
+    rendered = sorted(os.listdir(Path(take.folder) / "inputs"))
+    assert rendered == ["plate.1002.exr", "plate.1003.exr"]  # the matte Read went direct
+    assert take.spec["matte"] == {"source": "file", "path": str(tmp / "matte" / "m.####.exr"),
+                                  "channel": "A"}
+    assert take.spec["plate"]["path"] == os.path.join(take.folder, "inputs", "plate.####.exr")
+    _, in_spec = read_exr(Path(take.folder) / "inputs" / "plate.1002.exr")
+    assert (in_spec.x, in_spec.y, in_spec.full_width) == (3, 3, 64)  # windows kept
+    px, _ = read_exr(Path(take.folder) / f"{node.name()}.1002.exr")
+    plate_px, _ = read_exr(tmp / "shot" / "plate" / "plate.1002.exr")
+    # graded subject inside the matte; outside the matte the subject is gone (background)
+    assert np.allclose(px[13, 13, :3], 2 * plate_px[10, 10, :3], atol=2e-2)
+    assert not np.allclose(px[13, 20, :3], 2 * plate_px[10, 17, :3], atol=0.2)
+    assert nuke.allNodes("Write", nuke.root()) == []  # the temporary Write is gone
+
+
+def test_cancel_keeps_complete_frames_and_marks_the_take(comp):
+    tmp = comp["tmp"]
+    plate, bg = make_shot(tmp / "long", frames=range(1, 41), size=(480, 270))
+    comp["plate"]["file"].setValue(str(plate))
+    comp["plate"]["first"].setValue(1)
+    comp["plate"]["last"].setValue(40)
+    node = _node(comp)
+    _press(node, "generate")
+    _pump_until(lambda: "frames 2/" in node["status"].value() or
+                "frames 3/" in node["status"].value())
+    nuke._press_cancel()  # the Cancel of Nuke's progress bar
+    _pump_until(_finished(node))
+    status = node["status"].value()
+    assert "take_001 cancelled after" in status, status
+    take = Takes(str(tmp / "comp" / "actanywhere" / node.name())).get("take_001")
+    assert take.status == "cancelled" and 2 <= take.written < 40
+    for path in take.files():
+        assert read_exr(path)[0].shape == (270, 480, 8)
+    assert node["has_take"].value()  # what was written can be looked at
+
+
+def test_a_worker_killed_mid_job_shows_an_error(comp):
+    tmp = comp["tmp"]
+    plate, _ = make_shot(tmp / "long", frames=range(1, 41), size=(480, 270))
+    comp["plate"]["file"].setValue(str(plate))
+    comp["plate"]["last"].setValue(40)
+    comp["plate"]["first"].setValue(1)
+    node = _node(comp)
+    _press(node, "generate")
+    _pump_until(lambda: "frames 2/" in node["status"].value())
+    os.kill(Client.from_state(str(comp["state"])).pid, signal.SIGKILL)
+    _pump_until(_finished(node))
+    assert len(nuke._messages) == 1 and "take_001 interrupted" in nuke._messages[0]
+    assert "has stopped" in nuke._messages[0] and "\n" not in nuke._messages[0]
+    assert node["status"].value().startswith("error: take_001 interrupted")
+
+
+@pytest.mark.parametrize("case", ["unsaved", "no bg", "bad range", "unwritable", "no points",
+                                  "bad points", "missing plate files"])
+def test_errors_are_one_line_in_the_status_and_a_message(comp, case):
+    tmp = comp["tmp"]
+    node = _node(comp)
+    want = {"unsaved": "save the script first", "no bg": "connect the bg input",
+            "bad range": "frame range 'x-y'", "unwritable": "cannot be written",
+            "no points": "add points or boxes", "bad points": "points '1001:abc'",
+            "missing plate files": "missing plate frame(s) 1005-1006"}[case]
+    if case == "unsaved":
+        nuke.root().script = ""
+    elif case == "no bg":
+        node.setInput(1, None)
+    elif case == "bad range":
+        node["range_mode"].setValue("custom")
+        node["frames"].setValue("x-y")
+    elif case == "unwritable":
+        (tmp / "a_file").write_text("")  # a folder inside a file: no one can make it
+        node["output_folder"].setValue(str(tmp / "a_file" / "takes"))
+    elif case in ("no points", "bad points"):
+        node["matte_source"].setValue("grabcut")
+        node["points"].setValue("1001:abc" if case == "bad points" else "")
+    elif case == "missing plate files":
+        node["range_mode"].setValue("custom")
+        node["frames"].setValue("1001-1006")
+    _press(node, "generate")
+    _pump_until(_finished(node), timeout=120)
+    assert len(nuke._messages) == 1 and want in nuke._messages[0], nuke._messages
+    assert "\n" not in nuke._messages[0] and "Traceback" not in nuke._messages[0]
+    assert node["status"].value().startswith("error:")
+
+
+def test_sam_points_are_flipped_from_viewer_pixels(comp):
+    from actanywhere_nuke import node as plugin
+
+    node = _node(comp)
+    node["matte_source"].setValue("sam")
+    node["points"].setValue("1001:10,30 1001:50,5,0")
+    node["boxes"].setValue("1001:8,6,20,26")
+    matte = plugin._matte(node, 1001, 1004, str(comp["tmp"] / "x"))
+    assert matte["keys"] == [{"frame": 1001, "points": [[10.0, 6.0, 1], [50.0, 31.0, 0]],
+                              "boxes": [[8.0, 10.0, 20.0, 30.0]]}]
+
+
+def test_startup_failure_prints_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("ACTANYWHERE_CORE", "/nowhere")
+    exec(compile((PLUGIN / "init.py").read_text(), "init.py", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "ActAnywhere: not loaded" in out and "/nowhere" in out
