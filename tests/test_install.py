@@ -50,3 +50,22 @@ def test_setup_rejects_arguments_it_would_ignore(install, capsys):
         install.parse(["setup", "--torhc", "cuda"])
     assert exc.value.code == 2
     assert "--torhc" in capsys.readouterr().err
+
+
+def test_nuke_init_is_idempotent_and_keeps_the_users_lines(install, tmp_path):
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_text("import nuke\nnuke.pluginAddPath('/studio/tools')")
+    install.nuke_init(str(nuke_dir), "/venv/a/bin/python")
+    install.nuke_init(str(nuke_dir), "/venv/b/bin/python")  # again, with another venv
+    text = (nuke_dir / "init.py").read_text()
+    assert text.count(install.NUKE_BEGIN) == 1 and text.startswith("import nuke\n")
+    assert "'/studio/tools'" in text and "/venv/b/bin/python" in text
+    assert "/venv/a/bin/python" not in text
+    assert f"pluginAddPath({os.path.join(ROOT, 'nuke_plugin')!r})" in text
+    compile(text, "init.py", "exec")  # Nuke can run it
+    printed = install.nuke_init(str(tmp_path / "other"), "/venv/c/bin/python", print_only=True)
+    assert "NUKE_PATH=" in printed and "ACTANYWHERE_PYTHON=/venv/c/bin/python" in printed
+    assert not (tmp_path / "other").exists()
+    ns, _ = install.parse(["nuke", "--nuke-dir", str(nuke_dir), "--print"])
+    assert ns.action == "nuke" and ns.print_only and ns.nuke_dir == str(nuke_dir)
