@@ -14,7 +14,7 @@ from conftest import REPO, make_shot, read_exr, start_worker, stop_worker
 
 from actanywhere import spec as specmod
 from actanywhere.api import Client, JobHandle, MainThreadQueue, Takes, build, takes
-from actanywhere.api.takes import frames_on_disk
+from actanywhere.api.patterns import frame_file, frames_on_disk
 
 
 def _run_take(root, spec, state, **kw):
@@ -72,6 +72,8 @@ def test_frames_on_disk_reads_both_patterns(tmp_path):
     assert [f for f, _ in frames_on_disk(str(tmp_path / "c.####.exr"))] == want
     assert [f for f, _ in frames_on_disk(str(tmp_path / "c.%04d.exr"))] == want
     assert frames_on_disk(str(tmp_path / "none" / "c.####.exr")) == []
+    assert frame_file("/s/c.####.exr", 7) == "/s/c.0007.exr"
+    assert frame_file("/s/c.%04d.exr", 1001) == frame_file("/s/c.#.exr", 1001) == "/s/c.1001.exr"
 
 
 def test_a_take_runs_in_a_standard_library_only_python(worker, tmp_path):

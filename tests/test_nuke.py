@@ -80,6 +80,17 @@ def _pump_until(done, timeout=180):
     raise AssertionError("timed out pumping Nuke's main thread")
 
 
+def _render_downstream(node, folder):
+    """A Write below ``node`` rendered for frame 1001, as a farm's ``nuke -t`` would; its
+    pixels."""
+    with nuke.root():
+        out = nuke.nodes.Write(file=str(folder / "r.####.exr"), channels="rgba",
+                               create_directories=True)
+    out.setInput(0, node)
+    nuke.execute(out, 1001, 1001)
+    return read_exr(folder / "r.1001.exr")[0]
+
+
 def _finished(node):
     return lambda: node.fullName() not in sys.modules["actanywhere_nuke.node"].RUNS
 
@@ -143,13 +154,7 @@ def test_generate_makes_takes_the_node_shows_and_keeps(comp):
     assert np.allclose(px[13, 11, :3], plate_px[10, 8, :3], atol=1e-2)
     # the node's internal Read shows the take: a Write downstream renders it, no worker needed
     assert node["take"].value().startswith("take_001") and node["has_take"].value()
-    with nuke.root():
-        out = nuke.nodes.Write(file=str(tmp / "render" / "r.####.exr"), channels="rgba",
-                               create_directories=True)
-    out.setInput(0, node)
-    nuke.execute(out, 1001, 1002)
-    rendered, _ = read_exr(tmp / "render" / "r.1001.exr")
-    assert np.allclose(rendered, px[..., :4], atol=1e-3)
+    assert np.allclose(_render_downstream(node, tmp / "render"), px[..., :4], atol=1e-3)
     # a second take does not overwrite the first; the node shows the newest
     node["seed"].setValue(5)
     _press(node, "generate")
@@ -173,12 +178,7 @@ def test_generate_makes_takes_the_node_shows_and_keeps(comp):
     again = nuke.toNode(node.name())
     assert [v.split(":")[0] for v in again["take"].values()] == ["take_001", "take_002"]
     assert again["take"].value().startswith("take_001") and again["has_take"].value()
-    with nuke.root():
-        out = nuke.nodes.Write(file=str(tmp / "render2" / "r.####.exr"), channels="rgba",
-                               create_directories=True)
-    out.setInput(0, again)
-    nuke.execute(out, 1001, 1001)
-    assert np.allclose(read_exr(tmp / "render2" / "r.1001.exr")[0], px[..., :4], atol=1e-3)
+    assert np.allclose(_render_downstream(again, tmp / "render2"), px[..., :4], atol=1e-3)
 
 
 def test_modified_inputs_are_rendered_and_a_matte_input_is_used(comp):

@@ -10,10 +10,11 @@ folder. Data and display windows are what Nuke writes: the bbox and the format.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 import nuke
+
+from actanywhere.api.patterns import frame_file, has_frame_number
 
 from .colour import ocio_name, working_space
 
@@ -62,7 +63,7 @@ def source(node, name: str, first: int, last: int, folder: str, still: bool = Fa
         raise InputError(f"connect the {name} input")
     if direct_read(node):
         pattern = node["file"].value()
-        if still and _has_frame_number(pattern):
+        if still and has_frame_number(pattern):
             pattern = frame_file(pattern, max(int(node["first"].value()),
                                               min(first, int(node["last"].value()))))
         return Source(pattern, _colorspace(node), int(node["first"].value()),
@@ -87,13 +88,3 @@ def render(node, name: str, first: int, last: int, folder: str) -> Source:
     finally:
         nuke.delete(write)
     return Source(path, working_space(), first, last, True)
-
-
-def _has_frame_number(path: str) -> bool:
-    return re.search(r"#+|%0?\d*d", path) is not None
-
-
-def frame_file(pattern: str, frame: int) -> str:
-    """One frame's file of a ``####`` / ``%04d`` pattern."""
-    pattern = re.sub(r"#+", lambda m: f"{frame:0{len(m.group(0))}d}", pattern)
-    return re.sub(r"%0?(\d*)d", lambda m: f"{frame:0{int(m.group(1) or 1)}d}", pattern)

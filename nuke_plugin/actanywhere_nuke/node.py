@@ -189,7 +189,8 @@ def _spec(node, take: Take, first: int, last: int) -> dict:
     diffusion = {"seed": int(node["seed"].value()), "steps": int(node["steps"].value()),
                  "guidance": float(node["guidance"].value())}
     script = nuke.root().name()
-    return build(plate.path, bg.path, take.output or "take.####.exr", frames=f"{first}-{last}",
+    # the output is a placeholder: takes.start puts it in the take's folder
+    return build(plate.path, bg.path, "take.####.exr", frames=f"{first}-{last}",
                  plate_colorspace=plate.colorspace, background_colorspace=bg.colorspace,
                  matte=_matte(node, first, last, folder), engine=engine,
                  model=node["model"].evaluate().strip() or None, diffusion=diffusion,

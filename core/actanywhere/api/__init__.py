@@ -5,7 +5,7 @@ a host's own Python imports it.
 - ``client``: talk to the worker (connect or start it, submit, follow, cancel)
 - ``connection``: the worker's connection file; ``status``: progress stages, job statuses
 - ``shotspec``: ShotSpec dicts (version, absolute paths, a builder); ``prompts``: key-frame
-  prompt strings
+  prompt strings; ``patterns``: ``####`` / ``%04d`` frame patterns
 - ``handle``: a job followed on a background thread, callbacks on the host's main thread
 - ``takes``: versioned take folders and their records
 """

@@ -21,10 +21,10 @@ from typing import Any
 
 from .client import Client
 from .handle import JobHandle, MainThread, call_now
+from .patterns import frames_on_disk
 
 TAKE_FILE = "take.json"
 _NAME = re.compile(r"^take_(\d{3,})$")
-_FRAME = re.compile(r"#+|%0?(\d*)d")
 
 
 @dataclass
@@ -87,25 +87,6 @@ class Take:
         return cls(**data)
 
 
-def frames_on_disk(pattern: str) -> list[tuple[int, str]]:
-    """(frame, path) of the files matching a ``####`` / ``%04d`` pattern, by frame."""
-    if not pattern:
-        return []
-    folder, name = os.path.split(pattern)
-    hashes = _FRAME.search(name)
-    if hashes is None:  # one file, no frame number
-        return [(0, pattern)] if os.path.isfile(pattern) else []
-    regex = re.compile(f"^{re.escape(name[:hashes.start()])}(-?\\d+)"
-                       f"{re.escape(name[hashes.end():])}$")
-    try:
-        names = os.listdir(folder or ".")
-    except OSError:
-        return []
-    found = [(int(m.group(1)), os.path.join(folder, n)) for n in names
-             if (m := regex.match(n))]
-    return sorted(found)
-
-
 class Takes:
     """The takes of one node (or strip), in ``root``."""
 
@@ -128,9 +109,15 @@ class Takes:
         return sorted(out, key=lambda t: t.number)
 
     def get(self, name: str) -> Take | None:
-        """The take called ``name`` (``take_002``, or a menu item starting with it)."""
+        """The take called ``name`` (``take_002``, or a menu item starting with it); None
+        when there is no such take or its record cannot be read."""
         name = name.split(":")[0].strip()
-        return next((t for t in self.list() if t.name == name), None)
+        if not _NAME.match(name):
+            return None
+        try:
+            return Take.load(os.path.join(self.root, name))
+        except (OSError, ValueError, TypeError):
+            return None
 
     def new(self, **values: Any) -> Take:
         """A new take in the next free folder, its record saved; OSError when ``root``
@@ -199,10 +186,7 @@ def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
         if on_end is not None:
             on_end(take, handle)
 
-    def submitted(job_id: str) -> None:
-        take.job = job_id
-
-    handle = JobHandle(spec, connect, main_thread=main_thread, on_submitted=submitted,
-                       on_progress=on_progress, on_done=ended, on_failed=ended,
-                       on_cancelled=ended, finalize=record, client=client)
+    handle = JobHandle(spec, connect, main_thread=main_thread, on_progress=on_progress,
+                       on_done=ended, on_failed=ended, on_cancelled=ended, finalize=record,
+                       client=client)
     return handle.start()

@@ -33,12 +33,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .. import __version__
-from ..api.status import END
+from ..api.status import END, FINAL
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
 from ..progress import ProgressEvent
 from . import paths
 from .openapi import OPENAPI
-from .store import FINAL, JobStore
+from .store import JobStore
 
 MAX_BODY = 1 << 20  # a ShotSpec is a few KB
 DRAIN_LIMIT = 64 << 20  # bodies up to this are read and dropped before an error answer
