@@ -5,14 +5,19 @@
     python3 install.py test     # create .venv, install with test tools, run the whole suite
     python3 install.py setup    # only create .venv and install
     python3 install.py nuke     # set up, then add the Nuke plugin to ~/.nuke/init.py
+    python3 install.py blender  # set up, then build the Blender extension zip (dist/)
 
 Options: --venv DIR (default .venv), --torch none|cpu|cuda. Default: `test` and `demo` install
 the CUDA build of torch 2.12 with torchvision 0.27 (it runs on the CPU too; CI exercises the
 model with it, the demo runs the shipped model); `setup` installs no torch (the composite
-engine needs none; `nuke` installs the CUDA build, as the node runs the model). `nuke` takes
---nuke-dir DIR (default ~/.nuke) and --print (print the NUKE_PATH and ACTANYWHERE_PYTHON lines
-to use instead of editing init.py). See docs/quickstart.md and docs/nuke.md. Standard library
-only; Python 3.11 or newer.
+engine needs none; `nuke` and `blender` install the CUDA build, as the hosts run the model).
+`nuke` takes --nuke-dir DIR (default ~/.nuke) and --print (print the NUKE_PATH and ACTANYWHERE_PYTHON lines
+to use instead of editing init.py). `blender` builds dist/actanywhere-<version>.zip for
+Blender's Preferences > Get Extensions > Install from Disk, its Worker Python set to this venv
+(--out DIR elsewhere). `test` also makes venvs with Blender's Python module for the Blender
+tests (.venv-bpy-5.0: bpy 5.0.1, .venv-bpy-4.5: bpy 4.5; --bpy 5.0 or none for fewer); where
+bpy cannot be installed, those tests skip. See docs/quickstart.md, docs/nuke.md and
+docs/blender.md. Standard library only; Python 3.11 or newer.
 """
 
 from __future__ import annotations
@@ -68,6 +73,47 @@ def setup(venv_dir: str, extras: str, torch: str) -> str:
     return py
 
 
+#: Blender's Python module from PyPI, each in a venv of its own (bpy needs numpy<2; the worker's
+#: OpenImageIO needs numpy>=2); wheels exist for CPython 3.11
+BPY = {"5.0": ["bpy==5.0.1", "numpy<2"], "4.5": ["bpy==4.5.*", "numpy<2"]}
+
+
+def setup_bpy(venv_dir: str, version: str) -> str | None:
+    """A venv with ``bpy`` for the Blender tests; its Python, or None (and a line saying why)
+    when it cannot be installed here: those tests then skip."""
+    py = _python(venv_dir)
+    stamp = os.path.join(venv_dir, ".actanywhere-installed")
+    want = " ".join(BPY[version])
+    if os.path.exists(stamp):
+        with open(stamp) as fh:
+            if fh.read() == want:
+                return py
+    try:
+        if not os.path.exists(py):
+            print(f"creating virtual environment {venv_dir} (Blender {version} tests)",
+                  flush=True)
+            venv.EnvBuilder(with_pip=True, clear=False).create(venv_dir)
+        _run([py, "-m", "pip", "install", "--quiet", *BPY[version]])
+    except (subprocess.CalledProcessError, OSError) as exc:
+        print(f"note: bpy for Blender {version} could not be installed ({exc}); its tests "
+              "skip", flush=True)
+        return None
+    with open(stamp, "w") as fh:
+        fh.write(want)
+    return py
+
+
+def blender_zip(out_dir: str, python: str) -> str:
+    """Build the extension zip (blender_addon/build.py) with ``python`` as its worker."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "actanywhere_blender_build", os.path.join(ROOT, "blender_addon", "build.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build(out_dir, python=python)
+
+
 NUKE_BEGIN = "# >>> ActAnywhere (added by install.py nuke; run it again to update) >>>"
 NUKE_END = "# <<< ActAnywhere <<<"
 
@@ -109,12 +155,16 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     action; what this parser does not know, or everything after "--", is passed on."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["setup", "demo", "test", "nuke"], nargs="?",
-                        default="setup")
+    parser.add_argument("action", choices=["setup", "demo", "test", "nuke", "blender"],
+                        nargs="?", default="setup")
     parser.add_argument("--nuke-dir", default=os.path.join(os.path.expanduser("~"), ".nuke"),
                         help="Nuke's user folder whose init.py gets the plugin (nuke)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="nuke: print the environment lines instead of editing init.py")
+    parser.add_argument("--out", default=os.path.join(ROOT, "dist"),
+                        help="blender: where the extension zip is written")
+    parser.add_argument("--bpy", choices=["all", "5.0", "none"], default="all",
+                        help="test: Blender versions to test against (bpy venvs to make)")
     parser.add_argument("--venv", default=os.path.join(ROOT, ".venv"))
     parser.add_argument("--torch", choices=sorted(TORCH), default=None,
                         help="none: no diffusion engine; cpu: CPU-only build; cuda: CUDA build "
@@ -122,7 +172,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     ns, extra_args = parser.parse_known_args(argv)
     if extra_args[:1] == ["--"]:
         extra_args = extra_args[1:]
-    if ns.action in ("setup", "nuke") and extra_args:
+    if ns.action in ("setup", "nuke", "blender") and extra_args:
         parser.error(f"{ns.action} takes no further arguments: {' '.join(extra_args)}")
     ns.venv = os.path.abspath(ns.venv)
     return ns, extra_args
@@ -141,7 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         if ns.action == "demo":
             _run([py, "-m", "actanywhere", "demo", *extra_args], env=env, cwd=ROOT)
         elif ns.action == "test":
+            versions = {"all": list(BPY), "5.0": ["5.0"], "none": []}[ns.bpy]
+            found = [setup_bpy(f"{ns.venv}-bpy-{v}", v) for v in versions]
+            env["ACTANYWHERE_BPY_PYTHONS"] = os.pathsep.join(p for p in found if p)
             _run([py, "-m", "pytest", "-q", *extra_args], env=env, cwd=ROOT)
+        elif ns.action == "blender":
+            zip_path = blender_zip(ns.out, py)
+            print(f"Blender extension: {zip_path}\nIn Blender 4.2+: Edit > Preferences > Get "
+                  "Extensions > (v) > Install from Disk..., pick that file; the panel is in "
+                  f"the Sequencer's sidebar (N), tab ActAnywhere. Its worker: {py} "
+                  "(docs/blender.md).")
         elif ns.action == "nuke":
             print(nuke_init(ns.nuke_dir, py, ns.print_only))
     except subprocess.CalledProcessError as exc:

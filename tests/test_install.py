@@ -69,3 +69,21 @@ def test_nuke_init_is_idempotent_and_keeps_the_users_lines(install, tmp_path):
     assert not (tmp_path / "other").exists()
     ns, _ = install.parse(["nuke", "--nuke-dir", str(nuke_dir), "--print"])
     assert ns.action == "nuke" and ns.print_only and ns.nuke_dir == str(nuke_dir)
+
+
+def test_blender_builds_the_extension_zip_with_the_venvs_python(install, tmp_path):
+    import json
+    import zipfile
+
+    ns, _ = install.parse(["blender", "--out", str(tmp_path / "dist")])
+    assert ns.action == "blender" and ns.out == str(tmp_path / "dist")
+    path = install.blender_zip(ns.out, "/venv/x/bin/python")
+    assert os.path.basename(path) == "actanywhere-0.1.0.zip"
+    with zipfile.ZipFile(path) as zf:
+        assert json.loads(zf.read("defaults.json")) == {"python": "/venv/x/bin/python"}
+        names = zf.namelist()
+    assert "blender_manifest.toml" in names and "vendor/actanywhere/api/takes.py" in names
+    assert not [n for n in names if n.endswith(".pyc")]
+    with pytest.raises(SystemExit):  # blender takes no arguments to pass on
+        install.parse(["blender", "extra"])
+    assert install.parse(["test", "--bpy", "none"])[0].bpy == "none"

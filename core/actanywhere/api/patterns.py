@@ -39,3 +39,21 @@ def frames_on_disk(pattern: str) -> list[tuple[int, str]]:
     found = [(int(m.group(1)), os.path.join(folder, n)) for n in names
              if (m := regex.match(n))]
     return sorted(found)
+
+
+_LAST_NUMBER = re.compile(r"^(.*?)(-?\d+)(\.[A-Za-z0-9]+)?$")
+
+
+def numbered(filename: str) -> tuple[str, int, int] | None:
+    """A numbered file's name as (pattern, frame, digits): ``plate.1001.exr`` ->
+    (``plate.####.exr``, 1001, 4), the frame being the last number before the extension.
+    None for a name without one. Hosts that list a sequence's files (Blender's image strips)
+    turn them into the pattern a ShotSpec takes with it."""
+    match = _LAST_NUMBER.match(filename)
+    if match is None:
+        return None
+    head, number, ext = match.group(1), match.group(2), match.group(3) or ""
+    if number.startswith("-") and head and head[-1].isalnum():  # shot-10.exr: a dash, not minus
+        head, number = head + "-", number[1:]
+    digits = len(number.lstrip("-"))
+    return f"{head}{'#' * digits}{ext}", int(number), digits

@@ -1,0 +1,152 @@
+"""Generate: the active image strip as the plate, the panel's settings as a ShotSpec, a new
+take folder, the job sent to the worker. Runs on the main thread only as long as reading the
+strips and making the folder take; the job itself is followed by ``jobs``."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import bpy
+
+from . import colour, compat, jobs, plate, preferences
+from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build
+from .vendor.actanywhere.api import takes as takes_mod
+from .vendor.actanywhere.api.prompts import key_frames
+from .vendor.actanywhere.errors import InputError
+
+
+def plate_strip(scene):
+    ed = compat.editor(scene)
+    strip = ed.active_strip if ed is not None else None
+    if strip is None:
+        raise InputError("select the plate: an image strip (EXR, PNG or JPEG sequence)")
+    return strip
+
+
+def take_root(scene, plate_name: str) -> str:
+    """``<output>/<plate strip>``: the output folder (``//`` = the .blend's folder)."""
+    folder = scene.actanywhere.output_folder.strip() or "//actanywhere"
+    if folder.startswith("//") and not bpy.data.filepath:
+        raise InputError(f"output folder {folder!r} is beside the .blend: save the .blend "
+                         "first, or set an absolute Output folder")
+    safe = re.sub(r"[^\w.-]+", "_", plate_name).strip("._") or "plate"
+    return os.path.join(os.path.abspath(bpy.path.abspath(folder)), safe)
+
+
+def start(scene) -> Take:
+    """The new take, running; InputError/SpecError/WorkerError as one line otherwise."""
+    strip = plate_strip(scene)
+    busy = jobs.running(plate=strip.name, scene=scene.name)
+    if busy:
+        raise InputError(f"{busy[0].take.name} of {strip.name!r} is still generating; cancel "
+                         "it first")
+    seq = plate.sequence(strip)
+    plate_ocio = plate.ocio(seq.colorspace, f"plate strip {strip.name!r}")
+    python = preferences.worker_python()
+    root = take_root(scene, strip.name)
+    try:
+        take = Takes(root).new()
+    except OSError as exc:
+        raise InputError(f"output folder {root} cannot be written ({exc.strerror or exc}); "
+                         "choose another Output folder") from None
+    try:
+        spec, working = _spec(scene, seq, plate_ocio, take)
+    except Exception as exc:
+        take.status, take.error = "failed", " ".join(str(exc).split())
+        take.save()
+        raise
+    settings = scene.actanywhere
+    entry = settings.takes.add()
+    entry.name, entry.plate, entry.folder = take.name, strip.name, take.folder
+    entry.first, entry.count = seq.first, seq.last - seq.first + 1
+    entry.timeline_start, entry.channel = seq.timeline_start, seq.channel
+    entry.colorspace = colour.blender_name(working)
+    entry.created = time.strftime("%Y-%m-%d %H:%M")
+    entry.status, entry.message = "starting", "sent to the worker"
+    scene_name = scene.name
+    handle = takes_mod.start(
+        take, spec, lambda: _connect(python), stem=_stem(seq.pattern),
+        main_thread=jobs.QUEUE.post,
+        on_progress=lambda ev: jobs.on_progress(scene_name, take, ev),
+        on_end=lambda t, h: jobs.on_end(scene_name, t, h), client="blender")
+    entry.label, entry.engine, entry.output = take.label, take.engine, take.output
+    entry.seed = int(take.seed or 0)
+    settings.take_index = len(settings.takes) - 1
+    jobs.RUNS[take.folder] = jobs.Run(handle, take, scene_name, strip.name)
+    jobs.watch()
+    settings.status = f"{take.name}: sent to the worker"
+    return take
+
+
+def _stem(pattern: str) -> str:
+    return re.sub(r"[._-]*#+.*$", "", pattern) or "take"
+
+
+def _connect(python: str) -> Client:
+    """The running worker, or one started with the preferences' Python (on the job's
+    thread: ``python`` was read from the preferences before)."""
+    if not python:
+        try:
+            return Client.connect(start=False)
+        except WorkerError as exc:
+            raise WorkerError(f"{exc}; or set the Worker Python in the ActAnywhere add-on's "
+                              "preferences (python3 install.py blender does)") from None
+    return Client.connect(python=python, start=True)
+
+
+def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> tuple[dict, str]:
+    s = scene.actanywhere
+    inputs = os.path.join(take.folder, "inputs")
+    if s.background_source == "STRIP":
+        bg_strip = compat.strips_all(compat.editor(scene)).get(s.background_strip)
+        if bg_strip is None:
+            raise InputError(f"background strip {s.background_strip!r} is not in the scene; "
+                             "pick one, or use a background File")
+        bg_path, bg_cs = plate.still(bg_strip, seq.timeline_start)
+        bg_ocio = plate.ocio(bg_cs, f"background strip {bg_strip.name!r}")
+    else:
+        if not s.background_file.strip():
+            raise InputError("pick a background: an image File or a Strip")
+        bg_path, bg_ocio = bpy.path.abspath(s.background_file.strip()), None
+        if not os.path.isfile(bg_path):
+            raise InputError(f"background file {bg_path} does not exist")
+    working = colour.working_space(plate_ocio)
+    engine = s.engine
+    diffusion = {"seed": s.seed, "steps": s.steps, "guidance": round(s.guidance, 4)}
+    model = bpy.path.abspath(s.model.strip()) if s.model.strip() else None
+    spec = build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
+                 plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
+                 matte=_matte(scene, seq, inputs), engine=engine, model=model,
+                 diffusion=diffusion, color={"working_space": working},
+                 base=os.path.dirname(bpy.data.filepath) or take.folder)
+    return spec, working
+
+
+def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:
+    s = scene.actanywhere
+    if s.matte == "ALPHA":
+        return {"source": "alpha"}
+    if s.matte == "STRIP":
+        strip = compat.strips_all(compat.editor(scene)).get(s.matte_strip)
+        if strip is None:
+            raise InputError(f"matte strip {s.matte_strip!r} is not in the scene; pick one")
+        return {"source": "file", "path": plate.lined_up(strip, seq, inputs, "matte"),
+                "channel": "A"}
+    if s.matte == "KEYER":
+        return {"source": "keyer", "keyer": {"screen": s.screen}}
+    keys = key_frames(s.points.split(), s.boxes.split(), names=("points", "boxes", "matte"))
+    if not keys:
+        raise InputError(f"matte {s.matte.lower()}: add points or boxes on a key frame, e.g. "
+                         f"points {seq.timeline_start}:812,440")
+    for key in keys:  # typed on the timeline; the worker counts the plate's file frames
+        timeline = key["frame"]
+        if not seq.timeline_start <= timeline <= seq.timeline_frame(seq.last):
+            raise InputError(f"key frame {timeline} is outside the plate strip's visible "
+                             f"frames {seq.timeline_start}-{seq.timeline_frame(seq.last)}")
+        key["frame"] = seq.file_frame(timeline)
+    out: dict = {"source": s.matte.lower(), "keys": keys}
+    if s.matte == "SAM" and s.sam_checkpoint.strip():
+        out["sam"] = {"checkpoint": bpy.path.abspath(s.sam_checkpoint.strip())}
+    return out

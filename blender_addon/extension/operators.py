@@ -1,0 +1,193 @@
+"""The panel's buttons. Each returns at once; failures are one line in the panel and in
+Blender's reports, never a traceback."""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from . import compat, generate, jobs, strips
+from .vendor.actanywhere.api import Takes, WorkerError
+from .vendor.actanywhere.errors import ActAnywhereError
+
+
+def _fail(op, settings, text: str) -> set[str]:
+    line = " ".join(str(text).split())
+    settings.status = f"error: {line}"
+    op.report({"ERROR"}, f"ActAnywhere: {line}")
+    return {"CANCELLED"}
+
+
+def _selected(context):
+    s = context.scene.actanywhere
+    return s.takes[s.take_index] if 0 <= s.take_index < len(s.takes) else None
+
+
+class ACTANYWHERE_OT_generate(bpy.types.Operator):
+    """Make a new take of the active image strip with a new background (runs in the worker;
+    Blender stays free)"""
+
+    bl_idname = "actanywhere.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return context.scene is not None
+
+    def execute(self, context) -> set[str]:
+        settings = context.scene.actanywhere
+        try:
+            take = generate.start(context.scene)
+        except (ActAnywhereError, WorkerError) as exc:
+            return _fail(self, settings, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback popup
+            return _fail(self, settings, f"internal error: {type(exc).__name__}: {exc}")
+        self.report({"INFO"}, f"ActAnywhere: {take.name} sent to the worker")
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_cancel(bpy.types.Operator):
+    """Stop the active strip's running take (frames written so far are kept)"""
+
+    bl_idname = "actanywhere.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return bool(jobs.running(scene=context.scene.name))
+
+    def execute(self, context) -> set[str]:
+        runs = jobs.running(scene=context.scene.name)
+        ed = compat.editor(context.scene)
+        active = ed.active_strip.name if ed is not None and ed.active_strip else None
+        run = next((r for r in runs if r.plate == active), runs[0])
+        run.handle.cancel()
+        context.scene.actanywhere.status = f"{run.take.name}: cancelling"
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_load_strip(bpy.types.Operator):
+    """Show the selected take as a strip above its plate (again, if its strip was deleted)"""
+
+    bl_idname = "actanywhere.load_strip"
+    bl_label = "Load Strip"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return _selected(context) is not None
+
+    def execute(self, context) -> set[str]:
+        take = _selected(context)
+        strip = strips.add(context.scene, take)
+        if strip is None:
+            return _fail(self, context.scene.actanywhere,
+                         f"{take.name}: no frames on disk in {take.folder}")
+        strips.show_only(context.scene, take)
+        context.scene.actanywhere.status = f"{take.name}: strip {strip.name!r}"
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_remove_take(bpy.types.Operator):
+    """Take the selected take off the list; its folder and strip stay as they are"""
+
+    bl_idname = "actanywhere.remove_take"
+    bl_label = "Remove from List"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        take = _selected(context)
+        return take is not None and take.folder not in jobs.RUNS
+
+    def execute(self, context) -> set[str]:
+        s = context.scene.actanywhere
+        take = s.takes[s.take_index]
+        name, folder = take.name, take.folder
+        s.takes.remove(s.take_index)
+        s.take_index = min(s.take_index, len(s.takes) - 1)
+        s.status = f"{name} removed from the list; its files stay in {folder}"
+        self.report({"INFO"}, f"ActAnywhere: {s.status}")
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_refresh(bpy.types.Operator):
+    """Read the active strip's takes from its output folder (takes made elsewhere, or
+    removed from the list, come back)"""
+
+    bl_idname = "actanywhere.refresh"
+    bl_label = "Refresh Takes"
+
+    def execute(self, context) -> set[str]:
+        scene, s = context.scene, context.scene.actanywhere
+        try:
+            strip = generate.plate_strip(scene)
+            root = generate.take_root(scene, strip.name)
+            seq = generate.plate.sequence(strip)
+        except ActAnywhereError as exc:
+            return _fail(self, s, str(exc))
+        known = {t.folder: t for t in s.takes}
+        added = 0
+        found = Takes(root).list()
+        for take in found:
+            entry = known.get(take.folder)
+            if entry is None:
+                entry, added = s.takes.add(), added + 1
+                entry.name, entry.plate, entry.folder = take.name, strip.name, take.folder
+                entry.first, entry.count = seq.first, seq.last - seq.first + 1
+                entry.timeline_start, entry.channel = seq.timeline_start, seq.channel
+                entry.created = _when(take.created)
+                span = take.frame_range()
+                if span is not None:  # the take's own range, placed on this plate's timeline
+                    entry.timeline_start = seq.timeline_frame(span[0])
+                    entry.first, entry.count = span[0], span[1] - span[0] + 1
+            if entry.folder in jobs.RUNS:
+                continue
+            entry.status, entry.label, entry.engine = take.status, take.label, take.engine
+            entry.output, entry.written = take.output, take.written or len(take.files())
+            entry.seed = int(take.seed or 0)
+            if take.error:
+                entry.message = take.error
+        s.status = f"{len(found)} takes in {root} ({added} added to the list)"
+        return {"FINISHED"}
+
+
+def _when(created: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created)) if created else ""
+
+
+class ACTANYWHERE_OT_open_folder(bpy.types.Operator):
+    """Open the selected take's folder in the file browser of the system"""
+
+    bl_idname = "actanywhere.open_folder"
+    bl_label = "Open Folder"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return _selected(context) is not None
+
+    def execute(self, context) -> set[str]:
+        bpy.ops.wm.path_open(filepath=_selected(context).folder)
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_report(bpy.types.Operator):
+    """A line in Blender's reports, from code that runs outside an operator (the timer)"""
+
+    bl_idname = "actanywhere.report"
+    bl_label = "ActAnywhere Report"
+    bl_options = {"INTERNAL"}
+
+    message: bpy.props.StringProperty()
+    level: bpy.props.StringProperty(default="ERROR")
+
+    def execute(self, context) -> set[str]:
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+CLASSES = (ACTANYWHERE_OT_generate, ACTANYWHERE_OT_cancel, ACTANYWHERE_OT_load_strip,
+           ACTANYWHERE_OT_remove_take, ACTANYWHERE_OT_refresh, ACTANYWHERE_OT_open_folder,
+           ACTANYWHERE_OT_report)

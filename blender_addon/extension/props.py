@@ -1,0 +1,97 @@
+"""What the panel edits and the .blend keeps: the next take's settings (per scene) and the
+list of takes made (each a folder on disk; deleting an entry or its strip keeps the files)."""
+
+from __future__ import annotations
+
+import bpy
+
+MATTES = [
+    ("ALPHA", "Plate Alpha", "The plate's alpha channel"),
+    ("STRIP", "Matte Strip", "The alpha of another image strip, lined up on the timeline"),
+    ("KEYER", "Keyer", "Green/blue-screen colour-difference key"),
+    ("SAM", "SAM", "Segment Anything from points/boxes on key frames, tracked"),
+    ("GRABCUT", "GrabCut", "OpenCV GrabCut from points/boxes on key frames (no model)"),
+]
+
+
+def _switch_take(settings, context) -> None:
+    """Selecting a take shows its strip and mutes its siblings' (nothing is deleted)."""
+    from . import strips  # noqa: PLC0415 - strips imports this module
+
+    if 0 <= settings.take_index < len(settings.takes):
+        strips.show_only(context.scene, settings.takes[settings.take_index])
+
+
+class ActAnywhereTake(bpy.types.PropertyGroup):
+    # name: take_001 (PropertyGroup's own)
+    plate: bpy.props.StringProperty(description="The plate strip the take was made from")
+    folder: bpy.props.StringProperty(subtype="DIR_PATH", description="The take's folder")
+    output: bpy.props.StringProperty(description="The frames' pattern (####)")
+    strip: bpy.props.StringProperty(description="The take's strip")
+    status: bpy.props.StringProperty(default="starting")
+    progress: bpy.props.FloatProperty(min=0.0, max=1.0)
+    message: bpy.props.StringProperty(description="Progress, or the error, as one line")
+    label: bpy.props.StringProperty()
+    engine: bpy.props.StringProperty()
+    seed: bpy.props.IntProperty()
+    created: bpy.props.StringProperty(description="When Generate was pressed")
+    first: bpy.props.IntProperty(description="First file frame")
+    count: bpy.props.IntProperty(description="Frames asked for")
+    written: bpy.props.IntProperty(description="Frames on disk when the take ended")
+    timeline_start: bpy.props.IntProperty(description="Timeline frame of the first frame")
+    channel: bpy.props.IntProperty(description="The plate's channel")
+    colorspace: bpy.props.StringProperty(default="Linear Rec.709")
+
+
+class ActAnywhereSettings(bpy.types.PropertyGroup):
+    background_source: bpy.props.EnumProperty(
+        name="Background", items=[("STRIP", "Strip", "An image strip in this scene"),
+                                  ("FILE", "File", "An image file")], default="FILE")
+    background_strip: bpy.props.StringProperty(name="Background Strip")
+    background_file: bpy.props.StringProperty(name="Background File", subtype="FILE_PATH")
+    matte: bpy.props.EnumProperty(name="Matte", items=MATTES, default="ALPHA")
+    matte_strip: bpy.props.StringProperty(name="Matte Strip")
+    screen: bpy.props.EnumProperty(name="Screen", items=[("green", "Green", ""),
+                                                         ("blue", "Blue", "")])
+    points: bpy.props.StringProperty(
+        name="Points", description="Key-frame points FRAME:X,Y[,LABEL] (timeline frame, plate "
+        "pixels from the top left, label 0 = not subject), separated by spaces")
+    boxes: bpy.props.StringProperty(
+        name="Boxes", description="Key-frame boxes FRAME:X0,Y0,X1,Y1 (timeline frame, plate "
+        "pixels from the top left), separated by spaces")
+    sam_checkpoint: bpy.props.StringProperty(name="SAM Checkpoint", subtype="FILE_PATH")
+    engine: bpy.props.EnumProperty(name="Engine", items=[
+        ("composite", "Composite", "Subject over the background plate (no model)"),
+        ("diffusion", "Diffusion", "The ActAnywhere model generates the background")],
+        default="composite")
+    model: bpy.props.StringProperty(name="Model", subtype="DIR_PATH",
+                                    description="Model folder; empty: the shipped model")
+    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
+    steps: bpy.props.IntProperty(name="Steps", default=25, min=1, max=1000)
+    guidance: bpy.props.FloatProperty(name="Guidance", default=4.0, min=1.0, max=50.0)
+    output_folder: bpy.props.StringProperty(
+        name="Output", subtype="DIR_PATH", default="//actanywhere",
+        description="Takes go to <output>/<plate strip>/take_NNN; // is the .blend's folder")
+    takes: bpy.props.CollectionProperty(type=ActAnywhereTake)
+    take_index: bpy.props.IntProperty(update=_switch_take)
+    status: bpy.props.StringProperty(description="The last thing that happened, one line")
+
+
+CLASSES = (ActAnywhereTake, ActAnywhereSettings)
+
+
+def register() -> None:
+    bpy.types.Scene.actanywhere = bpy.props.PointerProperty(type=ActAnywhereSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.actanywhere
+
+
+def settings(scene) -> ActAnywhereSettings:
+    return scene.actanywhere
+
+
+def takes_of(scene, plate: str) -> list:
+    return [t for t in scene.actanywhere.takes if t.plate == plate]
+
