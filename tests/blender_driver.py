@@ -294,6 +294,34 @@ def unregister(cfg: dict, mod) -> dict:
     }
 
 
+def bench(cfg: dict, mod) -> dict:
+    """benchmarks/bench_blender.py: press Generate -> the take's strip in the sequencer, with
+    the timer driven at the interval it asks for (as Blender's timers run it), on a worker
+    warmed by a first take."""
+    plate = image_strip("plate", cfg["plate_dir"], 1, 1)
+    select(plate)
+    bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+    bpy.context.scene.actanywhere.background_file = cfg["bg"]
+    out = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        assert bpy.ops.actanywhere.generate() == {"FINISHED"}
+        pressed = time.monotonic() - t0
+        take = bpy.context.scene.actanywhere.takes[-1]
+        handle = mod.jobs.RUNS[take.folder].handle
+        while not take.strip:
+            wait = mod.jobs.tick()
+            if handle.finished.is_set() and handle.status != "done":
+                raise AssertionError(f"{handle.status}: {handle.error}")
+            time.sleep(wait or mod.jobs.INTERVAL)
+        shown = time.monotonic() - t0
+        out.append({"pressed_s": pressed, "strip_s": shown,
+                    "running_s": handle.times["running"] - handle.times["start"],
+                    "run_s": handle.job["timings"]["run_s"], "frames": take.written})
+        select(plate)
+    return {"version": bpy.app.version_string, "takes": out, "interval": mod.jobs.INTERVAL}
+
+
 def main() -> None:
     scenario, cfg_path, result_path = sys.argv[1:4]
     with open(cfg_path) as fh:
