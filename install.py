@@ -10,14 +10,15 @@
 Options: --venv DIR (default .venv), --torch none|cpu|cuda. Default: `test` and `demo` install
 the CUDA build of torch 2.12 with torchvision 0.27 (it runs on the CPU too; CI exercises the
 model with it, the demo runs the shipped model); `setup` installs no torch (the composite
-engine needs none; `nuke` and `blender` install the CUDA build, as the hosts run the model).
-`nuke` takes --nuke-dir DIR (default ~/.nuke) and --print (print the NUKE_PATH and ACTANYWHERE_PYTHON lines
-to use instead of editing init.py). `blender` builds dist/actanywhere-<version>.zip for
-Blender's Preferences > Get Extensions > Install from Disk, its Worker Python set to this venv
-(--out DIR elsewhere). `test` also makes venvs with Blender's Python module for the Blender
-tests (.venv-bpy-5.0: bpy 5.0.1, .venv-bpy-4.5: bpy 4.5; --bpy 5.0 or none for fewer); where
-bpy cannot be installed, those tests skip. See docs/quickstart.md, docs/nuke.md and
-docs/blender.md. Standard library only; Python 3.11 or newer.
+engine needs none); `nuke` and `blender` install the CUDA build, as the hosts run the model.
+`nuke` takes --nuke-dir DIR (default ~/.nuke) and --print (print the NUKE_PATH and
+ACTANYWHERE_PYTHON lines to use instead of editing init.py). `blender` builds
+dist/actanywhere-<version>.zip (--out DIR elsewhere) for Blender's Preferences > Get
+Extensions > Install from Disk, its Worker Python set to this venv. `test` also makes venvs
+with Blender's Python module for the Blender tests (.venv-bpy-5.0: bpy 5.0.1, .venv-bpy-4.5:
+bpy 4.5; --bpy 5.0 or none for fewer); where bpy cannot be installed, those tests skip. See
+docs/quickstart.md, docs/nuke.md and docs/blender.md. Standard library only; Python 3.11 or
+newer.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=1152)
     ap.add_argument("--bpy", default=os.path.join(REPO, ".venv-bpy-5.0", "bin", "python"),
                     help="a Python with bpy (default: the venv install.py test makes)")
+    ap.add_argument("--picture", default=None,
+                    help="also write PNG: the sequencer at the middle frame, plate | take")
     ns = ap.parse_args()
     if not os.path.isfile(ns.bpy):
         raise SystemExit(f"{ns.bpy}: no such Python; run python3 install.py test (it makes "
@@ -52,7 +54,8 @@ def main() -> None:
     os.makedirs(os.path.join(root, "edit"))
     cfg = {"zip": addon_build.build(os.path.join(root, "dist"), python=sys.executable),
            "plate_dir": os.path.join(root, "plate"), "bg": os.path.join(root, "bg.exr"),
-           "blend": os.path.join(root, "edit", "bench.blend")}
+           "blend": os.path.join(root, "edit", "bench.blend"),
+           "picture": os.path.join(root, "render") if ns.picture else None}
     cfg_path, result_path = os.path.join(root, "cfg.json"), os.path.join(root, "result.json")
     with open(cfg_path, "w") as fh:
         json.dump(cfg, fh)
@@ -83,6 +86,24 @@ def main() -> None:
     print(f"ratio strip-shown / generation:            {warm['strip_s'] / warm['run_s']:.2f}x")
     cold = result["takes"][0]
     print(f"first take (worker started by the add-on): {cold['strip_s']:.3f} s to the strip")
+    if ns.picture:
+        _side_by_side([os.path.join(root, f"render_{n}.png") for n in ("plate", "take")],
+                      ns.picture)
+        print(f"picture: {ns.picture}")
+
+
+def _side_by_side(paths: list[str], out: str) -> None:
+    import numpy as np
+    import OpenImageIO as oiio
+
+    images = [oiio.ImageBuf(p).get_pixels(oiio.FLOAT)[..., :3] for p in paths]
+    gap = np.ones((images[0].shape[0], 6, 3), np.float32)
+    row = np.concatenate([images[0], gap, images[1]], axis=1)
+    spec = oiio.ImageSpec(row.shape[1], row.shape[0], 3, oiio.UINT8)
+    buf = oiio.ImageBuf(spec)
+    buf.set_pixels(oiio.ROI(), row)
+    if not buf.write(out):
+        raise SystemExit(f"{out}: {buf.geterror()}")
 
 
 if __name__ == "__main__":

@@ -319,7 +319,33 @@ def bench(cfg: dict, mod) -> dict:
                     "running_s": handle.times["running"] - handle.times["start"],
                     "run_s": handle.job["timings"]["run_s"], "frames": take.written})
         select(plate)
+    if cfg.get("picture"):
+        _render_pair(plate, bpy.context.scene.actanywhere.takes[-1], cfg["picture"])
     return {"version": bpy.app.version_string, "takes": out, "interval": mod.jobs.INTERVAL}
+
+
+def _render_pair(plate, take, stem: str) -> None:
+    """The sequencer rendered (Standard view) at the plate's middle frame with the take's
+    strip muted and shown: ``<stem>_plate.png``, ``<stem>_take.png``."""
+    scene = bpy.context.scene
+    elem = plate.elements[0]
+    scene.render.resolution_x, scene.render.resolution_y = elem.orig_width, elem.orig_height
+    scene.render.resolution_percentage = 25
+    scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.file_format = "PNG"
+    scene.frame_set(int(plate.frame_final_start + plate.frame_final_duration // 2))
+    strip = strips(editor()).get(take.strip)
+    for muted, name in ((True, "plate"), (False, "take")):
+        strip.mute = muted
+        scene.render.filepath = f"{stem}_{name}.png"
+        bpy.ops.render.render(write_still=True)
+
+
+def icons(cfg: dict, mod) -> dict:
+    """The icon names the panel uses that this Blender does not have (a draw would fail)."""
+    known = {i.identifier for i in
+             bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items}
+    return {"unknown": sorted(set(cfg["icons"]) - known)}
 
 
 def main() -> None:

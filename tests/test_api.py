@@ -14,7 +14,7 @@ from conftest import REPO, make_shot, read_exr, start_worker, stop_worker
 
 from actanywhere import spec as specmod
 from actanywhere.api import Client, JobHandle, MainThreadQueue, Takes, build, takes
-from actanywhere.api.patterns import frame_file, frames_on_disk
+from actanywhere.api.patterns import frame_file, frames_on_disk, numbered
 
 
 def _run_take(root, spec, state, **kw):
@@ -74,6 +74,17 @@ def test_frames_on_disk_reads_both_patterns(tmp_path):
     assert frames_on_disk(str(tmp_path / "none" / "c.####.exr")) == []
     assert frame_file("/s/c.####.exr", 7) == "/s/c.0007.exr"
     assert frame_file("/s/c.%04d.exr", 1001) == frame_file("/s/c.#.exr", 1001) == "/s/c.1001.exr"
+
+
+def test_numbered_turns_a_listed_file_into_its_pattern_and_frame():
+    """Blender lists a strip's files; the ShotSpec wants a pattern."""
+    assert numbered("plate.1001.exr") == ("plate.####.exr", 1001, 4)
+    assert numbered("plate.v2.0012.png") == ("plate.v2.####.png", 12, 4)
+    assert numbered("shot-10.exr") == ("shot-##.exr", 10, 2)  # a dash, not a minus
+    assert numbered("neg.-005.exr") == ("neg.###.exr", -5, 3)
+    assert numbered("still.exr") is None
+    pattern, frame, _ = numbered("img_7.jpg")
+    assert frame_file(pattern, frame) == "img_7.jpg" and frame_file(pattern, 12) == "img_12.jpg"
 
 
 def test_a_take_runs_in_a_standard_library_only_python(worker, tmp_path):

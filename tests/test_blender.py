@@ -16,6 +16,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -285,3 +286,17 @@ def test_every_colourspace_target_is_in_the_workers_config():
     assert set(colour.LINEAR) <= names
     for blender_name in colour.LINEAR.values():  # a take's strip gets a Blender name back
         assert colour.TO_OCIO[blender_name] in colour.LINEAR
+
+
+def test_every_icon_the_panel_draws_exists_in_blender(blender):
+    """No test can draw the panel (the bpy module has no window): its icon names, the one
+    thing a draw takes that Python does not check, are checked against Blender's list."""
+    panel = (EXTENSION / "panel.py").read_text()
+    used = set()
+    for a, b in re.findall(r'icon="([A-Z0-9_]+)"(?: if [^\n]*? else "([A-Z0-9_]+)")?', panel):
+        used |= {a, b} - {""}
+    used |= set(re.findall(r'"([A-Z][A-Z0-9_]+)"', panel.split("ICONS = {")[1].split("}")[0]))
+    used |= set(re.findall(r'ICONS.get\([^,]+, "([A-Z0-9_]+)"\)', panel))
+    assert {"INFO", "BLANK1", "DOT", "SORTTIME"} <= used and len(used) >= 13, used
+    out, _ = blender("icons", {"icons": sorted(used)})
+    assert out["unknown"] == []

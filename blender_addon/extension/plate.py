@@ -11,6 +11,7 @@ file of their own and are not generated.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -87,7 +88,7 @@ def sequence(strip, what: str = "plate") -> Sequence:
     for k, (_, index) in enumerate(visible):
         name = strip.elements[index].filename
         found = numbered(name)
-        if found is None or (pattern is not None and found[0] != pattern) \
+        if found is None or (pattern is not None and _stem(found[0]) != _stem(pattern)) \
                 or (first is not None and found[1] != first + k):
             raise InputError(f"{what} strip {strip.name!r}: {name!r} does not continue one "
                              "numbered sequence (name.####.exr, every frame); use an image "
@@ -101,6 +102,11 @@ def sequence(strip, what: str = "plate") -> Sequence:
                          f"of {os.path.join(folder, pattern)}")
     return Sequence(strip.name, folder, pattern, first, first + len(visible) - 1, visible[0][0],
                     strip.colorspace_settings.name, int(strip.channel))
+
+
+def _stem(pattern: str) -> str:
+    """A pattern without its padding: unpadded files (img_9, img_10) are one sequence."""
+    return re.sub("#+", "#", pattern)
 
 
 def _ranges(frames: list[int]) -> str:
