@@ -160,6 +160,23 @@ def takes(cfg: dict, mod) -> dict:
     return out
 
 
+def matte_and_model(cfg: dict, mod) -> dict:
+    """A matte strip numbered from 1 under a plate numbered from 1001, lined up on the
+    timeline; the diffusion engine (the shipped model) with a seed and steps."""
+    plate = image_strip("plate", cfg["plate_dir"], 2, 20)
+    matte = image_strip("roto", cfg["matte_dir"], 5, 19)  # one frame earlier on the timeline
+    select(plate)
+    bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+    s = bpy.context.scene.actanywhere
+    s.background_file = cfg["bg"]
+    s.matte, s.matte_strip = "STRIP", matte.name
+    s.engine, s.seed, s.steps = "diffusion", 7, 2
+    assert bpy.ops.actanywhere.generate() == {"FINISHED"}
+    pump(mod, idle(mod), timeout=400)
+    return {"state": scene_state(), "spec": mod.vendor.actanywhere.api.Takes(
+        os.path.dirname(s.takes[0].folder)).get("take_001").spec}
+
+
 def _long_take(cfg: dict, mod):
     plate = image_strip("plate", cfg["plate_dir"], 1, 1)
     select(plate)

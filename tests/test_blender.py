@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, make_shot, read_exr, write_exr
 
@@ -142,6 +143,36 @@ def test_takes_become_strips_above_the_plate_frame_for_frame(blender):
     assert [(t["name"], t["status"], t["strip"]) for t in reopened["takes"]] == \
         [(t["name"], t["status"], t["strip"]) for t in out["refreshed"]["takes"]]
     assert set(reopened["strips"]) >= {"plate", "plate take_001", "plate take_002"}
+
+
+def test_a_matte_strip_lines_up_on_the_timeline_and_diffusion_settings_reach_the_take(
+        blender):
+    tmp = blender.tmp
+    plate, bg = make_shot(tmp / "shot", frames=range(1001, 1004))
+    roto = tmp / "roto"
+    roto.mkdir()
+    mattes = []
+    for i in range(4):  # roto.0001-0004, a box of its own per frame (not the plate's alpha)
+        rgba = np.zeros((36, 64, 4), np.float32)
+        rgba[4 + i:20 + i, 30:50] = 1.0
+        write_exr(roto / f"roto.{i + 1:04d}.exr", rgba)
+        mattes.append(rgba[..., 3])
+    out, console = blender("matte_and_model", {"plate_dir": str(plate.parent),
+                                               "matte_dir": str(roto), "bg": str(bg)})
+    take = out["state"]["takes"][0]
+    assert take["status"] == "done", (take, console[-3000:])
+    assert take["engine"] == "diffusion" and take["seed"] == 7
+    assert take["label"] == "diffusion seed 7 2 steps"
+    spec = out["spec"]
+    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 4.0}
+    assert spec["matte"]["source"] == "file" and spec["matte"]["channel"] == "A"
+    # the plate's 1001 shows at timeline 20, where the roto strip (from 19) shows roto.0002
+    for f in range(1001, 1004):
+        pixels, spec_ = read_exr(Path(take["folder"]) / f"plate.{f}.exr")
+        matte = pixels[..., list(spec_.channelnames).index("matte.A")]
+        assert np.allclose(matte, mattes[f - 1000], atol=1e-3), f
+    strip = out["state"]["strips"]["plate take_001"]
+    assert strip["frame_start"] == 20 and strip["length"] == 3
 
 
 def _long_plate(tmp: Path) -> tuple[Path, Path]:
