@@ -2,6 +2,7 @@
 
     generate   a ShotSpec to output frames (here, or --worker)     generate.py
     segment    a shot's matte as an EXR sequence with previews     segment.py
+    motion     the background's motion of a shot (motion.json)     motion.py
     serve      the local worker that keeps models warm            serve.py
     info       range, gaps, windows and channels of a sequence    inspect.py
     doctor     what this install can do                            inspect.py
@@ -24,13 +25,14 @@ import sys
 import typer
 
 from ..errors import EXIT_CODES, ActAnywhereError
-from . import demo, generate, inspect, model, segment, serve, train
+from . import demo, generate, inspect, model, motion, segment, serve, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ActAnywhere for VFX: put a filmed subject into a new, moving background.",
                   epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
 app.command()(generate.generate)
 app.command()(segment.segment)
+app.command()(motion.motion)
 app.command()(serve.serve)
 app.command()(inspect.info)
 app.command()(inspect.doctor)

@@ -1,0 +1,55 @@
+"""Background motion estimation (``track``) against reading the plate, on the 2K demo plate.
+
+    .venv/bin/python benchmarks/bench_motion.py            # 2048x1080, 24 frames
+
+Measured in one run: reading every plate frame (OpenImageIO, the display window) against
+``motion.shot.estimate`` (which reads them too, then tracks): the tracking's own frames per
+second and its cost as a ratio of the read. Target: tracking faster than reading, so motion
+never dominates a job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "core"))
+
+from actanywhere import demo, frames, imageio  # noqa: E402
+from actanywhere.motion.shot import estimate  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--model", default="similarity")
+    ns = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="aa-bench-motion-")
+    pattern = os.path.join(root, "plate", "plate.####.exr")
+    demo.make_plate(pattern, ns.frames)
+    seq = frames.resolve(pattern)
+    t0 = time.perf_counter()
+    for f in seq.frames:
+        imageio.read(seq.path(f))
+    read_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    motion, _ = estimate(pattern, source="track", model=ns.model)
+    total_s = time.perf_counter() - t0
+    track_s = max(total_s - read_s, 1e-9)
+    n = len(seq.frames)
+    print(f"track ({ns.model}), demo plate {motion.width}x{motion.height}, {n} frames, "
+          f"OpenCV {__import__('cv2').__version__}, {os.cpu_count()} cores")
+    print(f"read the plate:               {read_s:.2f} s ({n / read_s:.1f} fps)")
+    print(f"read + track (motion):        {total_s:.2f} s")
+    print(f"tracking alone:               {track_s:.2f} s ({n / track_s:.1f} fps)")
+    print(f"ratio tracking / read:        {track_s / read_s:.2f}x")
+    print(f"lowest confidence:            {min(motion.confidence.values()):.2f}")
+
+
+if __name__ == "__main__":
+    main()

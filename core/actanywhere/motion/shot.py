@@ -1,0 +1,106 @@
+"""A shot's motion from its files: the plate (and a matte) read frame by frame, one source
+run, smoothed, checked; plus the overlay preview (a grid fixed to the background, drawn on the
+plate as the motion moves it) to judge it by eye."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from .. import frames as frameseq
+from .. import imageio, preview
+from ..errors import InputError, SpecError
+from . import keys as keys_mod
+from . import track
+from .format import Motion
+from .smooth import smooth
+
+SOURCES = ("none", "keys", "track")
+
+
+def _frames(plate: frameseq.Sequence, matte: str | None,
+            channel: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    matte_seq = frameseq.resolve(matte) if matte else None
+    for f in plate.frames:
+        img = imageio.read(plate.path(f))
+        rgb = img.channels(imageio.rgb_names(img.info.channels, plate.path(f)))
+        if matte_seq is not None:
+            m = imageio.read(matte_seq.path(f), [channel]).channel(channel)
+        elif channel in img.info.channels:
+            m = img.channel(channel)
+        else:
+            raise InputError(f"{plate.path(f)}: no {channel} channel for the matte; give "
+                             "--matte, or --motion-source keys / none")
+        yield f, rgb, m
+
+
+def estimate(plate_pattern: str, frames: str | None = None, source: str = "track", *,
+             model: str = "similarity", key_values: list[str] | None = None,
+             matte: str | None = None, matte_channel: str = "A", radius: int = 2,
+             min_features: int = 30) -> tuple[Motion, list[tuple[int, np.ndarray]]]:
+    """(the motion, a few (frame, rgb) samples for the preview)."""
+    if source not in SOURCES:
+        raise SpecError(f"motion source {source!r}: use one of {', '.join(SOURCES)}")
+    plate = frameseq.resolve(plate_pattern, frames)
+    missing = plate.missing()
+    if missing:
+        raise InputError(f"{plate.template}: missing frame(s) {frameseq.compact(missing)}")
+    info = imageio.probe(plate.path(plate.frames[0]))
+    w, h = info.display.width, info.display.height
+    samples: list[tuple[int, np.ndarray]] = []
+    every = max(1, len(plate.frames) // 24)
+
+    def keep(it):
+        for i, (f, rgb, m) in enumerate(it):
+            if i % every == 0:
+                samples.append((f, preview.shrink(np.asarray(rgb), 480)))
+            yield f, rgb, m
+
+    if source == "track":
+        motion = track.estimate(keep(_frames(plate, matte, matte_channel)), w, h,
+                                track.TrackSettings(model=model, min_features=min_features))
+        motion.frames = smooth(motion.frames, radius, motion.confidence)
+    else:
+        for i, f in enumerate(plate.frames):
+            if i % every == 0:
+                img = imageio.read(plate.path(f))
+                samples.append((f, preview.shrink(
+                    img.channels(imageio.rgb_names(img.info.channels, plate.path(f))), 480)))
+        if source == "keys":
+            motion = keys_mod.estimate(keys_mod.parse(key_values or []), list(plate.frames),
+                                       w, h)
+        else:
+            motion = Motion("none", w, h, plate.frames[0], {f: np.eye(3) for f in plate.frames},
+                            {f: 1.0 for f in plate.frames})
+    return motion, samples
+
+
+def overlay(motion: Motion, samples: list[tuple[int, np.ndarray]], path: str) -> str:
+    """A GIF (or a PNG strip for ``.png``) of the samples with a grid fixed to the
+    background: if the motion is right, the grid sticks to the set."""
+    frames = []
+    for f, rgb in samples:
+        img = np.clip(np.nan_to_num(rgb), 0, 1) ** (1 / 2.2)
+        k = img.shape[1] / motion.width
+        scale = np.diag([k, k, 1.0])
+        h = scale @ motion.frames[f] @ np.linalg.inv(scale)
+        over = np.ascontiguousarray(img * 0.85, np.float32)
+        hh, ww = img.shape[:2]
+        for x in np.linspace(0, ww, 11):
+            line = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, hh]]]), h)
+            cv2.line(over, tuple(np.round(line[0, 0]).astype(int)),
+                     tuple(np.round(line[1, 0]).astype(int)), (1.0, 0.85, 0.1), 1, cv2.LINE_AA)
+        for y in np.linspace(0, hh, 7):
+            line = cv2.perspectiveTransform(np.array([[[0.0, y]], [[ww, y]]]), h)
+            cv2.line(over, tuple(np.round(line[0, 0]).astype(int)),
+                     tuple(np.round(line[1, 0]).astype(int)), (1.0, 0.85, 0.1), 1, cv2.LINE_AA)
+        frames.append(over)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.lower().endswith(".png"):
+        preview.contact_sheet(path, [frames[:: max(1, len(frames) // 6)][:6]])
+    else:
+        preview.animated_gif(path, frames, fps=12)
+    return path
