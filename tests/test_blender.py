@@ -193,7 +193,11 @@ def test_cancel_stops_the_take_and_keeps_its_frames(blender):
     assert read_exr(files[-1])[0].shape == (270, 480, 8)  # complete frames only
     assert out["load_strip"] == ["FINISHED"]
     strip = out["loaded"]["strips"]["plate take_001"]
-    assert strip["length"] == take["written"] and strip["frame_start"] == 1
+    # two frames run at once, so a cancel can leave a gap: the strip runs to the first one
+    numbers = [int(p.name.split(".")[-2]) for p in files]
+    run = next((i for i, n in enumerate(numbers) if n != numbers[0] + i), len(numbers))
+    assert strip["length"] == run >= 1 and strip["frame_start"] == numbers[0]
+    assert strip["files"] == [p.name for p in files[:run]]
 
 
 def test_a_worker_killed_mid_take_is_one_line_in_the_panel_and_the_reports(blender):

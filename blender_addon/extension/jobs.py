@@ -17,6 +17,7 @@ import bpy
 
 from . import strips
 from .vendor.actanywhere.api import JobHandle, MainThreadQueue, Take
+from .vendor.actanywhere.api.status import describe
 
 QUEUE = MainThreadQueue()
 INTERVAL = 0.2
@@ -86,15 +87,6 @@ def item(scene_name: str, folder: str):
         if entry.folder == folder:
             return scene, entry
     return scene, None
-
-
-def describe(ev: dict) -> str:
-    if ev.get("stage") == "warning":
-        return f"warning: {ev.get('message', '')}"
-    text = f"{ev.get('stage', '')} {ev.get('done', 0)}/{ev.get('total', 0)}"
-    if ev.get("eta_s") is not None:
-        text += f", {ev['eta_s']:.0f} s left"
-    return text
 
 
 def on_progress(scene_name: str, take: Take, ev: dict) -> None:

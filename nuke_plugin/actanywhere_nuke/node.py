@@ -20,6 +20,7 @@ import nuke
 from actanywhere.api import Client, JobHandle, Take, Takes, WorkerError, build
 from actanywhere.api import takes as takes_mod
 from actanywhere.api.prompts import key_frames
+from actanywhere.api.status import describe
 from actanywhere.errors import SpecError
 
 from . import inputs
@@ -281,15 +282,6 @@ def _on_main(fn) -> None:
     nuke.executeInMainThread(fn)
 
 
-def _describe(ev: dict) -> str:
-    if ev.get("stage") == "warning":
-        return f"warning: {ev.get('message', '')}"
-    text = f"{ev.get('stage', '')} {ev.get('done', 0)}/{ev.get('total', 0)}"
-    if ev.get("eta_s") is not None:
-        text += f", {ev['eta_s']:.0f} s left"
-    return text
-
-
 def _watch(handle: JobHandle, take: Take) -> None:
     """Nuke's progress bar for the job; its Cancel cancels the job (a thread of its own)."""
     task = nuke.ProgressTask(f"ActAnywhere {take.name}")
@@ -301,14 +293,14 @@ def _watch(handle: JobHandle, take: Take) -> None:
             ev = handle.last_event
             if ev and ev.get("total"):
                 task.setProgress(int(100 * ev.get("done", 0) / ev["total"]))
-                task.setMessage(_describe(ev))
+                task.setMessage(describe(ev))
     finally:
         del task
 
 
 def _progress(node, take: Take, ev: dict) -> None:
     with contextlib.suppress(ValueError, NameError):  # the node was deleted meanwhile
-        _status(node, f"{take.name}: {_describe(ev)}")
+        _status(node, f"{take.name}: {describe(ev)}")
 
 
 def _ended(node, take: Take, handle: JobHandle) -> None:

@@ -17,6 +17,7 @@ whose message says what to do.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -171,7 +172,8 @@ class Client:
                 raise WorkerError("the worker rejected the token: the connection file is stale "
                                   "or belongs to another worker; restart the worker") from exc
             raise WorkerError(f"worker: {detail} (HTTP {exc.code})", code) from exc
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            # HTTPException: a worker killed mid-answer (IncompleteRead, RemoteDisconnected)
             if self.pid and not _alive_after(self.pid, 0.25):
                 raise WorkerError(f"the worker (pid {self.pid}) has stopped; start it again "
                                   "and resume the job (interrupted jobs keep their frames)"

@@ -21,3 +21,13 @@ STAGES = (*WORK_STAGES, *OTHER_STAGES, END)
 ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled", "interrupted")
 STATUSES = (*ACTIVE, *FINAL)
+
+
+def describe(event: dict) -> str:
+    """A progress event as a host shows it: ``frames 3/10, 12 s left``, or the warning."""
+    if event.get("stage") == "warning":
+        return f"warning: {event.get('message', '')}"
+    text = f"{event.get('stage', '')} {event.get('done', 0)}/{event.get('total', 0)}"
+    if event.get("eta_s") is not None:
+        text += f", {event['eta_s']:.0f} s left"
+    return text
