@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import strips
+
 MATTES = [
     ("ALPHA", "Plate Alpha", "The plate's alpha channel"),
     ("STRIP", "Matte Strip", "The alpha of another image strip, lined up on the timeline"),
@@ -16,8 +18,6 @@ MATTES = [
 
 def _switch_take(settings, context) -> None:
     """Selecting a take shows its strip and mutes its siblings' (nothing is deleted)."""
-    from . import strips  # noqa: PLC0415 - strips imports this module
-
     if 0 <= settings.take_index < len(settings.takes):
         strips.show_only(context.scene, settings.takes[settings.take_index])
 
