@@ -61,17 +61,28 @@ def setup(venv_dir: str, extras: str, torch: str) -> str:
         venv.EnvBuilder(with_pip=True, clear=False).create(venv_dir)
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
         digest = hashlib.sha256(fh.read() + f"{extras}|{torch}".encode()).hexdigest()
-    stamp = os.path.join(venv_dir, ".actanywhere-installed")
-    if os.path.exists(stamp):
-        with open(stamp) as fh:
-            if fh.read() == digest:
-                return py
+    if _stamp(venv_dir) == digest:
+        return py
     target = f"{ROOT}[{extras}]" if extras else ROOT
     _run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     _run([py, "-m", "pip", "install", "--quiet", "-e", target, *TORCH[torch]])
-    with open(stamp, "w") as fh:
-        fh.write(digest)
+    _stamp(venv_dir, digest)
     return py
+
+
+def _stamp(venv_dir: str, value: str | None = None) -> str | None:
+    """What a venv was last installed with (read), or record ``value``: an install runs only
+    when what it should hold changed."""
+    path = os.path.join(venv_dir, ".actanywhere-installed")
+    if value is not None:
+        with open(path, "w") as fh:
+            fh.write(value)
+        return value
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
 
 
 #: Blender's Python module from PyPI, each in a venv of its own (bpy needs numpy<2; the worker's
@@ -83,12 +94,9 @@ def setup_bpy(venv_dir: str, version: str) -> str | None:
     """A venv with ``bpy`` for the Blender tests; its Python, or None (and a line saying why)
     when it cannot be installed here: those tests then skip."""
     py = _python(venv_dir)
-    stamp = os.path.join(venv_dir, ".actanywhere-installed")
     want = " ".join(BPY[version])
-    if os.path.exists(stamp):
-        with open(stamp) as fh:
-            if fh.read() == want:
-                return py
+    if _stamp(venv_dir) == want:
+        return py
     try:
         if not os.path.exists(py):
             print(f"creating virtual environment {venv_dir} (Blender {version} tests)",
@@ -99,8 +107,7 @@ def setup_bpy(venv_dir: str, version: str) -> str | None:
         print(f"note: bpy for Blender {version} could not be installed ({exc}); its tests "
               "skip", flush=True)
         return None
-    with open(stamp, "w") as fh:
-        fh.write(want)
+    _stamp(venv_dir, want)
     return py
 
 

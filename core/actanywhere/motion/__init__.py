@@ -2,8 +2,9 @@
 the background in the reference frame (the first frame of the range) to where it is in that
 frame (display-window pixels, origin top left, x right, y down). docs/motion.md.
 
-One source a module, in a registry: ``none`` (a static camera), ``keys`` (user keys,
-interpolated), ``track`` (the plate's own background, OpenCV feature tracks).
+One source a module: ``keys`` (user keys, interpolated), ``track`` (the plate's own
+background, OpenCV feature tracks); ``none`` (a static camera) needs none. ``shot.SOURCES``
+lists them and ``shot.estimate`` runs one on a plate.
 """
 
 from __future__ import annotations

@@ -21,19 +21,23 @@ from .smooth import smooth
 SOURCES = ("none", "keys", "track")
 
 
+def _rgb(img: imageio.Image, path: str) -> np.ndarray:
+    return img.channels(imageio.rgb_names(img.info.channels, path))
+
+
 def _frames(plate: frameseq.Sequence, matte: str | None,
             channel: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     matte_seq = frameseq.resolve(matte) if matte else None
     for f in plate.frames:
         img = imageio.read(plate.path(f))
-        rgb = img.channels(imageio.rgb_names(img.info.channels, plate.path(f)))
+        rgb = _rgb(img, plate.path(f))
         if matte_seq is not None:
             m = imageio.read(matte_seq.path(f), [channel]).channel(channel)
         elif channel in img.info.channels:
             m = img.channel(channel)
         else:
             raise InputError(f"{plate.path(f)}: no {channel} channel for the matte; give "
-                             "--matte, or --motion-source keys / none")
+                             "--matte, or --source keys or none")
         yield f, rgb, m
 
 
@@ -66,9 +70,8 @@ def estimate(plate_pattern: str, frames: str | None = None, source: str = "track
     else:
         for i, f in enumerate(plate.frames):
             if i % every == 0:
-                img = imageio.read(plate.path(f))
-                samples.append((f, preview.shrink(
-                    img.channels(imageio.rgb_names(img.info.channels, plate.path(f))), 480)))
+                rgb = _rgb(imageio.read(plate.path(f)), plate.path(f))
+                samples.append((f, preview.shrink(rgb, 480)))
         if source == "keys":
             motion = keys_mod.estimate(keys_mod.parse(key_values or []), list(plate.frames),
                                        w, h)
@@ -89,14 +92,12 @@ def overlay(motion: Motion, samples: list[tuple[int, np.ndarray]], path: str) ->
         h = scale @ motion.frames[f] @ np.linalg.inv(scale)
         over = np.ascontiguousarray(img * 0.85, np.float32)
         hh, ww = img.shape[:2]
-        for x in np.linspace(0, ww, 11):
-            line = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, hh]]]), h)
-            cv2.line(over, tuple(np.round(line[0, 0]).astype(int)),
-                     tuple(np.round(line[1, 0]).astype(int)), (1.0, 0.85, 0.1), 1, cv2.LINE_AA)
-        for y in np.linspace(0, hh, 7):
-            line = cv2.perspectiveTransform(np.array([[[0.0, y]], [[ww, y]]]), h)
-            cv2.line(over, tuple(np.round(line[0, 0]).astype(int)),
-                     tuple(np.round(line[1, 0]).astype(int)), (1.0, 0.85, 0.1), 1, cv2.LINE_AA)
+        grid = [((x, 0.0), (x, hh)) for x in np.linspace(0, ww, 11)] + \
+            [((0.0, y), (ww, y)) for y in np.linspace(0, hh, 7)]
+        for a, b in np.round(cv2.perspectiveTransform(
+                np.array(grid, np.float64).reshape(-1, 1, 2), h).reshape(-1, 2, 2)).astype(int):
+            cv2.line(over, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), (1.0, 0.85, 0.1), 1,
+                     cv2.LINE_AA)
         frames.append(over)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.lower().endswith(".png"):
