@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import bpy
 
-from . import colour, compat, jobs, plate, preferences
+from . import colour, compat, jobs, plate, preferences, props
 from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build
 from .vendor.actanywhere.api import takes as takes_mod
 from .vendor.actanywhere.api.prompts import key_frames
@@ -52,25 +51,21 @@ def start(scene) -> Take:
         raise InputError(f"output folder {root} cannot be written ({exc.strerror or exc}); "
                          "choose another Output folder") from None
     try:
-        spec, working = _spec(scene, seq, plate_ocio, take)
+        spec = _spec(scene, seq, plate_ocio, take)
     except Exception as exc:
         take.status, take.error = "failed", " ".join(str(exc).split())
         take.save()
         raise
     settings = scene.actanywhere
-    entry = settings.takes.add()
-    entry.name, entry.plate, entry.folder = take.name, strip.name, take.folder
-    entry.first, entry.count = seq.first, seq.last - seq.first + 1
-    entry.timeline_start, entry.channel = seq.timeline_start, seq.channel
-    entry.colorspace = colour.blender_name(working)
-    entry.created = time.strftime("%Y-%m-%d %H:%M")
-    entry.status, entry.message = "starting", "sent to the worker"
     scene_name = scene.name
+    # the job's callbacks wait in jobs.QUEUE until the timer runs them, after this returns
     handle = takes_mod.start(
         take, spec, lambda: _connect(python), stem=_stem(seq.pattern),
         main_thread=jobs.QUEUE.post,
         on_progress=lambda ev: jobs.on_progress(scene_name, take, ev),
         on_end=lambda t, h: jobs.on_end(scene_name, t, h), client="blender")
+    entry = props.add_take(settings, take, strip.name, seq)
+    entry.status, entry.message = "starting", "sent to the worker"
     entry.label, entry.engine, entry.output = take.label, take.engine, take.output
     entry.seed = int(take.seed or 0)
     settings.take_index = len(settings.takes) - 1
@@ -96,7 +91,7 @@ def _connect(python: str) -> Client:
     return Client.connect(python=python, start=True)
 
 
-def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> tuple[dict, str]:
+def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
     s = scene.actanywhere
     inputs = os.path.join(take.folder, "inputs")
     if s.background_source == "STRIP":
@@ -112,16 +107,15 @@ def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> tuple[dict
         bg_path, bg_ocio = bpy.path.abspath(s.background_file.strip()), None
         if not os.path.isfile(bg_path):
             raise InputError(f"background file {bg_path} does not exist")
-    working = colour.working_space(plate_ocio)
     engine = s.engine
     diffusion = {"seed": s.seed, "steps": s.steps, "guidance": round(s.guidance, 4)}
     model = bpy.path.abspath(s.model.strip()) if s.model.strip() else None
-    spec = build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
+    return build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
                  plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
                  matte=_matte(scene, seq, inputs), engine=engine, model=model,
-                 diffusion=diffusion, color={"working_space": working},
+                 diffusion=diffusion,
+                 color={"working_space": colour.working_space(plate_ocio)},
                  base=os.path.dirname(bpy.data.filepath) or take.folder)
-    return spec, working
 
 
 def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:

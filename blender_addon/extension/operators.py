@@ -3,11 +3,9 @@ Blender's reports, never a traceback."""
 
 from __future__ import annotations
 
-import time
-
 import bpy
 
-from . import compat, generate, jobs, strips
+from . import compat, generate, jobs, plate, props, strips
 from .vendor.actanywhere.api import Takes, WorkerError
 from .vendor.actanywhere.errors import ActAnywhereError
 
@@ -125,7 +123,7 @@ class ACTANYWHERE_OT_refresh(bpy.types.Operator):
         try:
             strip = generate.plate_strip(scene)
             root = generate.take_root(scene, strip.name)
-            seq = generate.plate.sequence(strip)
+            seq = plate.sequence(strip)
         except ActAnywhereError as exc:
             return _fail(self, s, str(exc))
         known = {t.folder: t for t in s.takes}
@@ -134,11 +132,7 @@ class ACTANYWHERE_OT_refresh(bpy.types.Operator):
         for take in found:
             entry = known.get(take.folder)
             if entry is None:
-                entry, added = s.takes.add(), added + 1
-                entry.name, entry.plate, entry.folder = take.name, strip.name, take.folder
-                entry.first, entry.count = seq.first, seq.last - seq.first + 1
-                entry.timeline_start, entry.channel = seq.timeline_start, seq.channel
-                entry.created = _when(take.created)
+                entry, added = props.add_take(s, take, strip.name, seq), added + 1
                 span = take.frame_range()
                 if span is not None:  # the take's own range, placed on this plate's timeline
                     entry.timeline_start = seq.timeline_frame(span[0])
@@ -152,10 +146,6 @@ class ACTANYWHERE_OT_refresh(bpy.types.Operator):
                 entry.message = take.error
         s.status = f"{len(found)} takes in {root} ({added} added to the list)"
         return {"FINISHED"}
-
-
-def _when(created: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created)) if created else ""
 
 
 class ACTANYWHERE_OT_open_folder(bpy.types.Operator):

@@ -3,9 +3,11 @@ list of takes made (each a folder on disk; deleting an entry or its strip keeps 
 
 from __future__ import annotations
 
+import time
+
 import bpy
 
-from . import strips
+from . import colour, strips
 
 MATTES = [
     ("ALPHA", "Plate Alpha", "The plate's alpha channel"),
@@ -95,3 +97,17 @@ def settings(scene) -> ActAnywhereSettings:
 def takes_of(scene, plate: str) -> list:
     return [t for t in scene.actanywhere.takes if t.plate == plate]
 
+
+
+def add_take(settings, take, plate_name: str, seq) -> ActAnywhereTake:
+    """A list entry for ``take`` (an ``api.Take``) of the plate strip ``plate_name`` whose
+    visible frames are ``seq`` (``plate.Sequence``); its strip gets the colourspace the take
+    was written in (the spec's working space)."""
+    entry = settings.takes.add()
+    entry.name, entry.plate, entry.folder = take.name, plate_name, take.folder
+    entry.first, entry.count = seq.first, seq.last - seq.first + 1
+    entry.timeline_start, entry.channel = seq.timeline_start, seq.channel
+    working = (take.spec.get("color") or {}).get("working_space", colour.DEFAULT_WORKING)
+    entry.colorspace = colour.LINEAR.get(working, colour.blender_name(colour.DEFAULT_WORKING))
+    entry.created = time.strftime("%Y-%m-%d %H:%M", time.localtime(take.created or time.time()))
+    return entry
