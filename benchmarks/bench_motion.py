@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "core"))
 
 from actanywhere import demo, frames, imageio  # noqa: E402
 from actanywhere.motion.shot import estimate  # noqa: E402
+from actanywhere.spec import MotionSpec  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
         imageio.read(seq.path(f))
     read_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    motion, _ = estimate(pattern, source="track", model=ns.model)
+    motion, _ = estimate(pattern, None, MotionSpec(source="track", model=ns.model))
     total_s = time.perf_counter() - t0
     track_s = max(total_s - read_s, 1e-9)
     n = len(seq.frames)

@@ -22,6 +22,8 @@ from .color import PRIMARIES, ColorContext
 from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
 from .errors import JobCancelled
 from .imageio import ImageInfo
+from .motion import choose
+from .motion.backdrop import Backdrop
 from .parallel import each
 from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
@@ -86,8 +88,10 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     mattes = shot.inputs.mattes
     if mattes.needs_shot:
         mattes.prepare(plate.read, report, cancel, warn, spec.threads)
+    motion = _motion(shot, warn, report)
+    shot.writer.metadata["actanywhere:motion"] = motion.source
     engine = engines.create(spec, shot.color, report)
-    engine.prepare(_background(shot, warn), shot.ref.pixel_aspect)
+    engine.prepare(_background(shot, warn, motion), shot.ref.pixel_aspect)
     if engine.calibration_frames:
         engine.calibrate([_load(shot, f, warn) for f in
                           _spread(result.frames, engine.calibration_frames)])
@@ -171,10 +175,35 @@ def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
     return meta
 
 
-def _background(shot: _Shot, warn: plan.Warnings) -> np.ndarray:
-    """The background in the working space, fitted to the plate's display window: NaN/Inf
-    pixels filled from their neighbours (with a warning), its own pixel aspect and
-    chromaticities honoured."""
+def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter) -> choose.Motion:
+    """The background's motion through the shot (``motion.*``; a static camera by default)."""
+    settings, plate = shot.spec.motion, shot.reader
+    if settings.source != "none":
+        report(ProgressEvent("prepare", message=f"motion: {settings.source}"))
+    paths = {s.frame: s.path or shot.ref.path for s in plate.sources}
+
+    def headers(frame: int) -> dict:
+        return imageio.probe(paths[frame], shot.ref.view or None).metadata
+
+    def pictures():
+        for f in plate.frames:
+            inp = _load(shot, f, warn)
+            yield f, inp.rgb, inp.matte
+
+    disp = shot.ref.display
+    motion = choose.estimate(settings, plate.frames, disp.width, disp.height,
+                             shot.ref.pixel_aspect, headers, pictures, warn, paths)
+    if settings.source != "none":
+        low = min(motion.confidence.values(), default=1.0)
+        report(ProgressEvent("prepare", message=f"motion: {motion.source}, lowest confidence "
+                             f"{low:.2f}"))
+    return motion
+
+
+def _background(shot: _Shot, warn: plan.Warnings, motion: choose.Motion) -> Backdrop:
+    """The background in the working space, fitted to the plate's display window (with the
+    overscan the motion needs) and moved per frame: NaN/Inf pixels filled from their
+    neighbours (with a warning), its own pixel aspect and chromaticities honoured."""
     spec = shot.spec.background
     img = imageio.read(spec.path, clean=False)
     names = imageio.rgb_names(img.info.channels, spec.path, spec.layer)
@@ -188,8 +217,11 @@ def _background(shot: _Shot, warn: plan.Warnings) -> np.ndarray:
              "background if they matter")
     rgb = shot.color.to_working(rgb, space)
     disp = shot.ref.display
-    return raster.fit(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect,
-                      img.info.pixel_aspect)
+    backdrop = Backdrop(rgb, disp.width, disp.height, spec.fit, shot.ref.pixel_aspect,
+                        img.info.pixel_aspect, motion, spec.path)
+    for line in backdrop.warnings:
+        warn(line)
+    return backdrop
 
 
 def _spread(items: list[int], count: int) -> list[int]:

@@ -24,6 +24,7 @@ from .formats import COMPRESSIONS
 from .frames import parse_frames
 from .matte import NAMES as MATTE_SOURCES
 from .matte import SOURCES
+from .motion import SOURCES as MOTION_SOURCES
 
 #: version N -> a function turning a version-N spec dict into a version N+1 one. A change to
 #: the format bumps SPEC_VERSION and adds its step here, so specs the worker stored, and
@@ -200,6 +201,41 @@ class BackgroundSpec(Strict):
         "cover", description="How the background fills the plate's display window")
 
 
+class MotionSpec(Strict):
+    """How the background moves with the shot's camera (docs/motion.md)."""
+
+    source: Literal[MOTION_SOURCES] = Field(  # type: ignore[valid-type]
+        "none", description="none: a static background (as before); auto: metadata, else "
+        "track, else none (reported); file: a motion.json (motion.path); keys: motion.keys; "
+        "metadata: the plate's EXR camera matrices; track: the plate's own background outside "
+        "the matte")
+    path: str | None = Field(None, description="motion.json written by `actanywhere motion` "
+                             "(source=file)")
+    keys: list[str] = Field(default_factory=list, description="source=keys: "
+                            "FRAME:TX,TY[,SCALE[,ROTATE]] (pixels, factor, degrees about the "
+                            "frame centre), interpolated between keys")
+    model: Literal["similarity", "affine", "homography"] = Field(
+        "similarity", description="track: the model fitted per frame")
+    smooth: int = Field(2, ge=0, le=16, description="track: centred smoothing radius in "
+                        "frames (no lag)")
+    min_features: int = Field(30, ge=4, le=5000, description="track: background corners a "
+                              "frame needs, below which it stops (auto: falls back)")
+    fov: float | None = Field(None, gt=0.1, lt=179.0, description="metadata: horizontal field "
+                              "of view in degrees for plates with worldToCamera but no fov in "
+                              "the header")
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        from .motion.keys import parse
+
+        try:
+            parse(v)
+        except SpecError as exc:
+            raise ValueError(str(exc)) from exc
+        return v
+
+
 class EngineSpec(Strict):
     name: Literal[ENGINE_NAMES] = "composite"  # type: ignore[valid-type]
     model: str | None = Field(None, description="Model folder (engine=diffusion); default: the "
@@ -296,6 +332,7 @@ class ShotSpec(Strict):
     plate: PlateSpec
     matte: MatteSpec = Field(default_factory=MatteSpec)
     background: BackgroundSpec
+    motion: MotionSpec = Field(default_factory=MotionSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
     composite: CompositeSettings = Field(default_factory=CompositeSettings)
     diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)

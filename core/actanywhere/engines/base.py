@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import raster
+from ..motion.backdrop import Backdrop
 from ..progress import Reporter
 
 
@@ -61,8 +62,10 @@ class Engine(ABC):
         del spec, frames  # engines whose settings always work
 
     @abstractmethod
-    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
-        """Receive the background, already fitted to the plate's display window."""
+    def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
+        """Receive the background, fitted to the plate's display window and moved by the
+        shot's motion: ``background.at(frame)`` per frame, ``background.still`` for the
+        reference frame."""
 
     def calibrate(self, samples: list[EngineInput]) -> None:
         """Measure what must be one value for the whole shot (``calibration_frames`` of

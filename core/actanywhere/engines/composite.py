@@ -7,13 +7,15 @@ import threading
 import numpy as np
 
 from .. import raster
+from ..motion.backdrop import Backdrop
 from ..progress import Reporter, null_reporter
 from ..spec import CompositeSettings
 from .base import EngineInput, EngineOutput, FrameEngine, over, subject_of
 
 
 class CompositeEngine(FrameEngine):
-    """The no-model baseline: subject over the background plate, harmonised, with a shadow.
+    """The no-model baseline: subject over the background plate (moved per frame by the shot's
+    motion), harmonised, with a shadow.
 
     A full plate (not premultiplied) has the old set mixed into the subject's soft edges; those
     edge pixels take the colour of the nearby solid subject instead (``raster.decontaminate``),
@@ -32,14 +34,14 @@ class CompositeEngine(FrameEngine):
         del color, report  # works in the working space as given; nothing to report
         settings: CompositeSettings = spec.composite
         self.settings = settings
-        self.background: np.ndarray | None = None
+        self.background: Backdrop | None = None
         self.bg_mean: np.ndarray | None = None
         self.gain: np.ndarray | None = None
         self.calibration_frames = 5 if settings.harmonize > 0 else 0
 
-    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
+    def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
         self.background = background
-        self.bg_mean = np.maximum(background.reshape(-1, 3).mean(axis=0), 1e-6)
+        self.bg_mean = np.maximum(background.still.reshape(-1, 3).mean(axis=0), 1e-6)
 
     def calibrate(self, samples: list[EngineInput]) -> None:
         assert self.bg_mean is not None, "prepare() first"
@@ -63,7 +65,7 @@ class CompositeEngine(FrameEngine):
         coverage = float(matte.sum())
         if self.gain is not None:
             fg = fg * self.gain
-        bg = self.background
+        bg = self.background.at(inp.frame)
         if s.shadow > 0 and coverage > 0:
             h = matte.shape[0]
             shade = raster.soft_shadow(

@@ -21,6 +21,7 @@ from .. import modelspace
 from ..color import ColorContext
 from ..errors import JobCancelled, ModelError
 from ..model import SHIPPED
+from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
 from .base import EngineInput, EngineOutput, ShotEngine, over, subject_of
@@ -101,19 +102,19 @@ class DiffusionEngine(ShotEngine):
             raise ModelError(f"diffusion.frames_per_window {self.settings.frames_per_window} "
                              f"exceeds this model's {self.pipe.max_frames} frames; lower it")
         self.geo: modelspace.Geometry | None = None
-        self.background: np.ndarray | None = None
+        self.background: Backdrop | None = None
         self.condition: np.ndarray | None = None
         self.seg: dict[int, np.ndarray] = {}
         self.mask: dict[int, np.ndarray] = {}
         self.generated: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def prepare(self, background: np.ndarray, pixel_aspect: float) -> None:
-        h, w = background.shape[:2]
+    def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
+        h, w = background.still.shape[:2]
         self.geo = modelspace.Geometry.fit(w, h, self.settings.resolution, pixel_aspect)
         self.background = background
         if self.settings.condition == "background":
-            self.condition = modelspace.condition(self.geo, self.color, background)
+            self.condition = modelspace.condition(self.geo, self.color, background.still)
 
     def _load(self, model: str, compiled: bool):
         import torch
@@ -143,7 +144,7 @@ class DiffusionEngine(ShotEngine):
             self.seg[inp.frame], self.mask[inp.frame] = seg, mask
             wants = inp.frame == cond_frame if cond_frame is not None else earliest
             if self.settings.condition == "composite" and wants:
-                comp = over(subject, inp.matte, self.background)
+                comp = over(subject, inp.matte, self.background.at(inp.frame))
                 self.condition = modelspace.condition(self.geo, self.color, comp)
 
     def generate(self, cancel: threading.Event | None = None) -> None:

@@ -3,12 +3,17 @@ the background in the reference frame (the first frame of the range) to where it
 frame (display-window pixels, origin top left, x right, y down). docs/motion.md.
 
 One source a module: ``keys`` (user keys, interpolated), ``track`` (the plate's own
-background, OpenCV feature tracks); ``none`` (a static camera) needs none. ``shot.SOURCES``
-lists them and ``shot.estimate`` runs one on a plate.
+background, OpenCV feature tracks), ``metadata`` (the camera matrices of CG plates); ``none``
+(a static camera) and ``file`` (a motion.json) need none. ``choose.estimate`` runs the one a
+shot names (or ``auto``'s pick), ``shot.estimate`` does it on files for the CLI, and
+``backdrop.Backdrop`` moves a background plate through the result.
 """
 
 from __future__ import annotations
 
 from .format import Motion, load, save
 
-__all__ = ["Motion", "load", "save"]
+#: sources a user can name (``motion.source``); ``auto`` picks among ``choose.AUTO_ORDER``
+SOURCES = ("none", "auto", "file", "keys", "metadata", "track")
+
+__all__ = ["SOURCES", "Motion", "load", "save"]

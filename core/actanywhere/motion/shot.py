@@ -12,13 +12,9 @@ import numpy as np
 
 from .. import frames as frameseq
 from .. import imageio, preview
-from ..errors import InputError, SpecError
-from . import keys as keys_mod
-from . import track
+from ..errors import InputError
+from . import choose
 from .format import Motion
-from .smooth import smooth
-
-SOURCES = ("none", "keys", "track")
 
 
 def _rgb(img: imageio.Image, path: str) -> np.ndarray:
@@ -37,48 +33,37 @@ def _frames(plate: frameseq.Sequence, matte: str | None,
             m = img.channel(channel)
         else:
             raise InputError(f"{plate.path(f)}: no {channel} channel for the matte; give "
-                             "--matte, or --source keys or none")
+                             "--matte, or --source metadata, keys or none")
         yield f, rgb, m
 
 
-def estimate(plate_pattern: str, frames: str | None = None, source: str = "track", *,
-             model: str = "similarity", key_values: list[str] | None = None,
-             matte: str | None = None, matte_channel: str = "A", radius: int = 2,
-             min_features: int = 30) -> tuple[Motion, list[tuple[int, np.ndarray]]]:
+def estimate(plate_pattern: str, frames: str | None, settings: choose.Settings, *,
+             matte: str | None = None, matte_channel: str = "A",
+             note=lambda _m: None) -> tuple[Motion, list[tuple[int, np.ndarray]]]:
     """(the motion, a few (frame, rgb) samples for the preview)."""
-    if source not in SOURCES:
-        raise SpecError(f"motion source {source!r}: use one of {', '.join(SOURCES)}")
     plate = frameseq.resolve(plate_pattern, frames)
     missing = plate.missing()
     if missing:
         raise InputError(f"{plate.template}: missing frame(s) {frameseq.compact(missing)}")
     info = imageio.probe(plate.path(plate.frames[0]))
     w, h = info.display.width, info.display.height
-    samples: list[tuple[int, np.ndarray]] = []
+    samples: dict[int, np.ndarray] = {}
     every = max(1, len(plate.frames) // 24)
+    sampled = plate.frames[::every]
 
-    def keep(it):
-        for i, (f, rgb, m) in enumerate(it):
-            if i % every == 0:
-                samples.append((f, preview.shrink(np.asarray(rgb), 480)))
+    def pictures() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for f, rgb, m in _frames(plate, matte, matte_channel):
+            if f in sampled:
+                samples[f] = preview.shrink(np.asarray(rgb), 480)
             yield f, rgb, m
 
-    if source == "track":
-        motion = track.estimate(keep(_frames(plate, matte, matte_channel)), w, h,
-                                track.TrackSettings(model=model, min_features=min_features))
-        motion.frames = smooth(motion.frames, radius, motion.confidence)
-    else:
-        for i, f in enumerate(plate.frames):
-            if i % every == 0:
-                rgb = _rgb(imageio.read(plate.path(f)), plate.path(f))
-                samples.append((f, preview.shrink(rgb, 480)))
-        if source == "keys":
-            motion = keys_mod.estimate(keys_mod.parse(key_values or []), list(plate.frames),
-                                       w, h)
-        else:
-            motion = Motion("none", w, h, plate.frames[0], {f: np.eye(3) for f in plate.frames},
-                            {f: 1.0 for f in plate.frames})
-    return motion, samples
+    paths = {f: plate.path(f) for f in plate.frames}
+    motion = choose.estimate(settings, list(plate.frames), w, h, info.pixel_aspect,
+                             lambda f: imageio.probe(paths[f]).metadata, pictures, note, paths)
+    for f in sampled:  # sources that read no pixels
+        if f not in samples:
+            samples[f] = preview.shrink(_rgb(imageio.read(paths[f]), paths[f]), 480)
+    return motion, sorted(samples.items())
 
 
 def overlay(motion: Motion, samples: list[tuple[int, np.ndarray]], path: str) -> str:

@@ -1,0 +1,96 @@
+"""One motion from a shot's settings: the source named, or ``auto``'s first that applies.
+
+``auto`` tries, in this order (docs/motion.md): ``metadata`` when the first plate frame carries
+a camera matrix; ``track`` unless the plate shows too little background texture; ``subject``
+when the learned model is installed; else ``none`` (a static camera), with a note saying why.
+The same function serves ``actanywhere motion`` and ``generate`` (``motion.*`` of the
+ShotSpec); the caller gives the frames' headers and pictures, read its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import InputError
+from . import keys as keys_mod
+from . import metadata, track
+from . import SOURCES
+from .format import Motion, load
+from .smooth import smooth
+
+AUTO_ORDER = ("metadata", "track")
+
+Pictures = Callable[[], Iterator[tuple[int, np.ndarray, np.ndarray]]]
+
+
+class Settings(Protocol):
+    """What a motion needs of ``ShotSpec.motion`` (``spec.MotionSpec``)."""
+
+    source: str
+    path: str | None
+    keys: list[str]
+    model: str
+    smooth: int
+    min_features: int
+    fov: float | None
+
+
+def static(frames: list[int], width: int, height: int) -> Motion:
+    return Motion("none", width, height, frames[0], {f: np.eye(3) for f in frames},
+                  {f: 1.0 for f in frames})
+
+
+def estimate(settings: Settings, frames: list[int], width: int, height: int,
+             pixel_aspect: float, headers: Callable[[int], Mapping[str, Any]],
+             pictures: Pictures, note: Callable[[str], None] = lambda _m: None,
+             names: Mapping[int, str] | None = None) -> Motion:
+    """The shot's motion (``source`` "none" for a static camera). ``headers(frame)``: a plate
+    frame's metadata; ``pictures()``: (frame, linear rgb, matte) over the shot, in order."""
+    source = settings.source
+    if source == "none":
+        return static(frames, width, height)
+    if source == "file":
+        if not settings.path:
+            raise InputError("motion.path: source file needs a motion.json (write one with "
+                             "`actanywhere motion`)")
+        motion = load(settings.path)
+        motion.check(width, height, frames, settings.path)
+        motion.frames = {f: motion.frames[f] for f in frames}
+        return motion
+    if source == "keys":
+        if not settings.keys:
+            raise InputError("motion.keys: source keys needs at least one key, e.g. "
+                             "1001:0,0 and 1100:-300,0")
+        return keys_mod.estimate(keys_mod.parse(settings.keys), frames, width, height)
+    if source == "metadata":
+        return metadata.estimate({f: headers(f) for f in frames}, width, height, pixel_aspect,
+                                 settings.fov, names)
+    if source == "track":
+        return _track(settings, frames, width, height, pictures)
+    if source != "auto":
+        raise InputError(f"motion.source {source!r}: use one of {', '.join(SOURCES)}")
+    if metadata.has_camera(headers(frames[0])):
+        motion = metadata.estimate({f: headers(f) for f in frames}, width, height,
+                                   pixel_aspect, settings.fov, names)
+        note("motion: auto chose metadata (the plate's camera matrices)")
+        return motion
+    try:
+        motion = _track(settings, frames, width, height, pictures)
+    except InputError as exc:
+        note(f"motion: auto found no camera matrices and could not track ({exc}); using a "
+             "static camera (motion.source none)")
+        return static(frames, width, height)
+    note(f"motion: auto chose track (lowest confidence {min(motion.confidence.values()):.2f})")
+    return motion
+
+
+def _track(settings: Settings, frames: list[int], width: int, height: int,
+           pictures: Pictures) -> Motion:
+    motion = track.estimate(pictures(), width, height,
+                            track.TrackSettings(model=settings.model,
+                                                min_features=settings.min_features))
+    motion.frames = smooth(motion.frames, settings.smooth, motion.confidence)
+    return motion
