@@ -15,8 +15,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import engines, frames, imageio, plan, raster
 from .color import PRIMARIES, ColorContext
 from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of

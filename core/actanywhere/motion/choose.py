@@ -15,9 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InputError
+from . import SOURCES, metadata, track
 from . import keys as keys_mod
-from . import metadata, track
-from . import SOURCES
 from .format import Motion, load
 from .smooth import smooth
 
