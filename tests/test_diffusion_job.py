@@ -188,3 +188,40 @@ def test_frames_kept_from_the_read_pass_write_what_reading_again_writes(dshot, m
     job.run(diffusion_spec(root, plate, bg, model_dir, out="reread/comp.####.exr"))
     for f in FRAMES:
         assert np.array_equal(frame(root, f, "kept")[0], frame(root, f, "reread")[0])
+
+
+def test_the_shipped_model_keeps_the_camera_path_with_motion_and_init_strength(dshot):
+    """motion keys (a 24 px pan) + init_strength: every window's condition and start is the
+    background moved to its frames; the generated bg layer follows the pan."""
+    import cv2
+    from conftest import write_exr
+    from test_motion import _texture
+
+    root, plate, _ = dshot
+    bg = root / "texture.exr"
+    write_exr(bg, _texture(108, 192, seed=2), channels=("R", "G", "B"))
+    data = diffusion_spec(root, plate, bg, None, steps=10, init_strength=0.85).model_dump()
+    data["engine"]["model"] = None  # the shipped model
+    data["motion"] = {"source": "keys", "keys": ["1:0,0", "6:-24,0"]}
+    events = []
+    job.run(spec.from_dict(data), events.append)
+    assert any("from the moved background (0.85)" in (e.message or "") for e in events)
+    first, names = frame(root, 1)
+    bgc = [names.index(c) for c in ("bg.R", "bg.G", "bg.B")]
+    ref = np.ascontiguousarray(first[..., bgc].mean(axis=2))
+    _, s = read_exr(root / "out" / "comp.0006.exr")
+    assert s.get_string_attribute("actanywhere:motion") == "keys"
+
+    def shift(a, b, r=30):
+        """The horizontal shift (whole pixels) that best maps ``a`` onto ``b``."""
+        a, b = cv2.GaussianBlur(a, (0, 0), 1.5), cv2.GaussianBlur(b, (0, 0), 1.5)
+        w = a.shape[1]
+        errs = {dx: np.mean((b[8:-8, r + dx : w - r + dx] - a[8:-8, r : w - r]) ** 2)
+                for dx in range(-r, r + 1)}
+        return min(errs, key=errs.get)
+
+    for f in FRAMES:
+        px, _ = frame(root, f)
+        got = shift(ref, np.ascontiguousarray(px[..., bgc].mean(axis=2)))
+        want = -24 * (f - 1) / 5
+        assert abs(got - want) <= 1.5, (f, got, want)

@@ -83,3 +83,30 @@ def test_overlapping_windows_leave_no_seam_where_a_hard_cut_leaves_one():
     cut = change(8, 0) / single  # windows (0, 8), (8, 16): they meet between frames 7 and 8
     assert cut[7] > 2.0, cut  # a seam, as seen by this measure
     assert blended.max() < 1.6, blended  # none where windows blend
+
+
+def test_init_strength_keeps_the_moved_background_with_the_shipped_model():
+    """Starting from a given video (the background moved with the camera) keeps it: measured
+    0.184 from noise, 0.023 at 0.5, 0.007 at 0.9 (mean difference to its VAE round trip)."""
+    import numpy as np
+    import torch
+
+    from actanywhere.model.pipeline import ActAnywherePipeline
+    from actanywhere.modelspace import segmentation
+
+    pipe = ActAnywherePipeline.from_components(checkpoint.load(SHIPPED))
+    t, h, w = 6, 64, 128
+    matte = np.zeros((t, h, w), np.float32)
+    matte[:, 16:48, 40:70] = 1.0
+    fg = segmentation(np.full((t, h, w, 3), 0.6, np.float32) * matte[..., None], matte)
+    start = np.random.default_rng(5).random((t, h, w, 3)).astype(np.float32)
+    start = (start * 0.2 + np.linspace(0, 0.8, w)[None, None, :, None]).astype(np.float32)
+    with torch.no_grad():
+        lat = pipe.encode_frames(torch.from_numpy(start).permute(0, 3, 1, 2), 8)
+        trip = pipe.decode_latents(lat, 8).permute(0, 2, 3, 1).numpy()
+    err = {}
+    for strength in (0.0, 0.5, 0.9):
+        out = pipe(fg, 1.0 - matte, start[0], num_inference_steps=20, seed=0, init=start,
+                   init_strength=strength).frames
+        err[strength] = float(np.abs(out - trip).mean())
+    assert err[0.5] < 0.3 * err[0.0] and err[0.9] < 0.5 * err[0.5], err

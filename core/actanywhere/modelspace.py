@@ -88,6 +88,12 @@ def condition(geo: Geometry, color: ColorContext, image: np.ndarray) -> np.ndarr
         color.to_model(raster.resize(image, geo.content_w, geo.content_h)), np.float32)
 
 
+def initial(geo: Geometry, color: ColorContext, image: np.ndarray) -> np.ndarray:
+    """A plate-sized linear image as a whole model frame (padding edge-extended): where
+    sampling starts from with ``diffusion.init_strength``."""
+    return geo._pad(condition(geo, color, image), None)
+
+
 def background(geo: Geometry, color: ColorContext, generated: np.ndarray) -> np.ndarray:
     """A generated model-frame image back to plate size in working-space linear (converted at
     model size, where it is cheap, then enlarged; Catmull-Rom overshoot below 0 is clipped)."""

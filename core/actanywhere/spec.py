@@ -268,6 +268,10 @@ class DiffusionSettings(Strict):
         "condition_frame composited over it")
     condition_frame: int | None = Field(None, description="Plate frame for condition=composite; "
                                         "default: the first frame")
+    init_strength: float = Field(
+        0.0, ge=0.0, le=1.0, description="Start sampling from the background plate moved with "
+        "the shot's motion (img2img): 0 starts from noise, 0.5 keeps its layout and camera "
+        "path and lets the model relight and add contact, 1 keeps it as is")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
     decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "

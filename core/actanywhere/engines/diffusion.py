@@ -151,7 +151,7 @@ class DiffusionEngine(ShotEngine):
         import torch
 
         from ..model import device
-        from ..model.pipeline import Interrupted, make_scheduler
+        from ..model.pipeline import Interrupted, make_scheduler, steps_to_run
 
         s = self.settings
         order = sorted(self.seg)
@@ -160,22 +160,26 @@ class DiffusionEngine(ShotEngine):
                              "shot's frames; pick a plate frame")
         seg = np.stack([self.seg[f] for f in order])
         mask = np.stack([self.mask[f] for f in order])
+        condition, init = self._moved(order)
         window = min(s.frames_per_window, len(order))
-        total = s.steps
+        total = steps_to_run(s.steps, s.init_strength if init is not None else 0.0)
 
-        def step(done: int, _steps: int) -> None:
-            self.report(ProgressEvent("denoise", done, total))
+        def step(done: int, steps: int) -> None:
+            self.report(ProgressEvent("denoise", done, steps))
 
         self.report(ProgressEvent("denoise", 0, total, message=f"{len(order)} frames at "
-                                  f"{self.geo.model_w}x{self.geo.model_h}, window {window}"))
+                                  f"{self.geo.model_w}x{self.geo.model_h}, window {window}"
+                                  + (f", from the moved background ({s.init_strength:g})"
+                                     if init is not None else "")))
         # a fresh scheduler of the chosen kind for every shot (it keeps per-run state)
         self.pipe.scheduler = make_scheduler(s.scheduler, dict(self.pipe.scheduler.config))
         while True:
             try:
-                video = self.pipe(seg, mask, self.condition, num_inference_steps=s.steps,
+                video = self.pipe(seg, mask, condition, num_inference_steps=s.steps,
                                   guidance_scale=s.guidance, seed=s.seed, window=window,
                                   overlap=min(s.overlap, window - 1),
-                                  decode_chunk=s.decode_chunk, callback=step,
+                                  decode_chunk=s.decode_chunk, init=init,
+                                  init_strength=s.init_strength, callback=step,
                                   cancel=cancel).frames
                 break
             except Interrupted as exc:
@@ -191,6 +195,22 @@ class DiffusionEngine(ShotEngine):
         self.generated = dict(zip(order, video, strict=True))
         self.seg.clear()
         self.mask.clear()
+
+    def _moved(self, order: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The condition (one image, or one per frame when the background moves with the
+        camera and is the condition) and the start video (``init_strength`` > 0: the moved
+        background in the model frame), both in model space."""
+        assert self.geo is not None and self.background is not None and \
+            self.condition is not None
+        bd, s = self.background, self.settings
+        condition = self.condition
+        if bd.moving and s.condition == "background":
+            condition = np.stack([modelspace.condition(self.geo, self.color, bd.at(f))
+                                  for f in order])
+        init = None
+        if s.init_strength > 0:
+            init = np.stack([modelspace.initial(self.geo, self.color, bd.at(f)) for f in order])
+        return condition, init
 
     def finish(self, inp: EngineInput) -> EngineOutput:
         assert self.geo is not None

@@ -55,6 +55,13 @@ class Windows:
     total: torch.Tensor  # (1, 1, T, 1, 1): the weights' sum per frame
 
 
+def steps_to_run(num_inference_steps: int, init_strength: float) -> int:
+    """Denoising steps left when sampling starts from a video kept by ``init_strength``."""
+    if init_strength <= 0:
+        return num_inference_steps
+    return min(int(num_inference_steps * (1.0 - init_strength) + 1e-6), num_inference_steps)
+
+
 def clip_input(images: torch.Tensor, fe: CLIPImageProcessor) -> torch.Tensor:
     """(B, 3, H, W) images in [0, 1] -> CLIP pixel values, as CLIPImageProcessor makes them
     (shortest edge, centre crop, mean/std), in torch: on the GPU, batched, differentiable."""
@@ -170,11 +177,53 @@ class ActAnywherePipeline(DiffusionPipeline):
         m_lat = F.interpolate(m, size=fg_lat.shape[-2:], mode="area").permute(1, 0, 2, 3)[None]
         return fg_lat, m_lat.to(self.device, dtype)
 
-    def prepare_latents(self, shape: tuple[int, ...], generator: torch.Generator
-                        ) -> torch.Tensor:
-        """Initial noise, drawn on the CPU from the seed (the same on every device)."""
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32)
-        return (latents * self.scheduler.init_noise_sigma).to(self.device)
+    def prepare_timesteps(self, num_inference_steps: int, init_strength: float
+                          ) -> torch.Tensor:
+        """The steps to run: all of them from noise, or the last ``1 - init_strength`` of them
+        when sampling starts from a given video (img2img, as diffusers' ``get_timesteps``)."""
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        if init_strength <= 0:
+            return self.scheduler.timesteps
+        start = num_inference_steps - steps_to_run(num_inference_steps, init_strength)
+        order = getattr(self.scheduler, "order", 1)
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(start * order)
+        return self.scheduler.timesteps[start * order :]
+
+    def prepare_latents(self, shape: tuple[int, ...], generator: torch.Generator,
+                        init: np.ndarray | None = None, timestep: torch.Tensor | None = None,
+                        chunk: int = 8) -> torch.Tensor:
+        """Initial noise, drawn on the CPU from the seed (the same on every device); with
+        ``init`` (T, H, W, 3) in [0, 1], its latents noised to ``timestep`` (None: none left
+        to run, the latents as they are)."""
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+        if init is None:
+            return (noise * self.scheduler.init_noise_sigma).to(self.device)
+        frames = torch.from_numpy(np.ascontiguousarray(init, np.float32)).permute(0, 3, 1, 2)
+        start = self.encode_frames(frames, chunk).float()
+        if timestep is None:
+            return start
+        # the scheduler noises frame-major batches: (T, C, h, w) and back
+        flat = start[0].permute(1, 0, 2, 3)
+        noisy = self.scheduler.add_noise(flat, noise[0].permute(1, 0, 2, 3).to(self.device),
+                                         timestep.reshape(1))
+        return noisy.permute(1, 0, 2, 3)[None]
+
+    def prepare_tokens(self, condition: np.ndarray, guidance_scale: float, win: Windows
+                       ) -> list[torch.Tensor]:
+        """Cross-attention tokens per window: one condition image (H, W, 3) for all, or one
+        per frame (T, H, W, 3) of which each window takes its middle frame's (a background
+        moved with the camera). Guided: (unconditional zeros, conditional) batched."""
+        cache: dict[int, torch.Tensor] = {}
+        tokens = []
+        for s, e in win.plan:
+            key = -1 if condition.ndim == 3 else (s + e - 1) // 2
+            if key not in cache:
+                cond = self.encode_condition(condition if key < 0 else condition[key])
+                cache[key] = torch.cat([torch.zeros_like(cond), cond]) \
+                    if guidance_scale != 1.0 else cond
+            tokens.append(cache[key])
+        return tokens
 
     def prepare_windows(self, t_frames: int, window: int, overlap: int) -> Windows:
         """The overlapping windows (``windows.py``), their blend weights and per-frame sums."""
@@ -205,15 +254,16 @@ class ActAnywherePipeline(DiffusionPipeline):
         return eps
 
     def predict_noise(self, latents: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
-                      foreground: torch.Tensor, tokens: torch.Tensor, guidance_scale: float,
-                      win: Windows) -> torch.Tensor:
-        """Noise prediction for the whole shot: every window's, blended where they overlap."""
+                      foreground: torch.Tensor, tokens: list[torch.Tensor],
+                      guidance_scale: float, win: Windows) -> torch.Tensor:
+        """Noise prediction for the whole shot: every window's (with its own condition
+        tokens), blended where they overlap."""
         if len(win.plan) == 1:  # one window: its prediction as is, no blending arithmetic
-            return self.predict_window(latents, t, mask, foreground, tokens, guidance_scale)
+            return self.predict_window(latents, t, mask, foreground, tokens[0], guidance_scale)
         eps = torch.zeros_like(latents)
-        for (s, e), w in zip(win.plan, win.weights, strict=True):
+        for (s, e), w, tok in zip(win.plan, win.weights, tokens, strict=True):
             eps[:, :, s:e] += w * self.predict_window(
-                latents[:, :, s:e], t, mask[:, :, s:e], foreground[:, :, s:e], tokens,
+                latents[:, :, s:e], t, mask[:, :, s:e], foreground[:, :, s:e], tok,
                 guidance_scale)
         return eps / win.total
 
@@ -223,30 +273,36 @@ class ActAnywherePipeline(DiffusionPipeline):
                  num_inference_steps: int = 25, guidance_scale: float = 4.0,
                  generator: torch.Generator | None = None, seed: int | None = None,
                  window: int = 16, overlap: int = 4, decode_chunk: int = 8,
+                 init: np.ndarray | None = None, init_strength: float = 0.0,
                  callback: StepCallback | None = None,
                  cancel: threading.Event | None = None) -> ActAnywherePipelineOutput:
         """Generate the background video with ``self.scheduler``.
 
         foreground: (T, H, W, 3) segmentation S in [0, 1] (gray 127 outside the subject);
         mask: (T, H, W), 1 = background to generate, 0 = subject; condition: (h, w, 3) in
-        [0, 1]. H and W must be multiples of 8 times the UNet's downsampling (64 is safe).
-        ``cancel`` set between steps raises ``Interrupted``.
+        [0, 1], or (T, h, w, 3), one per frame (each window takes its middle frame's).
+        init: (T, H, W, 3) in [0, 1] to start from, kept by ``init_strength`` (0: start from
+        noise, 1: keep it as is). H and W must be multiples of 8 times the UNet's downsampling
+        (64 is safe). ``cancel`` set between steps raises ``Interrupted``.
         """
         self.check_inputs(foreground, mask, window)
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else seed)
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        if init is None:
+            init_strength = 0.0
+        timesteps = self.prepare_timesteps(num_inference_steps, init_strength)
 
         fg_lat, m_lat = self.prepare_conditioning(foreground, mask, decode_chunk)
-        cond = self.encode_condition(condition)
-        tokens = torch.cat([torch.zeros_like(cond), cond]) if guidance_scale != 1.0 else cond
         t_frames, (lh, lw) = mask.shape[0], fg_lat.shape[-2:]
-        latents = self.prepare_latents((1, self.unet.config.out_channels, t_frames, lh, lw),
-                                       generator)
         win = self.prepare_windows(t_frames, window, overlap)
+        tokens = self.prepare_tokens(condition, guidance_scale, win)
+        latents = self.prepare_latents(
+            (1, self.unet.config.out_channels, t_frames, lh, lw), generator,
+            init if init_strength > 0 else None, timesteps[0] if len(timesteps) else None,
+            decode_chunk)
 
-        steps = len(self.scheduler.timesteps)
-        for i, t in enumerate(self.scheduler.timesteps):
+        steps = len(timesteps)
+        for i, t in enumerate(timesteps):
             if cancel is not None and cancel.is_set():
                 raise Interrupted(f"cancelled at denoising step {i} of {steps}")
             eps = self.predict_noise(latents, t, m_lat, fg_lat, tokens, guidance_scale, win)

@@ -103,6 +103,11 @@ class Backdrop:
         # as pixel-edge coordinates: (x0, y0) is the left/top edge of the region
         return box_lo[0] + 0.5, box_lo[1] + 0.5, box_hi[0] + 0.5, box_hi[1] + 0.5, outside
 
+    @property
+    def moving(self) -> bool:
+        """Whether any frame differs from ``still``."""
+        return bool(self._levels)
+
     def at(self, frame: int) -> np.ndarray:
         if not self._levels:
             return self.still
