@@ -365,6 +365,25 @@ def icons(cfg: dict, mod) -> dict:
     return {"unknown": sorted(set(cfg["icons"]) - known)}
 
 
+def motion(cfg: dict, mod) -> dict:
+    """Apply Motion on a background strip: its transform keyed from a motion.json."""
+    strip = image_strip("bg", cfg["plate_dir"], 2, 11)
+    select(strip)
+    result = bpy.ops.actanywhere.apply_motion(filepath=cfg["motion"])
+    tr = strip.transform
+    keyed = {}
+    scene = bpy.context.scene
+    for frame in cfg["frames"]:
+        scene.frame_set(frame)
+        keyed[frame] = [tr.offset_x, tr.offset_y, tr.scale_x, tr.scale_y, tr.rotation]
+    try:  # an operator that reports an error raises in background mode
+        bad = list(bpy.ops.actanywhere.apply_motion(filepath=cfg["bad"]))
+    except RuntimeError as exc:
+        bad = ["CANCELLED", str(exc).strip()]
+    return {"result": list(result), "keyed": keyed, "bad": bad,
+            "status": scene.actanywhere.status, "start": int(strip.frame_final_start)}
+
+
 def main() -> None:
     scenario, cfg_path, result_path = sys.argv[1:4]
     with open(cfg_path) as fh:

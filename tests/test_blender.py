@@ -335,3 +335,32 @@ def test_every_icon_the_panel_draws_exists_in_blender(blender):
     assert {"INFO", "BLANK1", "DOT", "SORTTIME"} <= used and len(used) >= 13, used
     out, _ = blender("icons", {"icons": sorted(used)})
     assert out["unknown"] == []
+
+
+def test_apply_motion_keys_a_background_strip_from_a_motion_file(blender, tmp_path):
+    """Keys of the similarity part, frame for frame, the motion's first frame on the strip's
+    first frame; a broken file is one line in the panel."""
+    from actanywhere.api import motion as motion_file
+    from actanywhere.motion import keys, save
+
+    plate, _ = make_shot(tmp_path, frames=range(1, 6), size=(64, 36))
+    m = keys.estimate(keys.parse(["1001:0,0", "1005:-20,6,1.25,10"]),
+                      list(range(1001, 1006)), 64, 36)
+    save(m, str(tmp_path / "motion.json"))
+    (tmp_path / "bad.json").write_text("{")
+    out, _ = blender("motion", {"plate_dir": str(plate.parent), "motion": str(tmp_path /
+                                                                             "motion.json"),
+                                "bad": str(tmp_path / "bad.json"),
+                                "frames": list(range(11, 16))})
+    assert out["result"] == ["FINISHED"] and out["start"] == 11
+    want = motion_file.blender_keys(motion_file.read(str(tmp_path / "motion.json")))
+    assert [k[0] for k in want] == list(range(1001, 1006))
+    for (_, x, y, scale, angle), frame in zip(want, range(11, 16), strict=True):
+        got = out["keyed"][str(frame)]
+        assert got == pytest.approx([x, y, scale, scale, angle], abs=1e-4), frame
+    # the keys' own meaning: -20 px right is -20 in x; 6 px down (ours) is -6 up (Blender);
+    # 10 degrees counter-clockwise on screen, 1.25x
+    assert out["keyed"]["15"] == pytest.approx([-20, -6, 1.25, 1.25, np.radians(10)], abs=1e-3)
+    assert out["bad"][0] == "CANCELLED" and "\n" not in out["bad"][-1]
+    assert out["status"].startswith("error: ") and "bad.json: not a motion file" in \
+        out["status"]

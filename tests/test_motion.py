@@ -80,9 +80,9 @@ def test_keys_interpolate_relative_to_the_first_frame():
     parsed = keys.parse(["1001:0,0", "1011:-50,10,1.1", "1021:-50,10,1.1,5"])
     m = keys.estimate(parsed, list(range(1001, 1022)), 200, 100)
     assert np.allclose(m.frames[1001], np.eye(3))
-    centre = np.array([[100.0, 50.0]])
-    assert np.allclose(m.apply(1006, centre), [[75.0, 55.0]])  # half way: -25, +5
-    assert np.allclose(m.apply(1011, [[110.0, 50.0]]), [[61.0, 60.0]])  # scaled about centre
+    centre = np.array([[99.5, 49.5]])  # pixel centres at integers: the middle of 200 x 100
+    assert np.allclose(m.apply(1006, centre), [[74.5, 54.5]])  # half way: -25, +5
+    assert np.allclose(m.apply(1011, [[109.5, 49.5]]), [[60.5, 59.5]])  # scaled about centre
     with pytest.raises(SpecError, match=r"--motion-key '1001:x'"):
         keys.parse(["1001:x"])
 

@@ -259,3 +259,45 @@ def test_generate_with_a_motion_file_checks_it_fits(tmp_path):
     assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
     with pytest.raises(Exception, match=r"motion\.keys: .*FRAME:TX,TY"):
         _spec(tmp_path, plate, bg, {"source": "keys", "keys": ["1001:oops"]})
+
+
+def test_the_nuke_corner_pin_moves_the_plate_as_the_motion_does(tmp_path, capsys):
+    """The .nk snippet: CornerPin2D corners keyed per frame in Nuke's convention (origin
+    bottom left, y up, pixel edges): a move right and down in motion.json is right and down
+    on screen in Nuke; a push-in spreads the corners about the centre."""
+    import re
+
+    from actanywhere.api import motion as motion_file
+    from actanywhere.cli import main
+    from actanywhere.motion import save
+
+    w, h = 200, 100
+    m = keys.estimate(keys.parse(["1:0,0", "3:10,5", "5:10,5,2.0"]), [1, 2, 3, 4, 5], w, h)
+    save(m, str(tmp_path / "m.json"))
+    text = motion_file.nuke_snippet(motion_file.read(str(tmp_path / "m.json")))
+    assert text.startswith("set cut_paste_input [stack 0]") and "CornerPin2D {" in text
+    corners = {}
+    for i in range(1, 5):
+        xs, ys = re.search(rf" to{i} {{{{curve x1 ([^}}]+)}} {{curve x1 ([^}}]+)}}}}", text
+                           ).groups()
+        corners[i] = np.array([[float(v) for v in xs.split()], [float(v) for v in ys.split()]])
+        assert re.search(rf" from{i} {{[0-9.]+ [0-9.]+}}", text)
+    # frame 1: the corners are the frame's own (no motion)
+    assert corners[1][:, 0] == pytest.approx([0, 0]) and corners[3][:, 0] == \
+        pytest.approx([w, h])
+    # frame 3: 10 right and 5 down on screen: Nuke's y goes up, so y - 5
+    assert corners[1][:, 2] == pytest.approx([10, -5]) and corners[3][:, 2] == \
+        pytest.approx([w + 10, h - 5])
+    # frame 5: 2x about the centre (then the same move): the frame's width doubles
+    assert corners[2][0, 4] - corners[1][0, 4] == pytest.approx(2 * w)
+    assert (corners[1][:, 4] + corners[3][:, 4]) / 2 == pytest.approx([w / 2 + 10, h / 2 - 5])
+    # the CLI writes it beside the motion
+    (tmp_path / "p").mkdir()
+    tex = _texture(100, 200)
+    for f in (1, 2):
+        write_exr(tmp_path / "p" / f"p.{f}.exr", np.dstack([tex, np.zeros((100, 200))]))
+    code = main(["motion", "--plate", str(tmp_path / "p" / "p.#.exr"), "--source", "keys",
+                 "--motion-key", "1:0,0", "--motion-key", "2:4,0", "-o",
+                 str(tmp_path / "k.json"), "--nuke", str(tmp_path / "k.nk"), "--preview", ""])
+    assert code == 0, capsys.readouterr().err
+    assert "CornerPin2D" in (tmp_path / "k.nk").read_text()

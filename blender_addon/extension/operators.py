@@ -7,6 +7,7 @@ import bpy
 
 from . import compat, generate, jobs, plate, props, strips
 from .vendor.actanywhere.api import Takes, WorkerError
+from .vendor.actanywhere.api import motion as motion_file
 from .vendor.actanywhere.errors import ActAnywhereError
 
 
@@ -178,6 +179,48 @@ class ACTANYWHERE_OT_report(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class ACTANYWHERE_OT_apply_motion(bpy.types.Operator):
+    """Key the active strip's transform (offset, scale, rotation) from a motion.json, so a
+    background strip moves with the shot's camera; its first frame lands on the strip's first
+    frame"""
+
+    bl_idname = "actanywhere.apply_motion"
+    bl_label = "Apply Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        ed = compat.editor(context.scene)
+        return ed is not None and ed.active_strip is not None
+
+    def invoke(self, context, event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context) -> set[str]:
+        settings = context.scene.actanywhere
+        strip = compat.editor(context.scene).active_strip
+        try:
+            data = motion_file.read(bpy.path.abspath(self.filepath))
+        except ValueError as exc:
+            return _fail(self, settings, str(exc))
+        keys = motion_file.blender_keys(data)
+        start = int(strip.frame_final_start) - keys[0][0]
+        tr = strip.transform
+        for frame, x, y, scale, angle in keys:
+            tr.offset_x, tr.offset_y, tr.rotation = x, y, angle
+            tr.scale_x = tr.scale_y = scale
+            for name in ("offset_x", "offset_y", "scale_x", "scale_y", "rotation"):
+                tr.keyframe_insert(name, frame=frame + start)
+        settings.status = (f"{strip.name}: {len(keys)} motion keys from "
+                           f"{bpy.path.basename(self.filepath)} ({data.get('source', '?')})")
+        self.report({"INFO"}, f"ActAnywhere: {settings.status}")
+        return {"FINISHED"}
+
+
 CLASSES = (ACTANYWHERE_OT_generate, ACTANYWHERE_OT_cancel, ACTANYWHERE_OT_load_strip,
            ACTANYWHERE_OT_remove_take, ACTANYWHERE_OT_refresh, ACTANYWHERE_OT_open_folder,
-           ACTANYWHERE_OT_report)
+           ACTANYWHERE_OT_report, ACTANYWHERE_OT_apply_motion)

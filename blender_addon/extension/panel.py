@@ -76,6 +76,7 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
             col.prop(s, "steps")
             col.prop(s, "guidance")
         col.prop(s, "output_folder")
+        col.operator("actanywhere.apply_motion", icon="TRACKING")
 
         row = layout.row(align=True)
         row.scale_y = 1.4

@@ -23,6 +23,7 @@ def motion(
     fov: Annotated[float | None, typer.Option(help="metadata: horizontal field of view (degrees) for worldToCamera without one")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="motion.json to write")] = "motion.json",
     preview: Annotated[str | None, typer.Option(help="Overlay preview, .gif or .png (default <output>_preview.gif; '' for none)")] = None,
+    nuke: Annotated[str | None, typer.Option(help="Also write a Nuke CornerPin2D keyed every frame (.nk, paste it or nuke.nodePaste)")] = None,
 ) -> None:
     """Estimate how the background moves through a shot: motion.json (docs/motion.md)."""
     from pydantic import ValidationError
@@ -49,6 +50,10 @@ def motion(
     typer.echo(f"{output}: {result.source}, {len(result.frames)} frames, {result.width}x"
                f"{result.height}, reference {result.reference_frame}, lowest confidence "
                f"{conf:.2f}")
+    if nuke:
+        from ..api import motion as motion_file
+
+        typer.echo(f"nuke: {motion_file.write_nuke(motion_file.read(output), nuke)}")
     if preview is None:
         preview = os.path.splitext(output)[0] + "_preview.gif"
     if preview:

@@ -12,7 +12,7 @@ from .format import Motion
 
 
 def parse(values: list[str]) -> list[dict]:
-    """``FRAME:TX,TY[,SCALE[,ROTATE]]`` (pixels, factor, degrees) as key dicts."""
+    """``FRAME:TX,TY[,SCALE[,ROTATE]]`` (pixels, factor, degrees about the frame centre) as key dicts."""
     keys = []
     for value in values:
         frame, sep, rest = value.partition(":")
@@ -50,7 +50,7 @@ def estimate(keys: list[dict], frames: list[int], width: int, height: int) -> Mo
     for f in frames:
         params = [float(np.interp(f, kf, [k.get(name, d) for k in keys]))
                   for name, d in (("tx", 0.0), ("ty", 0.0), ("scale", 1.0), ("rotate", 0.0))]
-        out[f] = similarity(*params, width / 2.0, height / 2.0)
+        out[f] = similarity(*params, (width - 1) / 2.0, (height - 1) / 2.0)  # pixel centres
     ref = np.linalg.inv(out[frames[0]])  # relative to the reference (first) frame
     return Motion("keys", width, height, frames[0], {f: h @ ref for f, h in out.items()},
                   {f: 1.0 for f in frames})
