@@ -293,3 +293,24 @@ def test_training_doc_lists_every_config_field():
 
     doc = (REPO / "docs" / "training.md").read_text()
     assert reference_markdown(TrainConfig) in doc, "regenerate the table in docs/training.md"
+
+
+def test_synthetic_clips_know_their_camera_path():
+    """Clip.camera is the background's true motion: frame 0's background carried through it
+    is frame t's background (where frame t sees what frame 0 saw)."""
+    import cv2
+
+    from actanywhere.train.synthetic import make_clip
+
+    clip = make_clip(11, frames=8, height=96, width=128)
+    assert clip.camera.shape == (8, 3, 3) and np.allclose(clip.camera[0], np.eye(3))
+    for t in (3, 7):
+        h = clip.camera[t]
+        moved = cv2.warpPerspective(clip.backgrounds[0], h, (128, 96), flags=cv2.INTER_LINEAR,
+                                    borderValue=(-1, -1, -1))
+        seen = (moved[..., 0] >= 0)
+        seen = cv2.erode(seen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        assert seen.mean() > 0.3
+        err = np.abs(moved - clip.backgrounds[t])[seen].mean()
+        still = np.abs(clip.backgrounds[0] - clip.backgrounds[t])[seen].mean()
+        assert err < 0.01 and err < 0.25 * still, (t, err, still)

@@ -227,7 +227,7 @@ class MotionSpec(Strict):
     @field_validator("keys")
     @classmethod
     def _keys(cls, v: list[str]) -> list[str]:
-        from .motion.keys import parse
+        from .motion.keyspec import parse
 
         try:
             parse(v)

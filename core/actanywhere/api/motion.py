@@ -61,9 +61,8 @@ def nuke_snippet(data: dict[str, Any], name: str = "ActAnywhereMotion") -> str:
                      f"{{curve x{frames[0]} {' '.join(ys)}}}}}")
     for i, (nx, ny) in enumerate(corners, 1):
         lines.append(f" from{i} {{{nx:g} {ny:g}}}")
-    lines += [f" name {name}",
-              f" label \"{data.get('source', '')} motion, reference {data.get('reference_frame', '')}\"",
-              "}"]
+    label = f"{data.get('source', '')} motion, reference {data.get('reference_frame', '')}"
+    lines += [f" name {name}", f" label \"{label}\"", "}"]
     return "\n".join(lines) + "\n"
 
 

@@ -11,9 +11,19 @@ shot names (or ``auto``'s pick), ``shot.estimate`` does it on files for the CLI,
 
 from __future__ import annotations
 
-from .format import Motion, load, save
+from typing import Any
 
 #: sources a user can name (``motion.source``); ``auto`` picks among ``choose.AUTO_ORDER``
 SOURCES = ("none", "auto", "file", "keys", "metadata", "track")
 
 __all__ = ["SOURCES", "Motion", "load", "save"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Motion``, ``load``, ``save`` from ``format`` on first use: the settings (spec.py,
+    the worker) read SOURCES without loading numpy."""
+    if name in ("Motion", "load", "save"):
+        from . import format as fmt
+
+        return getattr(fmt, name)
+    raise AttributeError(name)

@@ -9,24 +9,9 @@ import numpy as np
 
 from ..errors import SpecError
 from .format import Motion
+from .keyspec import parse
 
-
-def parse(values: list[str]) -> list[dict]:
-    """``FRAME:TX,TY[,SCALE[,ROTATE]]`` (pixels, factor, degrees about the frame centre) as key dicts."""
-    keys = []
-    for value in values:
-        frame, sep, rest = value.partition(":")
-        try:
-            nums = [float(x) for x in rest.split(",")] if sep else []
-            if not sep or len(nums) not in (2, 3, 4) or (len(nums) > 2 and nums[2] <= 0):
-                raise ValueError
-            keys.append({"frame": int(frame), "tx": nums[0], "ty": nums[1],
-                         "scale": nums[2] if len(nums) > 2 else 1.0,
-                         "rotate": nums[3] if len(nums) > 3 else 0.0})
-        except ValueError:
-            raise SpecError(f"--motion-key {value!r}: write FRAME:TX,TY[,SCALE[,ROTATE]], e.g. "
-                            "1010:-40,0,1.05 (scale above 0)") from None
-    return keys
+__all__ = ["estimate", "parse", "similarity"]
 
 
 def similarity(tx: float, ty: float, scale: float, rotate: float, cx: float,

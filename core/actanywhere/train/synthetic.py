@@ -21,6 +21,9 @@ class Clip:
     mattes: np.ndarray  # (T, H, W) float32 subject coverage
     backgrounds: np.ndarray  # (T, H, W, 3) the same view with no subject and no shadow
     seed: int
+    #: (T, 3, 3) the true background motion: frame 0's pixels -> frame t's (pixel centres at
+    #: integers, as motion.json), for measuring motion sources and engines against the truth
+    camera: np.ndarray | None = None
 
 
 def _smooth(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -152,11 +155,18 @@ def make_clip(seed: int, frames: int = 8, height: int = 64, width: int = 64) -> 
     out_f = np.empty((frames, height, width, 3), np.float32)
     out_m = np.empty((frames, height, width), np.float32)
     out_b = np.empty_like(out_f)
+    out_c = np.empty((frames, 3, 3))
     for t in range(frames):
         subject_x = start + walk * t
         cam_x = cam0 + follow * (subject_x - start - walk * frames / 2)
         zoom = zoom0 + zoom_rate * t
         cam_y = world_h * 0.5
+        if t == 0:
+            cam_x0, zoom_0 = cam_x, zoom
+        # view x = (world x - cam_x) * zoom + width / 2: frame 0's pixel -> world -> frame t
+        k = zoom / zoom_0
+        out_c[t] = [[k, 0.0, (cam_x0 - cam_x) * zoom + width / 2 * (1 - k)],
+                    [0.0, k, height / 2 * (1 - k)], [0.0, 0.0, 1.0]]
         bg = _sample(canvas, cam_x + (xx - width / 2) / zoom, cam_y + (yy - height / 2) / zoom)
         foot = ((subject_x - cam_x) * zoom + width / 2, foot_y_view)
         colour, cover = _figure(xx, yy, foot, fig_h * zoom / zoom0, phase0 + cadence * t, cols)
@@ -166,4 +176,4 @@ def make_clip(seed: int, frames: int = 8, height: int = 64, width: int = 64) -> 
         out_f[t] = shaded * (1 - cover[..., None]) + colour * cover[..., None]
         out_m[t] = cover
         out_b[t] = bg
-    return Clip(out_f.clip(0, 1), out_m, out_b.clip(0, 1), seed)
+    return Clip(out_f.clip(0, 1), out_m, out_b.clip(0, 1), seed, out_c)
