@@ -87,8 +87,10 @@ def test_absolute_paths_is_the_one_list_of_path_fields(tmp_path):
     data = {"plate": {"path": "p.####.exr"}, "background": {"path": "/abs/bg.exr"},
             "output": {"path": "out/c.####.exr"}, "engine": {"model": "m"},
             "matte": {"path": "m.####.exr", "keys": [{"frame": 1, "matte": "k.exr"}],
-                      "sam": {"checkpoint": "sam.pth"}}, "color": {"config": "cfg.ocio"}}
+                      "sam": {"checkpoint": "sam.pth"}}, "color": {"config": "cfg.ocio"},
+            "motion": {"source": "file", "path": "sh010/motion.json"}}
     absolute_paths(data, str(tmp_path))
+    assert data["motion"]["path"] == str(tmp_path / "sh010" / "motion.json")
     assert data["color"]["config"] == str(tmp_path / "cfg.ocio")
     assert absolute_paths({"color": {"config": "ocio://default"}}, "/x") == \
         {"color": {"config": "ocio://default"}}  # a built-in config's URI is no path

@@ -26,7 +26,7 @@ def absolute_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
             # join keeps absolute paths as they are
             holder[key] = os.path.abspath(os.path.join(base, holder[key]))
 
-    for section in ("plate", "matte", "background", "output"):
+    for section in ("plate", "matte", "background", "motion", "output"):
         fix(data.get(section), "path")
     matte = data.get("matte")
     if isinstance(matte, dict):
