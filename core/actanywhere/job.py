@@ -86,7 +86,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     mattes = shot.inputs.mattes
     if mattes.needs_shot:
         mattes.prepare(plate.read, report, cancel, warn, spec.threads)
-    motion = _motion(shot, warn, report)
+    motion = _motion(shot, warn, report, cancel)
     shot.writer.metadata["actanywhere:motion"] = motion.source
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot, warn, motion), shot.ref.pixel_aspect)
@@ -173,7 +173,8 @@ def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
     return meta
 
 
-def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter) -> choose.Motion:
+def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter,
+            cancel: threading.Event) -> choose.Motion:
     """The background's motion through the shot (``motion.*``; a static camera by default)."""
     settings, plate = shot.spec.motion, shot.reader
     if settings.source != "none":
@@ -185,6 +186,9 @@ def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter) -> choose.Motion
 
     def pictures():
         for f in plate.frames:
+            if cancel.is_set():
+                raise JobCancelled("cancelled while estimating the camera's motion; nothing "
+                                   "was written")
             inp = _load(shot, f, warn)
             yield f, inp.rgb, inp.matte
 
