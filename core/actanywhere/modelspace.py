@@ -88,10 +88,10 @@ def condition(geo: Geometry, color: ColorContext, image: np.ndarray) -> np.ndarr
         color.to_model(raster.resize(image, geo.content_w, geo.content_h)), np.float32)
 
 
-def initial(geo: Geometry, color: ColorContext, image: np.ndarray) -> np.ndarray:
-    """A plate-sized linear image as a whole model frame (padding edge-extended): where
-    sampling starts from with ``diffusion.init_strength``."""
-    return geo._pad(condition(geo, color, image), None)
+def initial(geo: Geometry, condition_image: np.ndarray) -> np.ndarray:
+    """A ``condition`` image (model colour, content size) as a whole model frame (padding
+    edge-extended): where sampling starts from with ``diffusion.init_strength``."""
+    return geo._pad(condition_image, None)
 
 
 def background(geo: Geometry, color: ColorContext, generated: np.ndarray) -> np.ndarray:

@@ -203,13 +203,18 @@ class DiffusionEngine(ShotEngine):
         assert self.geo is not None and self.background is not None and \
             self.condition is not None
         bd, s = self.background, self.settings
-        condition = self.condition
-        if bd.moving and s.condition == "background":
-            condition = np.stack([modelspace.condition(self.geo, self.color, bd.at(f))
-                                  for f in order])
-        init = None
-        if s.init_strength > 0:
-            init = np.stack([modelspace.initial(self.geo, self.color, bd.at(f)) for f in order])
+        per_frame = bd.moving and s.condition == "background"
+        if not (per_frame or s.init_strength > 0):
+            return self.condition, None
+        conditions, starts = [], []
+        for f in order:  # each frame's background warped once, at plate size
+            moved = modelspace.condition(self.geo, self.color, bd.at(f))
+            if per_frame:
+                conditions.append(moved)
+            if s.init_strength > 0:
+                starts.append(modelspace.initial(self.geo, moved))
+        condition = np.stack(conditions) if per_frame else self.condition
+        init = np.stack(starts) if starts else None
         return condition, init
 
     def finish(self, inp: EngineInput) -> EngineOutput:

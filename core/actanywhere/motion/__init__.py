@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: sources a user can name (``motion.source``); ``auto`` picks among ``choose.AUTO_ORDER``
+#: sources a user can name (``motion.source``); ``auto`` tries metadata, then track
 SOURCES = ("none", "auto", "file", "keys", "metadata", "track")
 
 __all__ = ["SOURCES", "Motion", "load", "save"]

@@ -46,9 +46,10 @@ class Backdrop:
             return
         inverses = {f: np.linalg.inv(h) for f, h in motion.frames.items()}
         x0, y0, x1, y1, outside = self._region(inverses)
-        # the finest scale a frame needs: how much it magnifies the reference around its centre
-        zoom = max(_scale(h, (width / 2, height / 2)) for h in motion.frames.values())
-        density = max(1.0, zoom)
+        # how much each frame magnifies the reference around its centre; the canvas is made at
+        # the finest scale a frame needs
+        zooms = {f: _scale(h, (width / 2, height / 2)) for f, h in motion.frames.items()}
+        density = max(1.0, max(zooms.values()))
         long_side = max(x1 - x0, y1 - y0) * density
         density = min(density, MAX_CANVAS / long_side) if long_side > MAX_CANVAS else density
         cw, ch = max(1, round((x1 - x0) * density)), max(1, round((y1 - y0) * density))
@@ -67,8 +68,7 @@ class Backdrop:
         bg_h, bg_w = image.shape[:2]
         bg_per_canvas = min(bg_w * source_aspect / (cw * pixel_aspect), bg_h / ch) \
             if fit == "cover" else max(bg_w * source_aspect / (cw * pixel_aspect), bg_h / ch)
-        soft = [f for f, h in motion.frames.items()
-                if _scale(h, (width / 2, height / 2)) / (sx * bg_per_canvas) > SOFT]
+        soft = [f for f, zoom in zooms.items() if zoom / (sx * bg_per_canvas) > SOFT]
         if soft:
             self.warnings.append(
                 f"{name}: the camera move enlarges the background more than {SOFT:g}x on "

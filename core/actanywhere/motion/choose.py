@@ -1,8 +1,8 @@
 """One motion from a shot's settings: the source named, or ``auto``'s first that applies.
 
 ``auto`` tries, in this order (docs/motion.md): ``metadata`` when the first plate frame carries
-a camera matrix; ``track`` unless the plate shows too little background texture; ``subject``
-when the learned model is installed; else ``none`` (a static camera), with a note saying why.
+a camera matrix; ``track`` unless the plate shows too little background texture; else
+``none`` (a static camera), with a note saying why.
 The same function serves ``actanywhere motion`` and ``generate`` (``motion.*`` of the
 ShotSpec); the caller gives the frames' headers and pictures, read its own way.
 """
@@ -19,8 +19,6 @@ from . import SOURCES, metadata, track
 from . import keys as keys_mod
 from .format import Motion, load
 from .smooth import smooth
-
-AUTO_ORDER = ("metadata", "track")
 
 Pictures = Callable[[], Iterator[tuple[int, np.ndarray, np.ndarray]]]
 
@@ -49,6 +47,11 @@ def estimate(settings: Settings, frames: list[int], width: int, height: int,
     """The shot's motion (``source`` "none" for a static camera). ``headers(frame)``: a plate
     frame's metadata; ``pictures()``: (frame, linear rgb, matte) over the shot, in order."""
     source = settings.source
+
+    def from_headers() -> Motion:
+        return metadata.estimate({f: headers(f) for f in frames}, width, height, pixel_aspect,
+                                 settings.fov, names)
+
     if source == "none":
         return static(frames, width, height)
     if source == "file":
@@ -65,15 +68,13 @@ def estimate(settings: Settings, frames: list[int], width: int, height: int,
                              "1001:0,0 and 1100:-300,0")
         return keys_mod.estimate(keys_mod.parse(settings.keys), frames, width, height)
     if source == "metadata":
-        return metadata.estimate({f: headers(f) for f in frames}, width, height, pixel_aspect,
-                                 settings.fov, names)
+        return from_headers()
     if source == "track":
         return _track(settings, frames, width, height, pictures)
     if source != "auto":
         raise InputError(f"motion.source {source!r}: use one of {', '.join(SOURCES)}")
     if metadata.has_camera(headers(frames[0])):
-        motion = metadata.estimate({f: headers(f) for f in frames}, width, height,
-                                   pixel_aspect, settings.fov, names)
+        motion = from_headers()
         note("motion: auto chose metadata (the plate's camera matrices)")
         return motion
     try:

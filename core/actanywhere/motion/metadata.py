@@ -68,8 +68,7 @@ def projection(meta: Mapping[str, object], width: int, height: int, pixel_aspect
         return to_px @ m[:3, [0, 1, 3]].T
     m = _matrix(meta, "worldToCamera")
     if m is not None:
-        deg = _value(meta, FOV_NAMES[0]) or _value(meta, FOV_NAMES[1]) or \
-            _value(meta, FOV_NAMES[2]) or fov
+        deg = next((v for v in (_value(meta, n) for n in FOV_NAMES) if v), fov)
         if deg is None:
             raise InputError(f"{where}: worldToCamera has no field of view (header fov / "
                              "cameraFov); give motion.fov (horizontal, degrees)")

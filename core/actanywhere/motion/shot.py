@@ -49,7 +49,7 @@ def estimate(plate_pattern: str, frames: str | None, settings: choose.Settings, 
     w, h = info.display.width, info.display.height
     samples: dict[int, np.ndarray] = {}
     every = max(1, len(plate.frames) // 24)
-    sampled = plate.frames[::every]
+    sampled = set(plate.frames[::every])
 
     def pictures() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         for f, rgb, m in _frames(plate, matte, matte_channel):
