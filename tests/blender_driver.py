@@ -171,6 +171,7 @@ def matte_and_model(cfg: dict, mod) -> dict:
     s.background_file = cfg["bg"]
     s.matte, s.matte_strip = "STRIP", matte.name
     s.engine, s.seed, s.steps = "diffusion", 7, 2
+    s.init_strength, s.motion = 0.5, "subject"
     assert bpy.ops.actanywhere.generate() == {"FINISHED"}
     pump(mod, idle(mod), timeout=400)
     return {"state": scene_state(), "spec": mod.vendor.actanywhere.api.Takes(

@@ -164,12 +164,14 @@ def test_a_matte_strip_lines_up_on_the_timeline_and_diffusion_settings_reach_the
     assert take["engine"] == "diffusion" and take["seed"] == 7
     assert take["label"] == "diffusion seed 7 2 steps"
     spec = out["spec"]
-    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 4.0}
+    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 4.0, "init_strength": 0.5}
+    assert spec["motion"] == {"source": "subject"}
     assert spec["matte"]["source"] == "file" and spec["matte"]["channel"] == "A"
     # the plate's 1001 shows at timeline 20, where the roto strip (from 19) shows roto.0002
     for f in range(1001, 1004):
         pixels, spec_ = read_exr(Path(take["folder"]) / f"plate.{f}.exr")
         matte = pixels[..., list(spec_.channelnames).index("matte.A")]
+        assert spec_.get_string_attribute("actanywhere:motion") == "subject"
         assert np.allclose(matte, mattes[f - 1000], atol=1e-3), f
     strip = out["state"]["strips"]["plate take_001"]
     assert strip["frame_start"] == 20 and strip["length"] == 3

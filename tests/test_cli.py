@@ -43,6 +43,30 @@ def test_spec_file_with_flag_override(tmp_path):
     assert json.loads(r.stdout)["plate"]["frames"] == "2-3"
 
 
+def test_generate_moves_the_background_by_motion_flags(tmp_path):
+    """--motion keys with --motion-key: the background of the last frame is the first's moved
+    6 px left; the flags land in the spec (--init-strength too) and the EXR says the source."""
+    plate, bg = make_shot(tmp_path)
+    out = tmp_path / "o" / "c.####.exr"
+    r = cli("generate", "--plate", plate, "--background", bg, "-o", out, "--progress", "none",
+            "--motion", "keys", "--motion-key", "1:0,0", "--motion-key", "4:-6,0",
+            "--layers", "rgba,bg")
+    assert r.returncode == 0, r.stderr
+    first, spec1 = read_exr(tmp_path / "o" / "c.0001.exr")
+    last, spec4 = read_exr(tmp_path / "o" / "c.0004.exr")
+    assert spec4.get_string_attribute("actanywhere:motion") == "keys"
+    bgc = [list(spec1.channelnames).index(c) for c in ("bg.R", "bg.G", "bg.B")]
+    # above the subject's feet (the bg layer carries its contact shadow, which walks)
+    assert np.allclose(last[:20, 4:50][..., bgc], first[:20, 10:56][..., bgc], atol=2e-3)
+    assert not np.allclose(last[..., bgc], first[..., bgc], atol=2e-3)
+    r = cli("generate", "--plate", plate, "--background", bg, "-o", out, "--print-spec",
+            "--motion", "file", "--motion-path", tmp_path / "m.json", "--engine", "diffusion",
+            "--init-strength", "0.5")
+    printed = json.loads(r.stdout)
+    assert printed["motion"]["source"] == "file" and printed["diffusion"]["init_strength"] == 0.5
+    assert printed["motion"]["path"] == str(tmp_path / "m.json")
+
+
 @pytest.mark.parametrize("args,code,text", [
     (["--output", "{t}/o.####.exr", "--compression", "lzw"], 2, "output.compression"),
     (["--output", "{t}/o.####.exr", "--frames", "7-9"], 3, "missing plate frame"),

@@ -199,6 +199,7 @@ def test_modified_inputs_are_rendered_and_a_matte_input_is_used(comp):
     node["matte_source"].setValue("matte input")
     node["range_mode"].setValue("custom")
     node["frames"].setValue("1002-1003")
+    node["motion"].setValue("subject")  # the background follows the matte's subject
     _press(node, "generate")
     _pump_until(_finished(node))
     assert "take_001 done: 2 frames" in node["status"].value(), node["status"].value()
@@ -210,7 +211,9 @@ def test_modified_inputs_are_rendered_and_a_matte_input_is_used(comp):
     assert take.spec["plate"]["path"] == os.path.join(take.folder, "inputs", "plate.####.exr")
     _, in_spec = read_exr(Path(take.folder) / "inputs" / "plate.1002.exr")
     assert (in_spec.x, in_spec.y, in_spec.full_width) == (3, 3, 64)  # windows kept
-    px, _ = read_exr(Path(take.folder) / f"{node.name()}.1002.exr")
+    assert take.spec["motion"] == {"source": "subject"}
+    px, out_spec = read_exr(Path(take.folder) / f"{node.name()}.1002.exr")
+    assert out_spec.get_string_attribute("actanywhere:motion") == "subject"
     plate_px, _ = read_exr(tmp / "shot" / "plate" / "plate.1002.exr")
     # graded subject inside the matte; outside the matte the subject is gone (background)
     assert np.allclose(px[13, 13, :3], 2 * plate_px[10, 10, :3], atol=2e-2)

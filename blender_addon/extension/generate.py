@@ -108,12 +108,13 @@ def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
         if not os.path.isfile(bg_path):
             raise InputError(f"background file {bg_path} does not exist")
     engine = s.engine
-    diffusion = {"seed": s.seed, "steps": s.steps, "guidance": round(s.guidance, 4)}
+    diffusion = {"seed": s.seed, "steps": s.steps, "guidance": round(s.guidance, 4),
+                 "init_strength": round(s.init_strength, 4)}
     model = bpy.path.abspath(s.model.strip()) if s.model.strip() else None
     return build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
                  plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
                  matte=_matte(scene, seq, inputs), engine=engine, model=model,
-                 diffusion=diffusion,
+                 diffusion=diffusion, motion={"source": s.motion},
                  color={"working_space": colour.working_space(plate_ocio)},
                  base=os.path.dirname(bpy.data.filepath) or take.folder)
 

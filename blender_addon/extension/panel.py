@@ -75,6 +75,8 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
             col.prop(s, "seed")
             col.prop(s, "steps")
             col.prop(s, "guidance")
+            col.prop(s, "init_strength")
+        col.prop(s, "motion")
         col.prop(s, "output_folder")
         col.operator("actanywhere.apply_motion", icon="TRACKING")
 

@@ -71,6 +71,17 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
     steps: bpy.props.IntProperty(name="Steps", default=25, min=1, max=1000)
     guidance: bpy.props.FloatProperty(name="Guidance", default=4.0, min=1.0, max=50.0)
+    init_strength: bpy.props.FloatProperty(
+        name="Start From Background", default=0.0, min=0.0, max=1.0,
+        description="Start from the (moved) background, 0 to 1 (img2img): 0.5 keeps the "
+        "layout, 0.85 nearly all of it")
+    motion: bpy.props.EnumProperty(name="Background Motion", items=[
+        ("none", "None", "A still background"),
+        ("auto", "Auto", "Camera metadata, else tracking, else the subject"),
+        ("track", "Track", "The plate's own background, tracked"),
+        ("metadata", "Metadata", "The plate's EXR camera matrices (CG plates)"),
+        ("subject", "Subject", "Learned from the matte alone (green screen)")],
+        default="none", description="How the background moves with the plate's camera")
     output_folder: bpy.props.StringProperty(
         name="Output", subtype="DIR_PATH", default="//actanywhere",
         description="Takes go to <output>/<plate strip>/take_NNN; // is the .blend's folder")

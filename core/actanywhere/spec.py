@@ -206,9 +206,10 @@ class MotionSpec(Strict):
 
     source: Literal[MOTION_SOURCES] = Field(  # type: ignore[valid-type]
         "none", description="none: a static background (as before); auto: metadata, else "
-        "track, else none (reported); file: a motion.json (motion.path); keys: motion.keys; "
-        "metadata: the plate's EXR camera matrices; track: the plate's own background outside "
-        "the matte")
+        "track, else subject, else none (reported); file: a motion.json (motion.path); keys: "
+        "motion.keys; metadata: the plate's EXR camera matrices; track: the plate's own "
+        "background outside the matte; subject: learned from the subject's mattes alone "
+        "(green screen)")
     path: str | None = Field(None, description="motion.json written by `actanywhere motion` "
                              "(source=file)")
     keys: list[str] = Field(default_factory=list, description="source=keys: "
@@ -216,13 +217,15 @@ class MotionSpec(Strict):
                             "frame centre), interpolated between keys")
     model: Literal["similarity", "affine", "homography"] = Field(
         "similarity", description="track: the model fitted per frame")
-    smooth: int = Field(2, ge=0, le=16, description="track: centred smoothing radius in "
-                        "frames (no lag)")
+    smooth: int = Field(2, ge=0, le=16, description="track, subject: centred smoothing "
+                        "radius in frames (no lag)")
     min_features: int = Field(30, ge=4, le=5000, description="track: background corners a "
                               "frame needs, below which it stops (auto: falls back)")
     fov: float | None = Field(None, gt=0.1, lt=179.0, description="metadata: horizontal field "
                               "of view in degrees for plates with worldToCamera but no fov in "
                               "the header")
+    weights: str | None = Field(None, description="subject: a model from `actanywhere "
+                                "train-motion` (.safetensors); default: the shipped one")
 
     @field_validator("keys")
     @classmethod

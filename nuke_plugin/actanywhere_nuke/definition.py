@@ -26,6 +26,7 @@ TYPES = {"String_Knob": 1, "File_Knob": 2, "Int_Knob": 3, "Enumeration_Knob": 4,
 
 MATTE_SOURCES = ("plate alpha", "matte input", "keyer", "sam", "grabcut")
 RANGE_MODES = ("input", "root", "custom")
+MOTION_SOURCES = ("none", "auto", "track", "metadata", "subject")
 
 
 def _py(call: str) -> str:
@@ -73,6 +74,14 @@ KNOBS: list[Knob] = [
          flags=("-STARTLINE",)),
     Knob("Double_Knob", "guidance", "guidance", 4.0, range=(1.0, 10.0),
          tooltip="How strongly the take follows the background (diffusion)"),
+    Knob("Double_Knob", "init_strength", "start from background", 0.0, range=(0.0, 1.0),
+         tooltip="Diffusion: start from the (moved) background, 0 to 1 (img2img); 0.5 keeps "
+         "the layout, 0.85 nearly all of it, so even a weak model keeps the camera path"),
+    Knob("Enumeration_Knob", "motion", "background motion", values=MOTION_SOURCES,
+         tooltip="How the background moves with the plate's camera (docs/motion.md). none: a "
+         "still background; auto: camera metadata, else tracking, else the subject; "
+         "metadata: the plate's EXR camera matrices; track: the plate's own background; "
+         "subject: learned from the matte alone (green screen)"),
     Knob("Enumeration_Knob", "range_mode", "frame range", values=RANGE_MODES,
          tooltip="input: the plate input's range; root: the script's range; custom: the "
          "range typed beside"),

@@ -188,14 +188,15 @@ def _spec(node, take: Take, first: int, last: int) -> dict:
     bg = inputs.source(node.input(1), "bg", first, last, folder, still=True)
     engine = node["engine"].value()
     diffusion = {"seed": int(node["seed"].value()), "steps": int(node["steps"].value()),
-                 "guidance": float(node["guidance"].value())}
+                 "guidance": float(node["guidance"].value()),
+                 "init_strength": float(node["init_strength"].value())}
     script = nuke.root().name()
     # the output is a placeholder: takes.start puts it in the take's folder
     return build(plate.path, bg.path, "take.####.exr", frames=f"{first}-{last}",
                  plate_colorspace=plate.colorspace, background_colorspace=bg.colorspace,
                  matte=_matte(node, first, last, folder), engine=engine,
                  model=node["model"].evaluate().strip() or None, diffusion=diffusion,
-                 color=color_section(),
+                 color=color_section(), motion={"source": node["motion"].value()},
                  base=os.path.dirname(script) if script and script != "Root" else take.folder)
 
 

@@ -33,6 +33,7 @@ def absolute_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
         for key in matte.get("keys") or []:
             fix(key, "matte")
         fix(matte.get("sam"), "checkpoint")
+    fix(data.get("motion"), "weights")
     fix(data.get("engine"), "model")
     fix(data.get("color"), "config")
     return data

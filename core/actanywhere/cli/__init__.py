@@ -11,6 +11,7 @@
     model      init | info | verify checkpoints                    model.py
     train      train or fine-tune a model                          train.py
     evaluate   score a model against untrained                    train.py
+    train-motion  train and measure the subject motion source     train.py
 
 Commands hold flags and printing only; what they do lives in the package. Exit codes: see
 ``errors.EXIT_CODES`` (0 ok, 2 bad spec/flag, 3 bad input, 4 output problem, 5 model problem,
@@ -40,6 +41,7 @@ app.command()(demo.demo)
 app.add_typer(model.app, name="model")
 app.command()(train.train)
 app.command()(train.evaluate)
+app.command("train-motion")(train.train_motion)
 app.command()(inspect.version)
 
 

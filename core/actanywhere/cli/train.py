@@ -63,3 +63,29 @@ def evaluate(
     typer.echo(f"{'':<10}" + "".join(f"{k:>17}" for k in keys))
     for name, vals in rows:
         typer.echo(f"{name:<10}" + "".join(f"{vals.get(k, float('nan')):>17.4f}" for k in keys))
+
+
+def train_motion(
+    output: Annotated[str, typer.Option("--output", "-o", help="The model file to write (.safetensors; a .json with its measurements beside it)")] = "subject.safetensors",
+    clips: Annotated[int, typer.Option(min=1, help="Training clips (motion_clips seeds 0..N-1)")] = 2000,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the data")] = 12,
+    seed: Annotated[int, typer.Option(help="Initialisation and shuffling seed")] = 0,
+    width: Annotated[int, typer.Option(min=4, help="The network's first layer width")] = 16,
+    eval_clips: Annotated[int, typer.Option(min=1, help="Held-out clips per kind of shot to measure on")] = 30,
+    workers: Annotated[int, typer.Option(min=1, help="Processes making clips")] = 2,
+) -> None:
+    """Train the `subject` motion source on synthetic shots with known cameras, then measure it
+    and the static and locked baselines on held-out ones (docs/motion.md)."""
+    from ..motion import subject
+    from ..train import subject_motion as sm
+
+    report = lambda line: typer.echo(line, err=True)  # noqa: E731
+    net = sm.train(clips, epochs, seed, width, workers, report)
+    result = sm.evaluate(net, eval_clips)
+    command = (f"actanywhere train-motion -o {output} --clips {clips} --epochs {epochs} "
+               f"--seed {seed} --width {width} --eval-clips {eval_clips}")
+    subject.save(net, output, {"command": command, "clips": clips, "epochs": epochs,
+                               "seed": seed, "width": width, "eval_clips_per_kind": eval_clips,
+                               "step_error_px_at_1920": result})
+    typer.echo(sm.table(result))
+    typer.echo(f"{output}: {os.path.getsize(output) / 1e6:.2f} MB")

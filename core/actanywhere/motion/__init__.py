@@ -3,7 +3,8 @@ the background in the reference frame (the first frame of the range) to where it
 frame (display-window pixels, origin top left, x right, y down). docs/motion.md.
 
 One source a module: ``keys`` (user keys, interpolated), ``track`` (the plate's own
-background, OpenCV feature tracks), ``metadata`` (the camera matrices of CG plates); ``none``
+background, OpenCV feature tracks), ``metadata`` (the camera matrices of CG plates),
+``subject`` (learned from the subject's mattes alone, for green screens); ``none``
 (a static camera) and ``file`` (a motion.json) need none. ``choose.estimate`` runs the one a
 shot names (or ``auto``'s pick), ``shot.estimate`` does it on files for the CLI, and
 ``backdrop.Backdrop`` moves a background plate through the result.
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: sources a user can name (``motion.source``); ``auto`` tries metadata, then track
-SOURCES = ("none", "auto", "file", "keys", "metadata", "track")
+#: sources a user can name (``motion.source``); ``auto`` tries metadata, track, then subject
+SOURCES = ("none", "auto", "file", "keys", "metadata", "track", "subject")
 
 __all__ = ["SOURCES", "Motion", "load", "save"]
 

@@ -1,8 +1,9 @@
 """One motion from a shot's settings: the source named, or ``auto``'s first that applies.
 
 ``auto`` tries, in this order (docs/motion.md): ``metadata`` when the first plate frame carries
-a camera matrix; ``track`` unless the plate shows too little background texture; else
-``none`` (a static camera), with a note saying why.
+a camera matrix; ``track`` unless the plate shows too little background texture; ``subject``
+(the subject's mattes, learned) unless no frame has a subject; else ``none`` (a static
+camera), with a note saying why.
 The same function serves ``actanywhere motion`` and ``generate`` (``motion.*`` of the
 ShotSpec); the caller gives the frames' headers and pictures, read its own way.
 """
@@ -33,6 +34,7 @@ class Settings(Protocol):
     smooth: int
     min_features: int
     fov: float | None
+    weights: str | None
 
 
 def static(frames: list[int], width: int, height: int) -> Motion:
@@ -71,6 +73,8 @@ def estimate(settings: Settings, frames: list[int], width: int, height: int,
         return from_headers()
     if source == "track":
         return _track(settings, frames, width, height, pictures)
+    if source == "subject":
+        return _subject(settings, width, height, pictures, note)
     if source != "auto":
         raise InputError(f"motion.source {source!r}: use one of {', '.join(SOURCES)}")
     if metadata.has_camera(headers(frames[0])):
@@ -80,10 +84,28 @@ def estimate(settings: Settings, frames: list[int], width: int, height: int,
     try:
         motion = _track(settings, frames, width, height, pictures)
     except InputError as exc:
-        note(f"motion: auto found no camera matrices and could not track ({exc}); using a "
-             "static camera (motion.source none)")
+        why = f"motion: auto found no camera matrices and could not track ({exc})"
+    else:
+        note(f"motion: auto chose track (lowest confidence "
+             f"{min(motion.confidence.values()):.2f})")
+        return motion
+    try:
+        motion = _subject(settings, width, height, pictures, note)
+    except InputError as exc:
+        note(f"{why}, nor follow the subject ({exc}); using a static camera "
+             "(motion.source none)")
         return static(frames, width, height)
-    note(f"motion: auto chose track (lowest confidence {min(motion.confidence.values()):.2f})")
+    note(f"{why}; it chose subject (learned from the subject's mattes)")
+    return motion
+
+
+def _subject(settings: Settings, width: int, height: int, pictures: Pictures,
+             note: Callable[[str], None]) -> Motion:
+    from . import subject  # torch: only when asked for
+
+    net = subject.load(settings.weights)
+    motion = subject.estimate(pictures(), width, height, net, note)
+    motion.frames = smooth(motion.frames, settings.smooth, motion.confidence)
     return motion
 
 

@@ -3,9 +3,10 @@
 Corners (``cv2.goodFeaturesToTrack``) are followed with pyramidal Lucas-Kanade (forward and
 backward, so bad tracks are dropped) and a model is fitted robustly (RANSAC): similarity,
 affine or homography. Frame-to-frame steps are chained, and every frame is re-anchored to the
-reference frame directly (its corners followed from the chained guess) wherever enough of the
-reference still overlaps, so errors do not accumulate over a long shot. Confidence is the
-fraction of inliers. A frame with too little background texture (a green screen, a subject
+reference frame (the reference warped by the chained guess, its corners followed to this
+frame, the residual fitted) wherever enough of it still overlaps, so errors do not accumulate
+over a long shot and a strong zoom or roll since the reference does not defeat the match.
+Confidence is the fraction of inliers. A frame with too little background texture (a green screen, a subject
 filling the frame) stops with a one-line error naming it.
 """
 
@@ -108,15 +109,17 @@ def estimate(frames: Iterable[tuple[int, np.ndarray, np.ndarray]], width: int, h
         if step is None or inliers < s.min_features:
             raise _too_little(frame, inliers, s)
         chained = step @ chained
-        # re-anchor: the reference's corners followed straight here from the chained guess
+        # re-anchor: the reference warped by the chained guess (so a zoom or roll since the
+        # reference does not defeat the match), its corners followed here: the residual
         guess = cv2.perspectiveTransform(ref_pts.reshape(-1, 1, 2).astype(np.float64),
                                          chained).reshape(-1, 2)
-        inside = (guess[:, 0] >= 0) & (guess[:, 0] < size[0] - 1) & \
-            (guess[:, 1] >= 0) & (guess[:, 1] < size[1] - 1)
-        ra, rb = _follow(ref_img, img, ref_pts[inside], guess[inside])
-        direct, direct_inl = _fit(ra, rb, s.model)
-        if direct is not None and direct_inl >= s.min_features:
-            chained, used, total = direct, direct_inl, len(ra)
+        inside = (guess[:, 0] >= 8) & (guess[:, 0] < size[0] - 9) & \
+            (guess[:, 1] >= 8) & (guess[:, 1] < size[1] - 9)
+        warped = cv2.warpPerspective(ref_img, chained, size, flags=cv2.INTER_LINEAR)
+        ra, rb = _follow(warped, img, guess[inside])
+        residual, direct_inl = _fit(ra, rb, s.model)
+        if residual is not None and direct_inl >= s.min_features:
+            chained, used, total = residual @ chained, direct_inl, len(ra)
         else:
             used, total = inliers, len(a)
         out[frame] = to_full @ chained @ to_small

@@ -104,21 +104,28 @@ def _capsule(px: np.ndarray, py: np.ndarray, a: tuple[float, float], b: tuple[fl
     return np.hypot(px - (a[0] + t * abx), py - (a[1] + t * aby))
 
 
+#: a leg's horizontal reach per radian of swing, in units of height / 6 (thigh 1.4 + shin 1.35 / 2)
+STRIDE = 1.4 + 1.35 * 0.5
+
+
 def _figure(px: np.ndarray, py: np.ndarray, foot: tuple[float, float], height: float,
-            phase: float, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """A walking figure standing on ``foot``: (colour (H, W, 3), coverage (H, W))."""
+            phase: float, cols: list[np.ndarray], amp: float = 0.55, facing: float = 1.0,
+            bob: float = 0.12) -> tuple[np.ndarray, np.ndarray]:
+    """A walking figure standing on ``foot`` (its hip above it): (colour (H, W, 3), coverage
+    (H, W)). ``amp``: the legs' swing (radians), ``facing`` 1 right, -1 left."""
     s = height / 6.0
     fx, fy = foot
-    hip = (fx, fy - 2.8 * s + 0.12 * s * np.sin(2 * phase))
-    neck = (fx + 0.15 * s, hip[1] - 2.2 * s)
-    head = (fx + 0.25 * s, neck[1] - 0.65 * s)
-    swing = 0.55 * np.sin(phase)
+    hip = (fx, fy - 2.8 * s + bob * s * np.sin(2 * phase))
+    neck = (fx + facing * 0.15 * s, hip[1] - 2.2 * s)
+    head = (fx + facing * 0.25 * s, neck[1] - 0.65 * s)
+    swing = amp * np.sin(phase)
     parts = [(hip, neck, 0.55 * s, cols[0])]
     for sign, shade in ((1, 1.0), (-1, 0.75)):
-        knee = (hip[0] + 1.4 * s * np.sin(sign * swing), hip[1] + 1.4 * s * np.cos(swing))
-        toe = (knee[0] + 1.35 * s * np.sin(sign * swing * 0.5), fy)
-        elbow = (neck[0] - 1.0 * s * np.sin(sign * swing), neck[1] + 1.0 * s)
-        hand = (elbow[0] - 0.9 * s * np.sin(sign * swing - 0.4), elbow[1] + 0.9 * s)
+        knee = (hip[0] + facing * 1.4 * s * np.sin(sign * swing),
+                hip[1] + 1.4 * s * np.cos(swing))
+        toe = (knee[0] + facing * 1.35 * s * np.sin(sign * swing * 0.5), fy)
+        elbow = (neck[0] - facing * 1.0 * s * np.sin(sign * swing), neck[1] + 1.0 * s)
+        hand = (elbow[0] - facing * 0.9 * s * np.sin(sign * swing - 0.4), elbow[1] + 0.9 * s)
         parts += [(hip, knee, 0.3 * s, cols[1] * shade), (knee, toe, 0.26 * s, cols[1] * shade),
                   (neck, elbow, 0.22 * s, cols[0] * shade), (elbow, hand, 0.2 * s, cols[2])]
     parts.append((head, head, 0.5 * s, cols[2]))
