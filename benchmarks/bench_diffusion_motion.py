@@ -87,7 +87,8 @@ def main() -> None:
     ns = ap.parse_args()
     print(f"shipped diffusion model, CPU, resolution 64, {ns.steps} steps, {ns.frames} frames "
           "at 192x128; px a step at 1920 width (nan: the tracker refused the output)")
-    print(f"{'shot':<18}{'static':>8}{'none':>8}{'condition':>11}{'init 0.85':>11}")
+    print(f"{'shot':<12}" + "".join(f"{h:>11}" for h in ("static", "none", "condition",
+                                                         "init 0.85")))
     rows = []
     t0 = time.perf_counter()
     for i in range(ns.shots):
@@ -103,9 +104,9 @@ def main() -> None:
         row = [sm.step_error([np.eye(3)] * ns.frames, clip.camera, w, h)]
         row += [run_shot(root, clip, ns.steps, how) for how in ("none", "condition", "init")]
         rows.append(row)
-        print(f"{kind + ' ' + str(i):<18}" + "".join(f"{v:>10.2f} " for v in row))
+        print(f"{kind + ' ' + str(i):<12}" + "".join(f"{v:>11.2f}" for v in row))
     mean = np.nanmean(rows, axis=0)
-    print(f"{'mean':<18}" + "".join(f"{v:>10.2f} " for v in mean))
+    print(f"{'mean':<12}" + "".join(f"{v:>11.2f}" for v in mean))
     print(f"init 0.85 / none: {mean[3] / mean[1]:.2f}x; condition / none: "
           f"{mean[2] / mean[1]:.2f}x ({time.perf_counter() - t0:.0f} s)")
 

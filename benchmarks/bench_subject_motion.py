@@ -82,7 +82,7 @@ def photographs(frames_n: int) -> None:
         rows.append(sm.step_error([path[f] for f in sorted(path)], clip.camera, w, h))
         rows.append(sm.step_error([np.eye(3)] * frames_n, clip.camera, w, h))
         rows.append(sm.step_error(sm.locked(clip.mattes), clip.camera, w, h))
-        print(f"{name:<13}{kind:<10}" + "".join(f"{v:>8.2f} " for v in rows))
+        print(f"{name:<13}{kind:<10}{rows[0]:>8.2f}{rows[1]:>9.2f}{rows[2]:>8.2f}{rows[3]:>8.2f}")
 
 
 def write_plate(pattern: str, mattes: np.ndarray) -> None:
