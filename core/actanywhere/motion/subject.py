@@ -2,8 +2,9 @@
 screen), our small form of AnimateAnywhere's background motion learner.
 
 Each step from frame t to t+1 is predicted from four mattes (t-1, t, t+1, t+2) cropped with the
-same square around frame t's subject: the subject's feet, planted while it walks, move with
-the ground, and a subject that grows means a push-in. A small network (``SubjectNet``,
+same square around frame t's subject, where that square sits in the frame, and the subject's
+height over those frames: the subject's feet, planted while it walks, move with the ground,
+and a subject that grows means a push-in. A small network (``SubjectNet``,
 1.3 MB, shipped in ``motion/shipped``; trained on ``train/motion_clips``, whose camera is
 known: ``actanywhere train-motion``, docs/motion.md) gives the step as a similarity in the
 crop's own units (scale about the crop's centre, translation in crop sides); steps are
@@ -132,8 +133,7 @@ def crops(mattes: np.ndarray, windows: list[Window | None]) -> np.ndarray:
         m = np.array([[k, 0, CROP / 2 - k * cx], [0, k, CROP / 2 - k * cy]])
         for j, d in enumerate(CONTEXT):
             src = mattes[min(max(t + d, 0), n - 1)]
-            out[t, j] = cv2.warpAffine(src, m, (CROP, CROP), flags=cv2.INTER_AREA
-                                       if k < 1 else cv2.INTER_LINEAR,
+            out[t, j] = cv2.warpAffine(src, m, (CROP, CROP), flags=cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     return out
 

@@ -6,8 +6,8 @@ affine or homography. Frame-to-frame steps are chained, and every frame is re-an
 reference frame (the reference warped by the chained guess, its corners followed to this
 frame, the residual fitted) wherever enough of it still overlaps, so errors do not accumulate
 over a long shot and a strong zoom or roll since the reference does not defeat the match.
-Confidence is the fraction of inliers. A frame with too little background texture (a green screen, a subject
-filling the frame) stops with a one-line error naming it.
+Confidence is the fraction of inliers. A frame with too little background texture (a green
+screen, a subject filling the frame) stops with a one-line error naming it.
 """
 
 from __future__ import annotations
