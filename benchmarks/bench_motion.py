@@ -33,6 +33,16 @@ from actanywhere.motion.shot import _frames, estimate  # noqa: E402
 from actanywhere.spec import MotionSpec  # noqa: E402
 
 
+def best(fn) -> float:
+    """The fastest of three runs (so each reads from a warm file cache)."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,14 +63,6 @@ def main() -> None:
     def read_and_track() -> None:
         track.estimate(_frames(seq, None, "A"), disp.width, disp.height,
                        track.TrackSettings(model=ns.model))
-
-    def best(fn) -> float:  # the fastest of three: both read from a warm file cache
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
 
     read_s = best(read)
     total_s = best(read_and_track)

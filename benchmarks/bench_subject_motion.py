@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "core"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_motion import best  # noqa: E402
 
 from actanywhere import frames, imageio  # noqa: E402
 from actanywhere.motion import subject, track  # noqa: E402
@@ -116,14 +117,6 @@ def speed(frames_n: int) -> None:
 
     def read_and_estimate() -> None:
         subject.estimate(_frames(seq, None, "A"), 2048, 1080, net)
-
-    def best(fn) -> float:
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
 
     read_s, total_s = best(read), best(read_and_estimate)
     own = max(total_s - read_s, 1e-9)
