@@ -176,7 +176,8 @@ def test_metadata_and_auto_say_what_is_missing(tmp_path):
     cam = {"worldToCamera": np.eye(4).ravel()}
     with pytest.raises(InputError, match=r"worldToCamera has no field of view.*motion\.fov"):
         metadata.estimate({1: cam}, 160, 90)
-    # auto: no matrices -> track; a flat plate cannot be tracked -> a static camera, said
+    # auto: no matrices -> track; a flat plate cannot be tracked, and with no subject the
+    # subject source cannot follow one -> a static camera, said
     notes: list[str] = []
 
     def flat():
@@ -187,6 +188,7 @@ def test_metadata_and_auto_say_what_is_missing(tmp_path):
                         lambda f: {}, flat, notes.append)
     assert m.source == "none" and len(notes) == 1
     assert notes[0].startswith("motion: auto found no camera matrices and could not track")
+    assert "nor follow the subject (motion subject: no subject on any frame" in notes[0]
 
 
 # ------------------------------------------------------------------------------ generate
