@@ -23,30 +23,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "core"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-import OpenImageIO as oiio  # noqa: E402
 
-from actanywhere import job, spec  # noqa: E402
+from actanywhere import imageio, job, spec  # noqa: E402
+from actanywhere.imageio import Window  # noqa: E402
 from actanywhere.motion import Motion, save, track  # noqa: E402
 from actanywhere.train import subject_motion as sm  # noqa: E402
 from actanywhere.train.motion_clips import make_motion_clip  # noqa: E402
 
 KINDS = ("held", "standing", "push", "tilt", "follow")
-
-
-def _write(path: str, pixels: np.ndarray, channels: tuple[str, ...]) -> None:
-    s = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], "float")
-    s.channelnames = channels
-    out = oiio.ImageOutput.create(path)
-    out.open(path, s)
-    out.write_image(np.ascontiguousarray(pixels, np.float32))
-    out.close()
-
-
-def _read(path: str, names: tuple[str, ...]) -> np.ndarray:
-    buf = oiio.ImageBuf(path)
-    px = buf.get_pixels(oiio.FLOAT)
-    chans = list(buf.spec().channelnames)
-    return px[..., [chans.index(n) for n in names]]
 
 
 def run_shot(root: str, clip, steps: int, how: str) -> float:
@@ -69,7 +53,8 @@ def run_shot(root: str, clip, steps: int, how: str) -> float:
         "output": {"path": out, "existing": "overwrite"},
     }
     job.run(spec.from_dict(data), lambda _e: None)
-    seq = [(f, _read(out.replace("####", str(f)), ("bg.R", "bg.G", "bg.B")), m)
+    bg = ["bg.R", "bg.G", "bg.B"]
+    seq = [(f, imageio.read(out.replace("####", str(f)), bg).channels(bg), m)
            for f, m in zip(frames, clip.mattes, strict=True)]
     try:
         got = track.estimate(seq, w, h, track.TrackSettings(min_features=8))
@@ -96,11 +81,13 @@ def main() -> None:
         clip = make_motion_clip(sm.HELD_OUT + 500 + i, kind, ns.frames)
         root = tempfile.mkdtemp(prefix="aa-bench-dmotion-")
         os.makedirs(os.path.join(root, "plate"))
-        for j, (rgb, m) in enumerate(zip(clip.frames, clip.mattes, strict=True)):
-            _write(os.path.join(root, "plate", f"p.{1001 + j}.exr"),
-                   np.dstack([rgb ** 2.2, m]), ("R", "G", "B", "A"))
-        _write(os.path.join(root, "bg.exr"), clip.backgrounds[0] ** 2.2, ("R", "G", "B"))
         h, w = clip.mattes.shape[1:]
+        for j, (rgb, m) in enumerate(zip(clip.frames, clip.mattes, strict=True)):
+            imageio.write_exr(os.path.join(root, "plate", f"p.{1001 + j}.exr"),
+                              ["R", "G", "B", "A"], np.dstack([rgb ** 2.2, m]),
+                              Window(0, 0, w, h))
+        imageio.write_exr(os.path.join(root, "bg.exr"), ["R", "G", "B"],
+                          clip.backgrounds[0] ** 2.2, Window(0, 0, w, h))
         row = [sm.step_error([np.eye(3)] * ns.frames, clip.camera, w, h)]
         row += [run_shot(root, clip, ns.steps, how) for how in ("none", "condition", "init")]
         rows.append(row)

@@ -133,33 +133,27 @@ def photo_shot(photo: np.ndarray, seed: int, kind: str = "follow", frames: int =
     """A shot made from a real photograph (linear RGB, any size) panned and zoomed along the
     camera path of ``make_motion_clip(seed, kind)`` (scaled to ``width`` x ``height``), with
     that clip's walking figure over it, its feet planted on the photograph. The photograph is
-    fitted so no frame leaves it (it is enlarged as needed)."""
+    moved as ``generate`` moves a background plate (``motion.backdrop.Backdrop``: fitted over
+    the region every frame shows, so no frame leaves it)."""
     import cv2
+
+    from ..motion.backdrop import Backdrop
+    from ..motion.format import Motion
 
     small = make_motion_clip(seed, kind, frames, height=128, width=round(128 * width / height))
     sx, sy = width / small.mattes.shape[2], height / small.mattes.shape[1]
     scale = np.diag([sx, sy, 1.0])
     camera = np.stack([scale @ h @ np.linalg.inv(scale) for h in small.camera])
-    # the region of frame 0 every frame shows (corners taken back through the motion)
-    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1.0]]).T
-    back = np.concatenate([(np.linalg.inv(h) @ corners)[:2] / (np.linalg.inv(h) @ corners)[2]
-                           for h in camera], axis=1)
-    x0, y0 = back.min(axis=1) - 2
-    x1, y1 = back.max(axis=1) + 2
-    ph, pw = photo.shape[:2]
-    k = max((x1 - x0) / pw, (y1 - y0) / ph)  # photograph px -> frame-0 px
-    fit = np.array([[k, 0, x0 - (pw * k - (x1 - x0)) / 2],
-                    [0, k, y0 - (ph * k - (y1 - y0)) / 2], [0, 0, 1.0]])
+    rgb = np.ascontiguousarray(photo[..., :3], np.float32)
+    moved = Backdrop(rgb, width, height, "cover", motion=Motion(
+        "truth", width, height, 0, dict(enumerate(camera)), {i: 1.0 for i in range(frames)}))
     out_f = np.empty((frames, height, width, 3), np.float32)
     out_b = np.empty_like(out_f)
     mattes = np.empty((frames, height, width), np.float32)
-    rgb = np.ascontiguousarray(photo[..., :3], np.float32)
     for i in range(frames):
-        bg = cv2.warpPerspective(rgb, camera[i] @ fit, (width, height), flags=cv2.INTER_CUBIC,
-                                 borderMode=cv2.BORDER_REFLECT)
         m = cv2.resize(small.mattes[i], (width, height), interpolation=cv2.INTER_LINEAR)
         fig = cv2.resize(small.frames[i], (width, height), interpolation=cv2.INTER_LINEAR)
-        out_b[i] = np.maximum(bg, 0.0)
+        out_b[i] = np.maximum(moved.at(i), 0.0)
         out_f[i] = out_b[i] * (1 - m[..., None]) + (fig ** 2.2) * m[..., None]
         mattes[i] = m
     return Clip(out_f, mattes, out_b, seed, camera)
