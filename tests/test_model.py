@@ -405,3 +405,52 @@ def test_init_strength_starts_from_the_given_video(pipe):
                    init_strength=0.9, callback=lambda i, n: steps.append((i, n))).frames
         assert np.isfinite(out).all() and steps[-1] == (2, 2), name
     pipe.scheduler = make_scheduler("ddim", dict(pipe.scheduler.config))
+
+
+# ------------------------------------------------------------- the spatial condition pathway
+def test_widening_to_the_spatial_pathway_changes_nothing_until_trained(pipe, tiny_dir):
+    comps = checkpoint.load(str(tiny_dir))
+    assert comps.pathway == "crossattn" and comps.unet.config.in_channels == 9
+    assert components.set_pathway(comps, "both")
+    assert comps.unet.config.in_channels == 13 and comps.pathway == "both"
+    widened = ActAnywherePipeline.from_components(comps)
+    fg, mask, cond = inputs()
+    moved = np.random.default_rng(5).random((T, H, W, 3), np.float32)
+    assert np.array_equal(run(pipe), run(widened, spatial=moved))
+    with pytest.raises(ValueError, match="cannot become a crossattn model"):
+        components.set_pathway(comps, "crossattn")
+
+
+def test_spatial_condition_reaches_the_unet_and_is_saved(tmp_path):
+    comps = components.build_random("tiny", seed=1, pathway="both")
+    with torch.no_grad():  # a trained model's conv_in reads the moved condition
+        comps.unet.conv_in.weight[:, 9:].normal_(0, 0.5)
+    checkpoint.save(comps, str(tmp_path / "m"))
+    assert checkpoint.manifest(str(tmp_path / "m"))["architecture"]["pathway"] == "both"
+    p = ActAnywherePipeline.from_components(checkpoint.load(str(tmp_path / "m")))
+    rng = np.random.default_rng(2)
+    a = run(p, spatial=rng.random((T, H, W, 3), np.float32))
+    b = run(p, spatial=rng.random((T, H, W, 3), np.float32))
+    assert np.abs(a - b).mean() > 1e-3
+    # one image for every frame is the same as it repeated
+    one = rng.random((H, W, 3), np.float32)
+    assert np.allclose(run(p, spatial=one), run(p, spatial=np.repeat(one[None], T, 0)),
+                       atol=1e-5)
+    with pytest.raises(ValueError, match="give it at the frame size"):
+        run(p, spatial=one[:32])
+
+
+def test_concat_pathway_has_no_condition_tokens():
+    comps = components.build_random("tiny", seed=1, pathway="concat")
+    p = ActAnywherePipeline.from_components(comps)
+    tokens = p.encode_condition(np.random.default_rng(0).random((40, 40, 3), np.float32))
+    assert tokens.shape == (1, 1, 32) and not tokens.any()
+
+
+def test_a_pathway_that_does_not_match_the_unet_names_the_file(broken):
+    cfg_file = broken / "condition_projector" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["pathway"] = "both"
+    cfg_file.write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match=r"unet/config.json: in_channels 9.*pathway 'both'"):
+        checkpoint.load(str(broken))

@@ -314,3 +314,39 @@ def test_synthetic_clips_know_their_camera_path():
         err = np.abs(moved - clip.backgrounds[t])[seen].mean()
         still = np.abs(clip.backgrounds[0] - clip.backgrounds[t])[seen].mean()
         assert err < 0.01 and err < 0.25 * still, (t, err, still)
+
+
+def test_moved_condition_follows_the_clips_camera_path():
+    """The spatial pathway's input: a clean condition carried along the true camera path is
+    each frame's background (where the frame sees what the condition frame saw)."""
+    cfg = DataConfig(frames=6, resolution=64, flip=False, clean_condition=1.0, **NO_AUG)
+    moved_err, still_err = [], []
+    for i in range(4):
+        s = TrainSamples(cfg, 4)[i]
+        assert s["moved_condition"].shape == (6, 3, 64, 64)
+        clip = make_clip(train_clip_seed(0, i), frames=6 + 3, height=64, width=64)
+        picks = [k for k in range(4) if np.allclose(
+            s["frames"][0].permute(1, 2, 0).numpy(), clip.frames[k])]
+        truth = clip.backgrounds[picks[0] : picks[0] + 6]
+        moved = s["moved_condition"].permute(0, 2, 3, 1).numpy()
+        inner = np.s_[:, 8:-8, 8:-8]  # away from edges the condition frame never saw
+        moved_err.append(np.abs(moved - truth)[inner].mean())
+        still = np.repeat(s["condition"].permute(1, 2, 0).numpy()[None], 6, 0)
+        still_err.append(np.abs(still - truth)[inner].mean())
+    assert np.mean(moved_err) < 0.02 and np.mean(moved_err) < 0.5 * np.mean(still_err), (
+        moved_err, still_err)
+
+
+def test_training_widens_a_checkpoint_to_the_spatial_pathway(tmp_path):
+    from actanywhere.model import checkpoint
+    from actanywhere.model.components import build_random
+
+    checkpoint.save(build_random("tiny", seed=0), str(tmp_path / "start"))
+    out = loop.run(_cfg(tmp_path, "w", model=str(tmp_path / "start"), pathway="both",
+                        steps=2, checkpoint_every=2), report=lambda _: None)
+    comps = checkpoint.load(out)
+    assert comps.pathway == "both" and comps.unet.config.in_channels == 13
+    # it learned to read the new channels (they started at zero)
+    assert comps.unet.conv_in.weight[:, 9:].abs().sum() > 0
+    trained = checkpoint.manifest(out)["files"]["unet/diffusion_pytorch_model.safetensors"]
+    assert "crossattn -> both" in trained["trained"]

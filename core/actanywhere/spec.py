@@ -275,6 +275,14 @@ class DiffusionSettings(Strict):
         0.0, ge=0.0, le=1.0, description="Start sampling from the background plate moved with "
         "the shot's motion (img2img): 0 starts from noise, 0.5 keeps its layout and camera "
         "path and lets the model relight and add contact, 1 keeps it as is")
+    detail: Literal["plate", "model"] = Field(
+        "plate", description="Background at plate size: plate keeps the moved background "
+        "plate's detail and highlights where the model kept its content (the model's shading "
+        "on top), model is the model frame enlarged")
+    detail_tolerance: float = Field(
+        0.1, gt=0.0, le=1.0, description="detail=plate: how far (display-referred, 0-1) the "
+        "model may differ from the plate and still count as keeping it; lower keeps more of "
+        "the model")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
     decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "

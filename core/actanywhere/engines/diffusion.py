@@ -4,9 +4,12 @@ Importing this module is cheap (no torch): ``check`` runs where torch is not ins
 the model code (``actanywhere.model``) is imported when the engine is made.
 
 The job hands every plate frame to :meth:`add` (reduced at once to the model frame, so a long
-2K shot costs little memory), calls :meth:`generate` once (overlapping windows, one condition
-for all), then :meth:`finish` per output frame: the generated background back at plate size
-and, with ``output.recomposite``, the original subject over it through the plate's matte.
+2K shot costs little memory), calls :meth:`generate` once (overlapping windows; the condition
+moved along the shot's camera path when the background moves, as tokens per window and, for
+models with the spatial pathway, as latents per frame), then :meth:`finish` per output frame:
+the generated background back at plate size (``diffusion.detail``: with the moved plate's own
+detail and highlights where the model kept it, ``detail.py``) and, with
+``output.recomposite``, the original subject over it through the plate's matte.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 
 import numpy as np
 
-from .. import modelspace
+from .. import detail, modelspace
 from ..color import ColorContext
 from ..errors import JobCancelled, ModelError
 from ..model import SHIPPED
@@ -160,7 +163,7 @@ class DiffusionEngine(ShotEngine):
                              "shot's frames; pick a plate frame")
         seg = np.stack([self.seg[f] for f in order])
         mask = np.stack([self.mask[f] for f in order])
-        condition, init = self._moved(order)
+        condition, init, spatial = self._moved(order)
         window = min(s.frames_per_window, len(order))
         total = steps_to_run(s.steps, s.init_strength if init is not None else 0.0)
 
@@ -179,7 +182,8 @@ class DiffusionEngine(ShotEngine):
                                   guidance_scale=s.guidance, seed=s.seed, window=window,
                                   overlap=min(s.overlap, window - 1),
                                   decode_chunk=s.decode_chunk, init=init,
-                                  init_strength=s.init_strength, callback=step,
+                                  init_strength=s.init_strength, spatial=spatial,
+                                  callback=step,
                                   cancel=cancel).frames
                 break
             except Interrupted as exc:
@@ -196,16 +200,20 @@ class DiffusionEngine(ShotEngine):
         self.seg.clear()
         self.mask.clear()
 
-    def _moved(self, order: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The condition (one image, or one per frame when the background moves with the
-        camera and is the condition) and the start video (``init_strength`` > 0: the moved
-        background in the model frame), both in model space."""
+    def _moved(self, order: list[int]
+               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """In model space: the condition (one image, or one per frame when the background
+        moves with the camera and is the condition), the start video (``init_strength`` > 0)
+        and the spatial pathway's input (models that have it): the condition moved to each
+        frame, padded to the model frame as the start video is."""
         assert self.geo is not None and self.background is not None and \
             self.condition is not None
         bd, s = self.background, self.settings
         per_frame = bd.moving and s.condition == "background"
+        latents = self.pipe.condition_projector.latents
         if not (per_frame or s.init_strength > 0):
-            return self.condition, None
+            spatial = modelspace.initial(self.geo, self.condition) if latents else None
+            return self.condition, None, spatial
         conditions, starts = [], []
         for f in order:  # each frame's background warped once, at plate size
             moved = modelspace.condition(self.geo, self.color, bd.at(f))
@@ -215,11 +223,23 @@ class DiffusionEngine(ShotEngine):
                 starts.append(modelspace.initial(self.geo, moved))
         condition = np.stack(conditions) if per_frame else self.condition
         init = np.stack(starts) if starts else None
-        return condition, init
+        spatial = None
+        if latents:
+            spatial = (init if init is not None and per_frame else
+                       np.stack([modelspace.initial(self.geo, c) for c in conditions])
+                       if per_frame else modelspace.initial(self.geo, self.condition))
+        return condition, init, spatial
 
     def finish(self, inp: EngineInput) -> EngineOutput:
         assert self.geo is not None
-        bg = modelspace.background(self.geo, self.color, self.generated[inp.frame])
+        generated = self.generated[inp.frame]
+        bg = modelspace.background(self.geo, self.color, generated)
+        if self.settings.detail == "plate" and self.background is not None:
+            plate = self.background.at(inp.frame)
+            agree, gain = detail.agreement(
+                self.geo.content(generated), modelspace.condition(self.geo, self.color, plate),
+                self.settings.detail_tolerance)
+            bg = detail.combine(bg, plate, agree, gain)
         if not self.spec.output.recomposite:
             return EngineOutput(background=bg, comp=bg)
         return EngineOutput(background=bg, comp=over(subject_of(inp), inp.matte, bg))

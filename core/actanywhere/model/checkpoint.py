@@ -40,6 +40,7 @@ from safetensors.torch import save_file
 from .. import __version__
 from ..errors import ModelError
 from .components import (
+    IN_CHANNELS,
     PREPROCESSOR_CONFIG,
     SCHEDULER_CONFIG,
     WEIGHTED,
@@ -128,6 +129,7 @@ def save(components: Components, path: str, *, trained: dict[str, str] | None = 
                 "cross_attention_dim": unet.cross_attention_dim,
                 "max_frames": unet.motion_max_seq_length,
                 "condition": components.condition_projector.config.mode,
+                "pathway": components.pathway,
             },
             "files": files,
             "source": source or {},
@@ -333,8 +335,14 @@ def load(path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.d
         if key in pre:
             setattr(processor, key, pre[key])
     sched = read_json(os.path.join(path, SCHEDULER_CONFIG), "scheduler config")
-    return Components(**modules, feature_extractor=processor,  # type: ignore[arg-type]
-                      scheduler_config=clean_config(sched))
+    comps = Components(**modules, feature_extractor=processor,  # type: ignore[arg-type]
+                       scheduler_config=clean_config(sched))
+    channels, pathway = int(comps.unet.config.in_channels), comps.pathway
+    if channels != IN_CHANNELS[pathway]:
+        raise ModelError(f"{path}/unet/config.json: in_channels {channels}, but "
+                         f"condition_projector/config.json says pathway {pathway!r}, whose UNet "
+                         f"takes {IN_CHANNELS[pathway]}; the checkpoint's parts do not match")
+    return comps
 
 
 def manifest(path: str) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 - ``unet``: diffusers ``UNetMotionModel`` (an SD 1.5 sized UNet with AnimateDiff motion modules)
   with 9 input channels: noisy latents (4), background mask (1), foreground latents (4), the
-  order of diffusers' inpainting UNets.
+  order of diffusers' inpainting UNets; 13 with the spatial condition pathway, whose 4 more
+  are the VAE latents of the condition image moved along the shot's camera path.
 - ``vae``: diffusers ``AutoencoderKL`` (latents at 1/8 of the image size).
 - ``image_encoder``: transformers ``CLIPVisionModelWithProjection`` for the condition image.
 - ``condition_projector``: ours; turns CLIP features into the UNet's cross-attention tokens,
   either the projected embedding as one token (``embed``) or the patch tokens through a learned
-  projection (``patches``).
+  projection (``patches``). Its config also records the condition ``pathway``: ``crossattn``
+  (the paper's: CLIP tokens only), ``concat`` (moved condition latents only) or ``both``.
 - ``feature_extractor``: CLIP preprocessing (size, mean, std), applied in torch.
 - ``scheduler``: DDIM with linear betas as in the paper (others built from the same config).
 """
@@ -31,6 +33,10 @@ diffusers_logging.set_verbosity_error()  # dtype-cast notices are not for artist
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
 ARCHITECTURES = ("tiny", "small", "full")
+Pathway = Literal["crossattn", "concat", "both"]
+PATHWAYS: tuple[str, ...] = ("crossattn", "concat", "both")
+#: UNet input channels per pathway: noisy 4 + mask 1 + S 4 (+ moved condition 4)
+IN_CHANNELS = {"crossattn": 9, "concat": 13, "both": 13}
 
 
 class ConditionProjector(ModelMixin, ConfigMixin):
@@ -38,15 +44,20 @@ class ConditionProjector(ModelMixin, ConfigMixin):
 
     ``embed``: the projected image embedding (B, in_dim) as one token, through a linear layer
     that starts as the identity when the sizes match. ``patches``: the encoder's patch tokens
-    (B, N, patch_dim) through LayerNorm + Linear, N tokens.
+    (B, N, patch_dim) through LayerNorm + Linear, N tokens. With ``pathway`` ``concat`` the
+    condition reaches the UNet only as moved latents: the tokens are one zero token.
     """
 
     @register_to_config
     def __init__(self, mode: Literal["embed", "patches"] = "embed", in_dim: int = 768,
-                 patch_dim: int = 1024, out_dim: int = 768) -> None:
+                 patch_dim: int = 1024, out_dim: int = 768, pathway: Pathway = "crossattn"
+                 ) -> None:
         super().__init__()
         if mode not in ("embed", "patches"):
             raise ValueError(f"condition_projector.mode must be embed or patches, not {mode!r}")
+        if pathway not in PATHWAYS:
+            raise ValueError(f"condition_projector.pathway must be one of {', '.join(PATHWAYS)}, "
+                             f"not {pathway!r}")
         if mode == "embed":
             self.proj = nn.Linear(in_dim, out_dim)
             if in_dim == out_dim:
@@ -57,7 +68,19 @@ class ConditionProjector(ModelMixin, ConfigMixin):
             self.norm = nn.LayerNorm(patch_dim)
             self.proj = nn.Linear(patch_dim, out_dim)
 
+    @property
+    def tokens(self) -> bool:
+        """Whether the condition enters through cross-attention."""
+        return self.config.pathway != "concat"
+
+    @property
+    def latents(self) -> bool:
+        """Whether the moved condition's latents are concatenated to the UNet input."""
+        return self.config.pathway != "crossattn"
+
     def forward(self, image_embeds: torch.Tensor, patch_tokens: torch.Tensor) -> torch.Tensor:
+        if not self.tokens:
+            return image_embeds.new_zeros(image_embeds.shape[0], 1, self.config.out_dim)
         if self.config.mode == "embed":
             return self.proj(image_embeds)[:, None, :]
         return self.proj(self.norm(patch_tokens))
@@ -110,16 +133,51 @@ class Components:
     def modules(self) -> dict[str, nn.Module]:
         return {name: getattr(self, name) for name in WEIGHTED}
 
+    @property
+    def pathway(self) -> str:
+        return str(self.condition_projector.config.pathway)
+
+
+def set_pathway(comps: Components, pathway: Pathway) -> bool:
+    """Give the model the condition ``pathway``, widening the UNet's ``conv_in`` with zero
+    weights for the moved-condition latents when it has none, so the model computes exactly
+    what it did before (as ``model init`` widens an SD UNet for the mask and S). Narrowing is
+    refused: it would throw trained weights away. Returns whether anything changed."""
+    if pathway not in PATHWAYS:
+        raise ValueError(f"pathway must be one of {', '.join(PATHWAYS)}, not {pathway!r}")
+    unet, want = comps.unet, IN_CHANNELS[pathway]
+    have = int(unet.config.in_channels)
+    if have > want:
+        raise ValueError(f"the UNet takes {have} input channels (a {comps.pathway} model); it "
+                         f"cannot become a {pathway} model, which takes {want}")
+    changed = pathway != comps.pathway
+    if have < want:
+        old = unet.conv_in
+        new = nn.Conv2d(want, old.out_channels, old.kernel_size, old.stride, old.padding,
+                        device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            new.weight.zero_()
+            new.weight[:, :have] = old.weight
+            new.bias.copy_(old.bias)
+        unet.conv_in = new
+        unet.register_to_config(in_channels=want)
+        changed = True
+    comps.condition_projector.register_to_config(pathway=pathway)
+    return changed
+
 
 def build_random(arch: str | dict[str, Any], seed: int = 0,
-                 condition: Literal["embed", "patches"] | None = None) -> Components:
+                 condition: Literal["embed", "patches"] | None = None,
+                 pathway: Pathway = "crossattn") -> Components:
     """Every part of the architecture with random weights (seeded), no download."""
     cfg = architecture(arch) if isinstance(arch, str) else arch
-    proj = dict(cfg["condition_projector"])
+    proj = {**cfg["condition_projector"], "pathway": pathway}
     if condition:
         proj["mode"] = condition
+    unet = {**cfg["unet"], "in_channels": IN_CHANNELS[pathway]}
     torch.manual_seed(seed)
-    parts = {name: build_module(name, proj if name == "condition_projector" else cfg[name])
+    parts = {name: build_module(name, proj if name == "condition_projector" else
+                                unet if name == "unet" else cfg[name])
              for name in WEIGHTED}
     for module in parts.values():
         module.eval()

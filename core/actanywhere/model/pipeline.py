@@ -4,8 +4,10 @@ The stock AnimateDiffPipeline cannot drive a 9-channel UNet, and conditions on t
 follows the paper (arXiv 2401.10822): the VAE encodes the foreground segmentation S (subject
 pixels, gray 127 elsewhere); S's latents and the mask M downsampled to latent size are
 concatenated with the noisy latents (noisy 4 + mask 1 + foreground 4, as diffusers' inpainting
-UNets); the condition image enters through cross-attention as CLIP features. Classifier-free
-guidance uses zeroed condition tokens as the unconditional input, batched with the conditional
+UNets); the condition image enters through cross-attention as CLIP features and, in models with
+the spatial pathway (``concat``/``both``), also as the VAE latents of the condition moved along
+the shot's camera path, 4 more input channels. Classifier-free guidance uses zeroed condition
+tokens and zeroed condition latents as the unconditional input, batched with the conditional
 one in a single UNet call. Shots longer than a window are denoised in overlapping windows
 averaged at every step (``windows.py``), all windows sharing the same condition.
 """
@@ -177,6 +179,25 @@ class ActAnywherePipeline(DiffusionPipeline):
         m_lat = F.interpolate(m, size=fg_lat.shape[-2:], mode="area").permute(1, 0, 2, 3)[None]
         return fg_lat, m_lat.to(self.device, dtype)
 
+    @torch.no_grad()
+    def prepare_spatial(self, spatial: np.ndarray, t_frames: int, size: tuple[int, int],
+                        chunk: int) -> torch.Tensor | None:
+        """The spatial pathway's input: the moved condition, (T, H, W, 3) or one (H, W, 3) for
+        every frame, at the frames' size, as latents (1, 4, T, h, w); None for a model
+        without the pathway."""
+        if not self.condition_projector.latents:
+            return None
+        if spatial.shape[-3:-1] != size:
+            raise ValueError(f"the condition for the spatial pathway is "
+                             f"{spatial.shape[-2]}x{spatial.shape[-3]}, the frames "
+                             f"{size[1]}x{size[0]}; give it at the frame size (spatial=)")
+        frames = spatial if spatial.ndim == 4 else spatial[None]
+        if len(frames) not in (1, t_frames):
+            raise ValueError(f"{len(frames)} spatial condition frames for {t_frames} frames")
+        x = torch.from_numpy(np.ascontiguousarray(frames, np.float32)).permute(0, 3, 1, 2)
+        lat = self.encode_frames(x, chunk)
+        return lat.expand(-1, -1, t_frames, -1, -1).to(self.unet.dtype)
+
     def prepare_timesteps(self, num_inference_steps: int, init_strength: float
                           ) -> torch.Tensor:
         """The steps to run: all of them from noise, or the last ``1 - init_strength`` of them
@@ -237,14 +258,21 @@ class ActAnywherePipeline(DiffusionPipeline):
 
     def predict_window(self, latents: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                        foreground: torch.Tensor, tokens: torch.Tensor,
-                       guidance_scale: float) -> torch.Tensor:
+                       guidance_scale: float, spatial: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """Noise prediction for one window. ``tokens`` holds one condition set, or two
-        (unconditional, conditional) for classifier-free guidance, batched in one UNet call."""
+        (unconditional, conditional) for classifier-free guidance, batched in one UNet call;
+        ``spatial``: the moved condition's latents (zeros in the unconditional half)."""
         lat = self.scheduler.scale_model_input(latents, t).to(self.unet.dtype)
         x = torch.cat([lat, mask, foreground], dim=1)
         guided = tokens.shape[0] == 2
-        if guided:
-            x = torch.cat([x, x])
+        if spatial is None:
+            x = torch.cat([x, x]) if guided else x
+        elif guided:
+            x = torch.cat([torch.cat([x, torch.zeros_like(spatial)], dim=1),
+                           torch.cat([x, spatial], dim=1)])
+        else:
+            x = torch.cat([x, spatial], dim=1)
         # the UNet wants one token set per frame, batch-major (as AnimateDiff does)
         per_frame = tokens.repeat_interleave(latents.shape[2], dim=0)
         eps = self.unet(x, t, encoder_hidden_states=per_frame).sample.float()
@@ -255,16 +283,18 @@ class ActAnywherePipeline(DiffusionPipeline):
 
     def predict_noise(self, latents: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                       foreground: torch.Tensor, tokens: list[torch.Tensor],
-                      guidance_scale: float, win: Windows) -> torch.Tensor:
+                      guidance_scale: float, win: Windows,
+                      spatial: torch.Tensor | None = None) -> torch.Tensor:
         """Noise prediction for the whole shot: every window's (with its own condition
-        tokens), blended where they overlap."""
+        tokens and moved condition latents), blended where they overlap."""
         if len(win.plan) == 1:  # one window: its prediction as is, no blending arithmetic
-            return self.predict_window(latents, t, mask, foreground, tokens[0], guidance_scale)
+            return self.predict_window(latents, t, mask, foreground, tokens[0], guidance_scale,
+                                       spatial)
         eps = torch.zeros_like(latents)
         for (s, e), w, tok in zip(win.plan, win.weights, tokens, strict=True):
             eps[:, :, s:e] += w * self.predict_window(
                 latents[:, :, s:e], t, mask[:, :, s:e], foreground[:, :, s:e], tok,
-                guidance_scale)
+                guidance_scale, None if spatial is None else spatial[:, :, s:e])
         return eps / win.total
 
     # ------------------------------------------------------------------------------ sampling
@@ -274,7 +304,7 @@ class ActAnywherePipeline(DiffusionPipeline):
                  generator: torch.Generator | None = None, seed: int | None = None,
                  window: int = 16, overlap: int = 4, decode_chunk: int = 8,
                  init: np.ndarray | None = None, init_strength: float = 0.0,
-                 callback: StepCallback | None = None,
+                 spatial: np.ndarray | None = None, callback: StepCallback | None = None,
                  cancel: threading.Event | None = None) -> ActAnywherePipelineOutput:
         """Generate the background video with ``self.scheduler``.
 
@@ -282,8 +312,11 @@ class ActAnywherePipeline(DiffusionPipeline):
         mask: (T, H, W), 1 = background to generate, 0 = subject; condition: (h, w, 3) in
         [0, 1], or (T, h, w, 3), one per frame (each window takes its middle frame's).
         init: (T, H, W, 3) in [0, 1] to start from, kept by ``init_strength`` (0: start from
-        noise, 1: keep it as is). H and W must be multiples of 8 times the UNet's downsampling
-        (64 is safe). ``cancel`` set between steps raises ``Interrupted``.
+        noise, 1: keep it as is). spatial: for models with the spatial pathway, the condition
+        moved to each frame, (T, H, W, 3) or (H, W, 3) at the frame size (default: the
+        condition itself, which must then be frame-sized). H and W must be multiples of 8
+        times the UNet's downsampling (64 is safe). ``cancel`` set between steps raises
+        ``Interrupted``.
         """
         self.check_inputs(foreground, mask, window)
         if generator is None:
@@ -296,6 +329,8 @@ class ActAnywherePipeline(DiffusionPipeline):
         t_frames, (lh, lw) = mask.shape[0], fg_lat.shape[-2:]
         win = self.prepare_windows(t_frames, window, overlap)
         tokens = self.prepare_tokens(condition, guidance_scale, win)
+        moved = self.prepare_spatial(condition if spatial is None else spatial, t_frames,
+                                     mask.shape[1:], decode_chunk)
         latents = self.prepare_latents(
             (1, self.unet.config.out_channels, t_frames, lh, lw), generator,
             init if init_strength > 0 else None, timesteps[0] if len(timesteps) else None,
@@ -305,7 +340,8 @@ class ActAnywherePipeline(DiffusionPipeline):
         for i, t in enumerate(timesteps):
             if cancel is not None and cancel.is_set():
                 raise Interrupted(f"cancelled at denoising step {i} of {steps}")
-            eps = self.predict_noise(latents, t, m_lat, fg_lat, tokens, guidance_scale, win)
+            eps = self.predict_noise(latents, t, m_lat, fg_lat, tokens, guidance_scale, win,
+                                     moved)
             latents = self.scheduler.step(eps, t, latents, generator=generator,
                                           return_dict=True).prev_sample
             if callback is not None:

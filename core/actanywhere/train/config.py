@@ -71,6 +71,11 @@ class TrainConfig(Strict):
         "unet", description="What trains (diffusion stage): the whole UNet, only its motion "
         "modules, conv_in + attention, the UNet plus the condition encoder and projector, or all "
         "but the VAE")
+    pathway: Literal["crossattn", "concat", "both"] | None = Field(
+        None, description="How the condition reaches the UNet: crossattn (CLIP tokens, the "
+        "paper's), concat (its latents moved along the camera path, as 4 more input channels) "
+        "or both; unset: the starting checkpoint's (crossattn for a new model). A checkpoint "
+        "without the spatial pathway is widened with zero weights")
     steps: int = Field(1000, ge=1, description="Optimizer steps in total")
     batch_size: int = Field(4, ge=1, description="Samples per step per process")
     learning_rate: float = Field(1e-4, gt=0)

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..modelspace import GRAY
 from .config import ClipSource, DataConfig, is_path
-from .synthetic import make_clip
+from .synthetic import carry, make_clip
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
@@ -188,31 +188,35 @@ class TrainSamples(Dataset):
         return self.length
 
     def _clip(self, rng: np.random.Generator, index: int, need: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         cfg = self.cfg
         if cfg.source == "synthetic":
             seed = (heldout_clip_seed if self.heldout else train_clip_seed)(cfg.seed, index)
             clip = make_clip(seed, frames=need + need // 2, height=cfg.resolution,
                              width=cfg.resolution)
-            return clip.frames, clip.mattes, clip.backgrounds
+            return clip.frames, clip.mattes, clip.backgrounds, clip.camera
         src: ClipSource = cfg.clips[int(rng.integers(0, len(cfg.clips)))]
         clip = load_clip(src.frames, src.matte, src.colorspace, cfg.resolution)
         if clip.frames.shape[0] < need:
             raise InputError(f"{src.frames}: {clip.frames.shape[0]} frames, a sample needs "
                              f"{need} (data.frames x data.stride)")
-        return clip.frames, clip.mattes, None
+        return clip.frames, clip.mattes, None, None
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         rng = sample_rng(cfg.seed + (10**9 if self.heldout else 0), index)
         need = (cfg.frames - 1) * cfg.stride + 1
-        frames, mattes, clean = self._clip(rng, index, need)
+        frames, mattes, clean, camera = self._clip(rng, index, need)
         total, h, w = mattes.shape
         start = int(rng.integers(0, total - need + 1))
         picks = np.arange(start, start + need, cfg.stride)
         cond_index = int(rng.integers(0, total))
         use_clean = clean is not None and rng.random() < cfg.clean_condition
         cond = (clean if use_clean else frames)[cond_index]
+        # the spatial pathway's input: the condition carried along the true camera path (real
+        # clips, whose path is unknown: where the condition frame was, on every frame)
+        moved = carry(camera, cond, cond_index, picks) if camera is not None else \
+            np.repeat(cond[None], len(picks), axis=0)
 
         side = min(h, w)
         crop = side if self.heldout or cfg.source == "synthetic" else int(
@@ -224,6 +228,7 @@ class TrainSamples(Dataset):
         matte = _crop_flip(torch.from_numpy(mattes[picks])[:, None], box, flip, size)
         condition = _crop_flip(torch.from_numpy(np.ascontiguousarray(cond)).permute(2, 0, 1)[None],
                                box, flip, size)[0]
+        moved_t = _crop_flip(torch.from_numpy(moved).permute(0, 3, 1, 2), box, flip, size)
         given = matte if self.heldout else augment_matte(matte, cfg, rng)
         foreground = video * given + GRAY * (1.0 - given)
         drop = (not self.heldout) and bool(rng.random() < cfg.condition_dropout)
@@ -233,6 +238,7 @@ class TrainSamples(Dataset):
             "mask": (1.0 - given).float().contiguous(),  # (T, 1, H, W) 1 = generate
             "matte": matte.float().contiguous(),  # the true matte (metrics)
             "condition": condition.float().contiguous(),  # (3, H, W)
+            "moved_condition": moved_t.float().contiguous(),  # (T, 3, H, W) spatial pathway
             "drop_condition": torch.tensor(drop),
             "condition_index": torch.tensor(cond_index),
             "condition_clean": torch.tensor(use_clean),

@@ -34,6 +34,7 @@ METRICS = {
     "colour_error": ("background colour error vs condition", False),
     "structure": ("background structure vs condition, SSIM", True),
     "flicker": ("background flicker", False),
+    "condition_sensitivity": ("change with another background / with another seed", True),
     "clip_cond": ("CLIP_cond", True),
     "clip_temp": ("CLIP_temp", True),
 }
@@ -86,10 +87,17 @@ def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: i
              ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Generate every sample and score it: ({"mean": ..., "clips": [...]}, outputs)."""
     rows, outputs, feats = [], [], []
-    for sample in samples:
+    for i, sample in enumerate(samples):
         out = generate(comps, sample, steps, guidance, seed)
         outputs.append(out)
         rows.append(score_clip(out, sample, clip))
+        if len(samples) > 1:  # the next clip's background (moving its own way) swapped in
+            other = samples[(i + 1) % len(samples)]
+            swapped = {**sample, "condition": other["condition"],
+                       "moved_condition": other["moved_condition"]}
+            rows[-1]["condition_sensitivity"] = metrics.condition_sensitivity(
+                out, generate(comps, sample, steps, guidance, seed + 1),
+                generate(comps, swapped, steps, guidance, seed), sample["mask"][:, 0].numpy())
         if i3d is not None:
             feats.append(i3d(out))
     result: dict[str, Any] = {"mean": _mean(rows), "clips": rows}
@@ -173,7 +181,7 @@ def _plot(path: str, doc: dict[str, Any], report: Callable[[str], None]) -> None
     fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 3.2))
     for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
         label, higher = METRICS[key]
-        values = [s[key] for _, s in series]
+        values = [s.get(key, float("nan")) for _, s in series]  # truth: no sensitivity
         colours = ["#3b7dd8", "#c8553d", "#7a7a7a"][: len(values)]
         ax.bar([n for n, _ in series], values, color=colours)
         ax.set_title(f"{label}\n({'higher' if higher else 'lower'} is better)", fontsize=8)

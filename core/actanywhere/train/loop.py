@@ -2,8 +2,9 @@
 
 Diffusion stage (the paper's objective): frames and S are VAE-encoded (frozen VAE, the mode of
 the posterior), the mask is area-downsampled to latent size, the condition frame goes through
-CLIP + the projector (zeroed for dropped conditions, the unconditional input the pipeline
-uses for guidance), and the UNet predicts the noise added at a random timestep (MSE).
+CLIP + the projector, and with the spatial pathway the condition carried along the clip's camera
+path is VAE-encoded too (both zeroed for dropped conditions, the unconditional input the
+pipeline uses for guidance); the UNet predicts the noise added at a random timestep (MSE).
 VAE stage: reconstruction (L1) plus a small KL term, for models whose autoencoder is ours.
 
 Exact resume: sample i of the run, the noise and the timesteps of step k are pure functions of
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..errors import JobCancelled, ModelError
 from ..model import checkpoint
-from ..model.components import Components, build_random
+from ..model.components import Components, build_random, set_pathway
 from ..model.device import pick
 from ..model.pipeline import clip_input
 from .config import TrainConfig
@@ -42,6 +43,7 @@ from .validate import write_grid
 
 Report = Callable[[str], None]
 STATE = "state"
+WIDENED = "unet:widened"  # _components' note that the UNet gained the spatial pathway
 
 
 class _StepBatches(Sampler[list[int]]):
@@ -123,10 +125,15 @@ def diffusion_loss(c: Components, noise_sched: DDPMScheduler, batch: dict[str, t
     tokens = c.condition_projector(enc.image_embeds, enc.last_hidden_state)
     keep = (~batch["drop_condition"]).to(tokens.dtype).view(-1, 1, 1)
     tokens = (tokens * keep).to(dtype)
+    extra = []
+    if c.condition_projector.latents:
+        with torch.no_grad():
+            moved = _encode(c.vae, batch["moved_condition"].to(c.vae.dtype)).to(dtype)
+        extra.append(moved * keep.view(-1, 1, 1, 1, 1).to(dtype))
     noise = torch.randn(lat.shape, generator=g).to(device)
     steps = torch.randint(0, noise_sched.config.num_train_timesteps, (b,), generator=g).to(device)
     noisy = noise_sched.add_noise(lat, noise, steps)
-    x = torch.cat([noisy.to(dtype), m, fg], dim=1)
+    x = torch.cat([noisy.to(dtype), m, fg, *extra], dim=1)
     pred = c.unet(x, steps, encoder_hidden_states=tokens.repeat_interleave(t, dim=0)).sample
     return F.mse_loss(pred.float(), noise)
 
@@ -231,12 +238,25 @@ class _Log:
 
 # ------------------------------------------------------------------------------------- run
 def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str]]:
+    """The starting model, given the configured condition pathway (a checkpoint without the
+    spatial pathway is widened: zero weights for the new input channels)."""
     if os.path.isdir(cfg.model):
         trained = {k: v.get("trained", "unknown") for k, v in
                    checkpoint.manifest(cfg.model).get("files", {}).items()}
-        return checkpoint.load(cfg.model), {k.split("/")[0]: v for k, v in trained.items()}
+        comps = checkpoint.load(cfg.model)
+        before = {k.split("/")[0]: v for k, v in trained.items()}
+        if cfg.pathway is not None:
+            was = comps.pathway
+            try:
+                changed = set_pathway(comps, cfg.pathway)
+            except ValueError as exc:
+                raise ModelError(f"pathway: {cfg.model}: {exc}") from exc
+            if changed:
+                before[WIDENED] = f"condition pathway {was} -> {cfg.pathway} (new conv_in " \
+                    "channels started at zero)"
+        return comps, before
     try:
-        return build_random(cfg.model, seed=cfg.seed), {}
+        return build_random(cfg.model, seed=cfg.seed, pathway=cfg.pathway or "crossattn"), {}
     except FileNotFoundError as exc:
         raise ModelError(f"model {cfg.model!r}: neither a checkpoint folder nor an architecture "
                          "(tiny, small, full or a JSON file)") from exc
@@ -353,7 +373,10 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     write_grid(comps, cfg, cfg.steps, None, params)
     note = f"actanywhere train ({cfg.stage}, {cfg.steps} steps, seed {cfg.seed})"
     trained = dict(trained_before)
+    widened = trained.pop(WIDENED, None)
     trained.update({name: note for name in modules})
+    if widened:
+        trained["unet"] = f"{trained['unet']}; {widened}"
     frames = cfg.data.frames
     recommended = {"resolution": max(64, round(cfg.data.resolution / 64) * 64),
                    "frames_per_window": frames, "overlap": min(2, frames - 1) if frames > 1 else 0,

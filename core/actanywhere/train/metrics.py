@@ -96,6 +96,16 @@ def flicker(generated: np.ndarray, mask: np.ndarray, factor: int = 4) -> float:
     return float(second[valid].mean()) if valid.any() else 0.0
 
 
+def condition_sensitivity(generated: np.ndarray, reseeded: np.ndarray, swapped: np.ndarray,
+                          mask: np.ndarray) -> float:
+    """How much the background follows the condition: the mean change of the background
+    (mask > 0.5) when the condition is swapped for another scene, divided by the change when
+    only the seed is. Below 1 the seed matters more than the background given."""
+    bg = np.broadcast_to((mask > 0.5)[..., None], generated.shape)
+    spread = float(np.abs(generated - reseeded)[bg].mean())
+    return float(np.abs(generated - swapped)[bg].mean() / max(spread, 1e-6))
+
+
 def cosine_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.cosine_similarity(a.float(), b.float(), dim=-1)
 

@@ -1,17 +1,22 @@
 """Procedural training and evaluation clips whose truth is known.
 
 Each clip is a small scene (sky or wall gradient, a horizon, textured ground, buildings, hills,
-a sun) seen by a camera that pans and zooms, with a jointed figure walking across it and a
-soft contact shadow under its feet. The camera follows the figure by a random amount, so the
+a sun, a tiled wall, bright lights whose glow reaches the top of the range as an HDR plate's
+highlights do after the model's roll-off) seen by a camera that pans, tilts and zooms, with a
+jointed figure (small to frame-filling, hiding much of the ground) walking across it and a soft
+contact shadow under its feet. The camera follows the figure by a random amount, so the
 background's motion is tied to the subject's (the cue AnimateAnywhere learns from). Everything
-is in the model's display-referred sRGB [0, 1]; the matte, the clean background and the
-per-frame subject are returned with the frames. A clip is a pure function of its seed.
+is in the model's display-referred sRGB [0, 1]; the matte, the clean background, the true
+camera path and the per-frame subject are returned with the frames. A clip is a pure function
+of its seed. ``carry`` moves a condition image along the camera path (the model's spatial
+condition pathway).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -57,7 +62,7 @@ def _world(h: int, w: int, horizon: float, rng: np.random.Generator) -> np.ndarr
     backdrop = top + (mid - top) * np.clip(yy / horizon, 0, 1)
     backdrop = backdrop * (0.85 + 0.3 * _value_noise(h, w, 6, rng)[..., None])
     canvas = np.broadcast_to(backdrop, (h, w, 3)).copy()
-    kind = rng.integers(0, 3)
+    kind = rng.integers(0, 4)
     if kind == 0:  # buildings
         x = 0.0
         while x < 1.0:
@@ -74,11 +79,29 @@ def _world(h: int, w: int, horizon: float, rng: np.random.Generator) -> np.ndarr
         col = _colour(rng, 0.1, 0.6)
         canvas = np.where(yy > ridge, col * (0.8 + 0.4 * _value_noise(h, w, 20, rng)[..., None]),
                           canvas)
-    else:  # a sun or moon
+    elif kind == 2:  # a sun or moon
         cx, cy, r = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.6) * horizon, rng.uniform(0.03, 0.08)
         d = np.sqrt(((xx - cx) * w / h) ** 2 + (yy - cy) ** 2)
         glow = _smooth(-d, -r * 1.05, -r * 0.95)
         canvas = canvas * (1 - glow) + _colour(rng, 0.7, 1.0) * glow
+    else:  # a tiled or panelled wall: sharp, regular structure
+        cols_n, rows_n = rng.integers(8, 30), rng.integers(3, 10)
+        grout = _colour(rng, 0.05, 0.5)
+        u, v = (xx * cols_n) % 1.0, (yy / horizon * rows_n) % 1.0
+        line = (u < 0.08) | (v < 0.08 * cols_n / rows_n * horizon * w / h)
+        shade = 0.8 + 0.4 * rng.random((rows_n + 1, cols_n + 1)).astype(np.float32)
+        tile = shade[np.minimum((yy / horizon * rows_n).astype(int), rows_n)[..., 0],
+                     np.minimum((xx * cols_n).astype(int), cols_n)[..., 0]][..., None]
+        canvas = np.where((yy <= horizon) & line, grout, canvas * tile)
+    for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.5 else 0):  # lights
+        cx, cy = rng.uniform(0.02, 0.98), rng.uniform(0.05, 0.95) * horizon
+        r = rng.uniform(0.004, 0.02)
+        d = np.sqrt(((xx - cx) * w / h) ** 2 + (yy - cy) ** 2)
+        core = _smooth(-d, -r * 1.2, -r * 0.8)
+        halo = np.exp(-((d / (r * rng.uniform(2.5, 5))) ** 2)) * 0.6
+        tint = 1.0 - 0.15 * rng.random(3).astype(np.float32)
+        canvas = canvas + halo * (1 - core) * tint
+        canvas = canvas * (1 - core) + core * tint * 1.2
     ground = _colour(rng, 0.1, 0.8)
     tex = 0.7 + 0.5 * _value_noise(h, w, 40, rng)[..., None] * _value_noise(h, w, 8, rng)[..., None]
     shade = 0.75 + 0.35 * np.clip((yy - horizon) / (1 - horizon), 0, 1)
@@ -149,10 +172,12 @@ def make_clip(seed: int, frames: int = 8, height: int = 64, width: int = 64) -> 
     canvas = _world(world_h, world_w, horizon, rng)
     walk = rng.uniform(0.6, 2.2) * width / 32 * rng.choice([-1, 1])  # world px per frame
     follow = rng.uniform(0.0, 1.0)  # how much the camera tracks the figure
-    zoom0, zoom_rate = rng.uniform(1.0, 1.15), rng.uniform(-0.01, 0.015)
+    zoom0 = rng.uniform(1.0, 1.15)
+    zoom_rate = rng.uniform(-0.01, 0.015) if rng.random() < 0.7 else rng.uniform(-0.02, 0.03)
+    tilt = rng.uniform(-0.008, 0.008) * height if rng.random() < 0.4 else 0.0  # world px/frame
     cam0 = world_w / 2 + rng.uniform(-0.2, 0.2) * world_w
     start = cam0 + rng.uniform(-0.25, 0.25) * width - walk * frames / 2
-    fig_h = rng.uniform(0.35, 0.65) * height
+    fig_h = rng.uniform(0.35, 0.65 if rng.random() < 0.7 else 0.9) * height
     foot_y_view = rng.uniform(min(max(horizon * height + 4, fig_h), height - 2), height - 2)
     cols = [_colour(rng, 0.05, 0.95) for _ in range(3)]
     phase0, cadence = rng.uniform(0, 6.3), rng.uniform(0.5, 0.9)
@@ -167,13 +192,13 @@ def make_clip(seed: int, frames: int = 8, height: int = 64, width: int = 64) -> 
         subject_x = start + walk * t
         cam_x = cam0 + follow * (subject_x - start - walk * frames / 2)
         zoom = zoom0 + zoom_rate * t
-        cam_y = world_h * 0.5
+        cam_y = world_h * 0.5 + tilt * (t - frames / 2)
         if t == 0:
-            cam_x0, zoom_0 = cam_x, zoom
+            cam_x0, cam_y0, zoom_0 = cam_x, cam_y, zoom
         # view x = (world x - cam_x) * zoom + width / 2: frame 0's pixel -> world -> frame t
         k = zoom / zoom_0
         out_c[t] = [[k, 0.0, (cam_x0 - cam_x) * zoom + width / 2 * (1 - k)],
-                    [0.0, k, height / 2 * (1 - k)], [0.0, 0.0, 1.0]]
+                    [0.0, k, (cam_y0 - cam_y) * zoom + height / 2 * (1 - k)], [0.0, 0.0, 1.0]]
         bg = _sample(canvas, cam_x + (xx - width / 2) / zoom, cam_y + (yy - height / 2) / zoom)
         foot = ((subject_x - cam_x) * zoom + width / 2, foot_y_view)
         colour, cover = _figure(xx, yy, foot, fig_h * zoom / zoom0, phase0 + cadence * t, cols)
@@ -184,3 +209,16 @@ def make_clip(seed: int, frames: int = 8, height: int = 64, width: int = 64) -> 
         out_m[t] = cover
         out_b[t] = bg
     return Clip(out_f.clip(0, 1), out_m, out_b.clip(0, 1), seed, out_c)
+
+
+def carry(camera: np.ndarray, image: np.ndarray, source: int,
+          frames: np.ndarray | None = None) -> np.ndarray:
+    """``image`` as frame ``source`` sees it, moved along ``camera`` (``Clip.camera``) to each of
+    ``frames`` (default: every frame): (T, H, W, 3). Where a frame sees past the image's edges,
+    the edge pixels repeat (as the engine's overscan canvas does when the plate runs out)."""
+    h, w = image.shape[:2]
+    back = np.linalg.inv(camera[source])
+    picks = range(len(camera)) if frames is None else frames
+    return np.stack([cv2.warpPerspective(image, camera[t] @ back, (w, h), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE)
+                     for t in picks]).astype(np.float32)

@@ -35,7 +35,8 @@ def generate(comps: Components, sample: dict[str, torch.Tensor], steps: int, gui
     t = sample["frames"].shape[0]
     return pipe(hwc(sample["foreground"]), sample["mask"][:, 0].numpy(),
                 sample["condition"].permute(1, 2, 0).numpy(), num_inference_steps=steps,
-                guidance_scale=guidance, seed=seed, window=t, overlap=0).frames
+                guidance_scale=guidance, seed=seed, window=t, overlap=0,
+                spatial=hwc(sample["moved_condition"])).frames
 
 
 def reconstruct(comps: Components, frames: torch.Tensor) -> np.ndarray:

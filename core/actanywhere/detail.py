@@ -1,0 +1,51 @@
+"""Plate-resolution detail for the generated background (no torch here).
+
+The model sees the shot at a few hundred pixels (64 for the shipped model) in display-referred
+colour, so its frames, enlarged, are soft and their highlights stop at the roll-off's ceiling.
+Where the model kept the background plate's content, the plate itself (moved with the camera,
+at plate resolution, scene-linear, highlights and all) is the better picture; where the model
+changed it (a contact shadow, relighting, new content) the model must win. Per frame:
+
+1. At the model's resolution, both the generated frame and the moved plate in model colour are
+   blurred (``sigma`` model pixels) and compared: ``agreement = exp(-(d / tolerance)^2)`` with
+   ``d`` the mean absolute difference of the channels (display-referred, so a highlight the
+   model rolled off to 0.99 agrees with the plate's 0.995).
+2. The model's low frequencies relative to the plate's give a gain per channel, taken to linear
+   light with the sRGB exponent (2.2) and kept within 1/16..16: the shading the model added.
+3. At plate size: ``agreement * plate * gain + (1 - agreement) * enlarged model frame``.
+
+Where the model agrees exactly the result is the plate, pixel for pixel, values above 1
+included; where it disagrees it is the model's frame as before.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import raster
+
+GAMMA = 2.2
+GAIN_LIMIT = 16.0
+
+
+def agreement(generated: np.ndarray, plate: np.ndarray, tolerance: float, sigma: float = 1.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Model-resolution agreement (h, w) in [0, 1] and linear gain (h, w, 3) of ``generated``
+    over ``plate``, both (h, w, 3) display-referred in [0, 1]."""
+    g = cv2.GaussianBlur(np.ascontiguousarray(generated, np.float32), (0, 0), sigma)
+    p = cv2.GaussianBlur(np.ascontiguousarray(plate, np.float32), (0, 0), sigma)
+    d = np.abs(g - p).mean(axis=2)
+    agree = np.exp(-np.square(d / max(tolerance, 1e-6))).astype(np.float32)
+    gain = np.power(np.maximum(g, 1e-3) / np.maximum(p, 1e-3), GAMMA)
+    return agree, np.clip(gain, 1 / GAIN_LIMIT, GAIN_LIMIT).astype(np.float32)
+
+
+def combine(enlarged: np.ndarray, plate: np.ndarray, agree: np.ndarray, gain: np.ndarray
+            ) -> np.ndarray:
+    """The background at plate size: ``agree``/``gain`` (model resolution) enlarged smoothly
+    to ``plate``'s size and applied to it and to the ``enlarged`` model frame (both linear)."""
+    h, w = plate.shape[:2]
+    a = np.clip(raster.resize(agree[..., None], w, h), 0.0, 1.0)
+    k = np.clip(raster.resize(gain, w, h), 1 / GAIN_LIMIT, GAIN_LIMIT)
+    return (a * plate * k + (1.0 - a) * enlarged).astype(np.float32)

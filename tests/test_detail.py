@@ -1,0 +1,53 @@
+"""Plate-resolution detail: the moved plate where the model kept it, the model where it did not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from actanywhere import detail
+from actanywhere.color import ColorContext
+
+
+def _plate(h=96, w=160):
+    rng = np.random.default_rng(0)
+    plate = (0.05 + 0.5 * rng.random((h, w, 3))).astype(np.float32)
+    plate[10:14, 20:24] = 40.0  # a sun: far above the model's ceiling
+    return plate
+
+
+def test_where_the_model_kept_the_plate_the_plate_comes_back_pixel_for_pixel():
+    color = ColorContext()
+    plate = _plate()
+    small = color.to_model(plate[::8, ::8])  # what the model saw and, here, gave back
+    agree, gain = detail.agreement(small, small, tolerance=0.1)
+    assert np.all(agree == 1.0) and np.allclose(gain, 1.0)
+    enlarged = np.full_like(plate, 0.3)  # a soft model frame: must not show
+    out = detail.combine(enlarged, plate, agree, gain)
+    assert np.allclose(out, plate, rtol=1e-5) and out.max() == 40.0
+
+
+def test_where_the_model_changed_the_content_its_frame_wins():
+    plate = _plate()
+    rng = np.random.default_rng(1)
+    seen = rng.random((12, 20, 3)).astype(np.float32)
+    other = 1.0 - seen  # the model painted something else
+    agree, gain = detail.agreement(other, seen, tolerance=0.1)
+    assert agree.mean() < 0.05
+    enlarged = np.full_like(plate, 0.3)
+    out = detail.combine(enlarged, plate, agree, gain)
+    assert np.abs(out - enlarged).mean() < 0.05 * np.abs(plate - enlarged).mean()
+
+
+def test_shading_the_model_added_is_kept_on_the_plate_detail():
+    plate = _plate()
+    seen = np.full((12, 20, 3), 0.6, np.float32)
+    darker = seen * 0.95  # a soft contact shadow, within the tolerance
+    agree, gain = detail.agreement(darker, seen, tolerance=0.1)
+    assert agree.min() > 0.8
+    assert np.allclose(gain, 0.95**detail.GAMMA, rtol=1e-3)
+    out = detail.combine(np.full_like(plate, 0.3), plate, agree, gain)
+    mid = (plate > 0.3) & (plate < 0.55)  # where the soft model frame would brighten, not darken
+    ratio = np.median((out / plate)[mid])
+    assert 0.8 < ratio < 0.97, ratio  # darker, by about the model's shading in linear light
+    # the plate's texture survives: its pixel-to-pixel variation is still there
+    assert np.std(np.diff(out[20:, 30:], axis=1)) > 0.7 * np.std(np.diff(plate[20:, 30:], axis=1))
