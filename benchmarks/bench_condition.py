@@ -121,7 +121,9 @@ def main() -> None:
     t0 = time.perf_counter()
     for i, photo in enumerate(photos):
         root = tempfile.mkdtemp(prefix="aa-bench-cond-")
-        rgb = imageio.read(photo).channels(["R", "G", "B"])
+        img = imageio.read(photo)
+        rgb = img.channels(imageio.rgb_names(img.info.channels, photo))
+        rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb  # luminance-only
         clip = photo_shot(rgb, sm.HELD_OUT + 700 + i, KINDS[i % len(KINDS)], ns.frames, W, H)
         frames = list(range(1001, 1001 + ns.frames))
         os.makedirs(os.path.join(root, "plate"))

@@ -225,3 +225,34 @@ def test_the_shipped_model_keeps_the_camera_path_with_motion_and_init_strength(d
         got = shift(ref, np.ascontiguousarray(px[..., bgc].mean(axis=2)))
         want = -24 * (f - 1) / 5
         assert abs(got - want) <= 1.5, (f, got, want)
+
+
+def test_plate_detail_keeps_the_plates_texture_and_highlights(tmp_path):
+    """diffusion.detail plate (default): the shipped model's 64 px frame takes the moved
+    plate's own detail and its values above 1 where it kept the plate's content; detail model
+    is the enlarged model frame (soft, highlights at the roll-off's ceiling)."""
+    from conftest import write_exr
+    from test_motion import _texture
+
+    plate, _ = make_shot(tmp_path, frames=range(1, 5), size=(384, 216))
+    texture = _texture(216, 384, seed=3)
+    texture[40:46, 300:306] = 30.0  # a lamp: far above the model's ceiling
+    bg = tmp_path / "texture.exr"
+    write_exr(bg, texture, channels=("R", "G", "B"))
+    layers = {}
+    for how in ("plate", "model"):
+        data = diffusion_spec(tmp_path, plate, bg, None, out=f"{how}/comp.####.exr", steps=8,
+                              detail=how).model_dump()
+        data["engine"]["model"] = None  # the shipped model
+        job.run(spec.from_dict(data), lambda _e: None)
+        px, names = read_exr(tmp_path / how / "comp.0002.exr")
+        layers[how] = px[..., [list(names.channelnames).index(c) for c in ("bg.R", "bg.G",
+                                                                           "bg.B")]]
+
+    def fine(a):  # pixel-to-pixel variation, away from the subject (rows 10-26)
+        return float(np.abs(np.diff(a[60:], axis=1)).mean())
+
+    assert fine(layers["plate"]) > 0.6 * fine(texture), (fine(layers["plate"]), fine(texture))
+    assert fine(layers["model"]) < 0.4 * fine(texture), (fine(layers["model"]), fine(texture))
+    assert layers["plate"][40:46, 300:306].max() > 10.0
+    assert layers["model"].max() < 4.0

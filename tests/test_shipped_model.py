@@ -16,10 +16,15 @@ from actanywhere.train.config import DataConfig
 from actanywhere.train.evaluate import evaluate, heldout_samples, untrained_like
 
 #: the margins this test holds the shipped model to (docs/training.md states the same;
-#: measured on these clips: +3.2 dB, +1.4 dB, 0.93x, 2.2x, 0.28x)
+#: measured on these clips: +4.3 dB, +9.7 dB, 0.32x, 8.5x, 0.21x; the 0.1 model (cross-attention
+#: only) measured 12.2 dB background PSNR, structure 0.235, sensitivity 0.37 on them)
 SUBJECT_PSNR_GAIN_DB = 2.0
-BACKGROUND_PSNR_GAIN_DB = 0.75
+BACKGROUND_PSNR_GAIN_DB = 6.0
 FLICKER_RATIO = 0.5
+#: the background follows the condition: swapping it changes the output more than a new seed
+#: (measured 3.9; the 0.1 model 0.37) and keeps its structure (measured 0.92)
+CONDITION_SENSITIVITY = 2.0
+STRUCTURE = 0.6
 
 
 def test_shipped_model_is_complete_small_and_trained():
@@ -28,6 +33,7 @@ def test_shipped_model_is_complete_small_and_trained():
     total = sum(os.path.getsize(os.path.join(root, f))
                 for root, _, files in os.walk(SHIPPED) for f in files if f.endswith(".safetensors"))
     assert total <= 25 * 2**20
+    assert checkpoint.manifest(SHIPPED)["architecture"]["pathway"] == "both"
     trained = {c.name: c.trained for c in report.components}
     assert all("actanywhere train" in trained[name] for name in
                ("unet", "vae", "image_encoder", "condition_projector")), trained
@@ -38,7 +44,8 @@ def scores():
     comps = checkpoint.load(SHIPPED)
     samples = heldout_samples(DataConfig(seed=1, frames=8, resolution=64), 4)
     model, _ = evaluate(comps, samples, steps=20, guidance=2.0)
-    base, _ = evaluate(untrained_like(comps, seed=0), samples, steps=20, guidance=2.0)
+    base, _ = evaluate(untrained_like(comps, seed=0), samples, steps=20, guidance=2.0,
+                       sensitivity=False)
     return model["mean"], base["mean"]
 
 
@@ -52,6 +59,12 @@ def test_shipped_model_follows_the_condition_far_better_than_untrained(scores):
     assert model["background_psnr"] >= base["background_psnr"] + BACKGROUND_PSNR_GAIN_DB
     assert model["structure"] > base["structure"], (model, base)
     assert model["colour_error"] < base["colour_error"], (model, base)
+
+
+def test_shipped_model_background_follows_the_condition_more_than_the_seed(scores):
+    model, _ = scores
+    assert model["condition_sensitivity"] >= CONDITION_SENSITIVITY, model
+    assert model["structure"] >= STRUCTURE, model
 
 
 def test_shipped_model_flickers_less_than_untrained(scores):

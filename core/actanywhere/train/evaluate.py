@@ -83,15 +83,16 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: int = 25,
              guidance: float = 2.0, seed: int = 0, clip: metrics.Embedder | None = None,
-             i3d: Callable[[np.ndarray], np.ndarray] | None = None,
+             i3d: Callable[[np.ndarray], np.ndarray] | None = None, sensitivity: bool = True,
              ) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Generate every sample and score it: ({"mean": ..., "clips": [...]}, outputs)."""
+    """Generate every sample and score it: ({"mean": ..., "clips": [...]}, outputs).
+    ``sensitivity``: also the condition sensitivity (two more generations a clip)."""
     rows, outputs, feats = [], [], []
     for i, sample in enumerate(samples):
         out = generate(comps, sample, steps, guidance, seed)
         outputs.append(out)
         rows.append(score_clip(out, sample, clip))
-        if len(samples) > 1:  # the next clip's background (moving its own way) swapped in
+        if sensitivity and len(samples) > 1:  # the next clip's background (its own motion)
             other = samples[(i + 1) % len(samples)]
             swapped = {**sample, "condition": other["condition"],
                        "moved_condition": other["moved_condition"]}
