@@ -28,9 +28,9 @@ def test_where_the_model_kept_the_plate_the_plate_comes_back_pixel_for_pixel():
 
 def test_where_the_model_changed_the_content_its_frame_wins():
     plate = _plate()
-    rng = np.random.default_rng(1)
-    seen = rng.random((12, 20, 3)).astype(np.float32)
-    other = 1.0 - seen  # the model painted something else
+    ramp = np.linspace(0.0, 0.3, 20, dtype=np.float32)[None, :, None]
+    seen = np.broadcast_to(0.15 + ramp, (12, 20, 3)).copy()
+    other = np.broadcast_to(0.85 - ramp, (12, 20, 3)).copy()  # the model painted other things
     agree, gain = detail.agreement(other, seen, tolerance=0.1)
     assert agree.mean() < 0.05
     enlarged = np.full_like(plate, 0.3)

@@ -94,13 +94,16 @@ def test_overlapping_windows_leave_no_seam_where_a_hard_cut_leaves_one():
     single = change(16, 0)
     blended = change(8, 4) / single  # windows (0, 8), (4, 12), (8, 16)
     cut = change(8, 0) / single  # windows (0, 8), (8, 16): they meet between frames 7 and 8
-    assert cut[7] > 2.0, cut  # a seam, as seen by this measure
+    # a seam, as seen by this measure: the join is the cut clip's largest step in its first 12
+    # (the 0.1 model jumped 3.3x there; this one, anchored on every frame by the condition's
+    # latents, 1.54x against a median of 1.13x)
+    assert cut[7] == cut[:12].max() and cut[7] > 1.25 * np.median(cut), cut
     assert blended.max() < 1.6, blended  # none where windows blend
 
 
 def test_init_strength_keeps_the_moved_background_with_the_shipped_model():
-    """Starting from a given video (the background moved with the camera) keeps it: measured
-    0.184 from noise, 0.023 at 0.5, 0.007 at 0.9 (mean difference to its VAE round trip)."""
+    """Starting from a given video (the background moved with the camera) keeps it (mean
+    difference to its VAE round trip, against a condition unlike it)."""
     import numpy as np
     import torch
 
@@ -122,4 +125,7 @@ def test_init_strength_keeps_the_moved_background_with_the_shipped_model():
         out = pipe(fg, 1.0 - matte, start[0], num_inference_steps=20, seed=0, init=start,
                    init_strength=strength).frames
         err[strength] = float(np.abs(out - trip).mean())
-    assert err[0.5] < 0.3 * err[0.0] and err[0.9] < 0.5 * err[0.5], err
+    # measured 0.077 from noise (the 0.1 model: 0.184; this one already follows the condition,
+    # which is start[0]), 0.035 at 0.5, 0.018 at 0.9
+    assert err[0.5] < 0.6 * err[0.0] and err[0.9] < 0.6 * err[0.5], err
+    assert err[0.9] < 0.3 * err[0.0], err

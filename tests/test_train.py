@@ -302,9 +302,11 @@ def test_synthetic_clips_know_their_camera_path():
 
     from actanywhere.train.synthetic import make_clip
 
-    clip = make_clip(11, frames=8, height=96, width=128)
-    assert clip.camera.shape == (8, 3, 3) and np.allclose(clip.camera[0], np.eye(3))
-    for t in (3, 7):
+    # seeds whose camera moves several pixels (a near-still clip's bilinear resampling error
+    # is comparable to its motion, which is not what this measures)
+    for seed, t in ((12, 3), (12, 7), (17, 3), (17, 7), (25, 7)):
+        clip = make_clip(seed, frames=8, height=96, width=128)
+        assert clip.camera.shape == (8, 3, 3) and np.allclose(clip.camera[0], np.eye(3))
         h = clip.camera[t]
         moved = cv2.warpPerspective(clip.backgrounds[0], h, (128, 96), flags=cv2.INTER_LINEAR,
                                     borderValue=(-1, -1, -1))

@@ -280,7 +280,7 @@ class DiffusionSettings(Strict):
         "plate's detail and highlights where the model kept its content (the model's shading "
         "on top), model is the model frame enlarged")
     detail_tolerance: float = Field(
-        0.1, gt=0.0, le=1.0, description="detail=plate: how far (display-referred, 0-1) the "
+        0.25, gt=0.0, le=1.0, description="detail=plate: how far (display-referred, 0-1) the "
         "model may differ from the plate and still count as keeping it; lower keeps more of "
         "the model")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
