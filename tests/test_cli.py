@@ -133,9 +133,12 @@ def _interrupt_after_frames(args, frames_done: int = 2):
     import signal
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    # a test run started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: the CLI gets Ctrl-C's default
     proc = subprocess.Popen([sys.executable, "-m", "actanywhere", *map(str, args),
                              "--progress", "json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stdout:
             ev = json.loads(line)
