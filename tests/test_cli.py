@@ -153,15 +153,15 @@ def _interrupt_after_frames(args, frames_done: int = 2):
 
 
 def test_ctrl_c_says_how_far_it_got_and_how_to_resume(tmp_path):
-    plate, bg = make_shot(tmp_path, frames=range(1, 241), size=(480, 270))
+    plate, bg = make_shot(tmp_path, frames=range(1, 61), size=(480, 270))
     out = tmp_path / "o" / "c.####.exr"
     code, err = _interrupt_after_frames(["generate", "--plate", plate, "--background", bg,
                                          "-o", out, "--threads", "1"])
     assert code == 130, err
     line = [ln for ln in err.splitlines() if "cancelled after" in ln]
-    assert line and "of 240 frames; rerun with --existing skip" in line[0], err
+    assert line and "of 60 frames; rerun with --existing skip" in line[0], err
     written = int(line[0].split("cancelled after ")[1].split(" ")[0])
-    assert written == len(os.listdir(tmp_path / "o")) and 2 <= written < 240
+    assert written == len(os.listdir(tmp_path / "o")) and 2 <= written < 60
     assert "Traceback" not in err
 
 

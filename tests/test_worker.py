@@ -364,7 +364,7 @@ def test_cancel_of_a_stuck_model_load_ends_the_worker(tmp_path):
 def test_ctrl_c_of_a_worker_take_cancels_it_and_says_how_far_it_got(tmp_path):
     from test_cli import _interrupt_after_frames
 
-    plate, bg = make_shot(tmp_path, frames=range(1, 241), size=(480, 270))
+    plate, bg = make_shot(tmp_path, frames=range(1, 61), size=(480, 270))
     state = tmp_path / "state"
     code, err = _interrupt_after_frames(["generate", "--plate", plate, "--background", bg,
                                          "-o", tmp_path / "o" / "c.####.exr", "--threads", "1",
@@ -372,12 +372,12 @@ def test_ctrl_c_of_a_worker_take_cancels_it_and_says_how_far_it_got(tmp_path):
     client = Client.from_state(str(state))
     try:
         assert code == 130, err
-        assert "of 240 frames; rerun with --existing skip" in err and "Traceback" not in err
+        assert "of 60 frames; rerun with --existing skip" in err and "Traceback" not in err
         assert [j["status"] for j in client.jobs()] == ["cancelled"]
     finally:
         client.shutdown()
     names = os.listdir(tmp_path / "o")
-    assert 2 <= len(names) < 240 and all(n.endswith(".exr") for n in names)
+    assert 2 <= len(names) < 60 and all(n.endswith(".exr") for n in names)
 
 
 def test_api_answers_bad_parameters_and_methods_with_4xx(worker, tmp_path):
