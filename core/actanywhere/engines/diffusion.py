@@ -110,6 +110,9 @@ class DiffusionEngine(ShotEngine):
         self.seg: dict[int, np.ndarray] = {}
         self.mask: dict[int, np.ndarray] = {}
         self.generated: dict[int, np.ndarray] = {}
+        #: frame -> its moved background in model space, made for the condition or the start
+        #: video and kept until ``finish`` needs it for the plate detail
+        self.moved: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
@@ -210,35 +213,35 @@ class DiffusionEngine(ShotEngine):
             self.condition is not None
         bd, s = self.background, self.settings
         per_frame = bd.moving and s.condition == "background"
-        latents = self.pipe.condition_projector.latents
-        if not (per_frame or s.init_strength > 0):
-            spatial = modelspace.initial(self.geo, self.condition) if latents else None
-            return self.condition, None, spatial
-        conditions, starts = [], []
-        for f in order:  # each frame's background warped once, at plate size
-            moved = modelspace.condition(self.geo, self.color, bd.at(f))
-            if per_frame:
-                conditions.append(moved)
-            if s.init_strength > 0:
-                starts.append(modelspace.initial(self.geo, moved))
-        condition = np.stack(conditions) if per_frame else self.condition
-        init = np.stack(starts) if starts else None
+        if per_frame or s.init_strength > 0:
+            for f in order:  # each frame's background warped once, at plate size
+                self.moved[f] = modelspace.condition(self.geo, self.color, bd.at(f))
+        condition = np.stack([self.moved[f] for f in order]) if per_frame else self.condition
+        init = np.stack([modelspace.initial(self.geo, self.moved[f]) for f in order]) \
+            if s.init_strength > 0 else None
         spatial = None
-        if latents:
-            spatial = (init if init is not None and per_frame else
-                       np.stack([modelspace.initial(self.geo, c) for c in conditions])
-                       if per_frame else modelspace.initial(self.geo, self.condition))
+        if self.pipe.condition_projector.latents:
+            if not per_frame:
+                spatial = modelspace.initial(self.geo, self.condition)
+            elif init is not None:
+                spatial = init  # the same moved frames, already padded
+            else:
+                spatial = np.stack([modelspace.initial(self.geo, c) for c in condition])
         return condition, init, spatial
 
     def finish(self, inp: EngineInput) -> EngineOutput:
         assert self.geo is not None
         generated = self.generated[inp.frame]
         bg = modelspace.background(self.geo, self.color, generated)
+        moved = self.moved.pop(inp.frame, None)
         if self.settings.detail == "plate" and self.background is not None:
             plate = self.background.at(inp.frame)
-            agree, gain = detail.agreement(
-                self.geo.content(generated), modelspace.condition(self.geo, self.color, plate),
-                self.settings.detail_tolerance)
+            if moved is None:  # a still background is the condition; else convert it now
+                still = not self.background.moving and self.settings.condition == "background"
+                moved = self.condition if still else \
+                    modelspace.condition(self.geo, self.color, plate)
+            agree, gain = detail.agreement(self.geo.content(generated), moved,
+                                           self.settings.detail_tolerance)
             bg = detail.combine(bg, plate, agree, gain)
         if not self.spec.output.recomposite:
             return EngineOutput(background=bg, comp=bg)

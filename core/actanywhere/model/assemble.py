@@ -21,9 +21,16 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from ..errors import ModelError
 from . import checkpoint
-from .components import Components, ConditionProjector, architecture, clip_processor
+from .components import IN_CHANNELS as PATHWAY_CHANNELS
+from .components import (
+    Components,
+    ConditionProjector,
+    architecture,
+    clip_processor,
+    widen_conv_in,
+)
 
-IN_CHANNELS = 9
+IN_CHANNELS = PATHWAY_CHANNELS["crossattn"]
 
 
 def _folder(path: str, sub: str) -> str:
@@ -46,13 +53,6 @@ def _load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], file: 
     module.load_state_dict(state, strict=True, assign=True)
 
 
-def widen_conv_in(state: dict[str, torch.Tensor], channels: int = IN_CHANNELS) -> None:
-    """Grow ``conv_in.weight`` to ``channels`` inputs; the new ones get zero weights."""
-    w = state["conv_in.weight"]
-    extra = torch.zeros(w.shape[0], channels - w.shape[1], *w.shape[2:], dtype=w.dtype)
-    state["conv_in.weight"] = torch.cat([w, extra], dim=1)
-
-
 def load_unet2d(path: str, allow_pickle: bool = False) -> tuple[UNet2DConditionModel, str]:
     """An SD 1.5 (inpainting) UNet widened to 9 input channels, and how conv_in was made."""
     folder = _folder(path, "unet")
@@ -63,7 +63,7 @@ def load_unet2d(path: str, allow_pickle: bool = False) -> tuple[UNet2DConditionM
     if channels == 4:
         if "conv_in.weight" not in state:
             raise ModelError(f"{file}: tensor conv_in.weight is missing; not a UNet checkpoint")
-        widen_conv_in(state)
+        widen_conv_in(state, IN_CHANNELS)
         how = "widened from 4 to 9 channels, extra channels zero (untrained)"
     elif channels == IN_CHANNELS:
         how = "inpainting UNet, 9 channels as trained"

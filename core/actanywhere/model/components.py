@@ -138,6 +138,14 @@ class Components:
         return str(self.condition_projector.config.pathway)
 
 
+def widen_conv_in(state: dict[str, torch.Tensor], channels: int) -> None:
+    """Grow ``conv_in.weight`` to ``channels`` inputs; the new ones get zero weights."""
+    w = state["conv_in.weight"]
+    extra = torch.zeros(w.shape[0], channels - w.shape[1], *w.shape[2:], dtype=w.dtype,
+                        device=w.device)
+    state["conv_in.weight"] = torch.cat([w, extra], dim=1)
+
+
 def set_pathway(comps: Components, pathway: Pathway) -> bool:
     """Give the model the condition ``pathway``, widening the UNet's ``conv_in`` with zero
     weights for the moved-condition latents when it has none, so the model computes exactly
@@ -155,9 +163,10 @@ def set_pathway(comps: Components, pathway: Pathway) -> bool:
         old = unet.conv_in
         new = nn.Conv2d(want, old.out_channels, old.kernel_size, old.stride, old.padding,
                         device=old.weight.device, dtype=old.weight.dtype)
+        state = {"conv_in.weight": old.weight.detach()}
+        widen_conv_in(state, want)
         with torch.no_grad():
-            new.weight.zero_()
-            new.weight[:, :have] = old.weight
+            new.weight.copy_(state["conv_in.weight"])
             new.bias.copy_(old.bias)
         unet.conv_in = new
         unet.register_to_config(in_channels=want)

@@ -43,7 +43,6 @@ from .validate import write_grid
 
 Report = Callable[[str], None]
 STATE = "state"
-WIDENED = "unet:widened"  # _components' note that the UNet gained the spatial pathway
 
 
 class _StepBatches(Sampler[list[int]]):
@@ -237,9 +236,10 @@ class _Log:
 
 
 # ------------------------------------------------------------------------------------- run
-def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str]]:
+def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str], str | None]:
     """The starting model, given the configured condition pathway (a checkpoint without the
-    spatial pathway is widened: zero weights for the new input channels)."""
+    spatial pathway is widened: zero weights for the new input channels), how each part was
+    trained before, and a note when the UNet was widened."""
     if os.path.isdir(cfg.model):
         trained = {k: v.get("trained", "unknown") for k, v in
                    checkpoint.manifest(cfg.model).get("files", {}).items()}
@@ -252,11 +252,12 @@ def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str]]:
             except ValueError as exc:
                 raise ModelError(f"pathway: {cfg.model}: {exc}") from exc
             if changed:
-                before[WIDENED] = f"condition pathway {was} -> {cfg.pathway} (new conv_in " \
-                    "channels started at zero)"
-        return comps, before
+                return comps, before, f"condition pathway {was} -> {cfg.pathway} (new " \
+                    "conv_in channels started at zero)"
+        return comps, before, None
     try:
-        return build_random(cfg.model, seed=cfg.seed, pathway=cfg.pathway or "crossattn"), {}
+        return build_random(cfg.model, seed=cfg.seed, pathway=cfg.pathway or "crossattn"), \
+            {}, None
     except FileNotFoundError as exc:
         raise ModelError(f"model {cfg.model!r}: neither a checkpoint folder nor an architecture "
                          "(tiny, small, full or a JSON file)") from exc
@@ -273,7 +274,7 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     use_cuda = pick(cfg.device, "device").type == "cuda"
     acc = Accelerator(cpu=not use_cuda,
                       mixed_precision=cfg.mixed_precision if use_cuda else "no")
-    comps, trained_before = _components(cfg)
+    comps, trained_before, widened = _components(cfg)
     modules = trainable_parameters(comps, cfg)
     if cfg.gradient_checkpointing and "unet" in modules:
         comps.unet.enable_gradient_checkpointing()
@@ -373,7 +374,6 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     write_grid(comps, cfg, cfg.steps, None, params)
     note = f"actanywhere train ({cfg.stage}, {cfg.steps} steps, seed {cfg.seed})"
     trained = dict(trained_before)
-    widened = trained.pop(WIDENED, None)
     trained.update({name: note for name in modules})
     if widened:
         trained["unet"] = f"{trained['unet']}; {widened}"
