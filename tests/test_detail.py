@@ -51,3 +51,20 @@ def test_shading_the_model_added_is_kept_on_the_plate_detail():
     assert 0.8 < ratio < 0.97, ratio  # darker, by about the model's shading in linear light
     # the plate's texture survives: its pixel-to-pixel variation is still there
     assert np.std(np.diff(out[20:, 30:], axis=1)) > 0.7 * np.std(np.diff(plate[20:, 30:], axis=1))
+
+
+def test_the_subjects_echo_in_the_model_frame_is_filled_from_its_surroundings():
+    h, w = 32, 64
+    ramp = np.linspace(0.2, 0.8, w, dtype=np.float32)
+    background = np.broadcast_to(np.stack([ramp, 0.5 * ramp, 1 - ramp], -1), (h, w, 3)).copy()
+    matte = np.zeros((h, w), np.float32)
+    matte[8:24, 28:34] = 1.0
+    generated = background.copy()
+    generated[7:25, 27:35] = [0.9, 0.05, 0.05]  # a red ghost of the subject, a pixel wider
+    out = detail.without_subject(generated, matte)
+    ghost = np.abs(generated - background)[7:25, 27:35].mean()
+    assert np.abs(out - background)[7:25, 27:35].mean() < 0.1 * ghost
+    hole = np.zeros((h, w), bool)
+    hole[7:25, 27:35] = True
+    assert np.array_equal(out[~hole], generated[~hole])  # away from the subject: untouched
+    assert detail.without_subject(generated, np.zeros((h, w), np.float32)) is generated

@@ -4,6 +4,7 @@ ShotSpec ``motion`` section end to end (composite engine, real EXRs on disk)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -303,3 +304,24 @@ def test_the_nuke_corner_pin_moves_the_plate_as_the_motion_does(tmp_path, capsys
                  str(tmp_path / "k.json"), "--nuke", str(tmp_path / "k.nk"), "--preview", ""])
     assert code == 0, capsys.readouterr().err
     assert "CornerPin2D" in (tmp_path / "k.nk").read_text()
+
+
+def test_the_demo_background_follows_the_demo_camera(tmp_path):
+    """The built-in shot pans (``demo.PAN``): ``motion auto`` finds it on the plate's own set
+    and the new background in the ``bg`` layer slides by the same amount."""
+    from actanywhere import demo, imageio
+
+    width, height, n = 1024, 540, 8  # at 512 px the wall shows too few corners to track
+    p = demo.run_demo(str(tmp_path / "d"), n, width, height, engine="composite")
+    with open(p.spec) as fh:
+        shot = json.load(fh)
+    assert shot["motion"]["source"] == "auto"
+
+    def bg(frame: int) -> np.ndarray:
+        px = imageio.read(p.output.replace("####", str(frame)), ["bg.R", "bg.G", "bg.B"]).pixels
+        return np.log1p(np.maximum(px, 0)).mean(axis=2).astype(np.float64)
+
+    (dx, dy), _ = cv2.phaseCorrelate(bg(demo.FIRST_FRAME), bg(demo.FIRST_FRAME + n - 1))
+    expected = -demo.PAN * width / 2048 * (n - 1) / n  # the camera pans right: the set slides left
+    assert abs(dx - expected) < 0.1 * abs(expected), (dx, expected)
+    assert abs(dy) < 2.0

@@ -2,7 +2,8 @@
 
 A 2K plate (2048x1080 display window, a smaller data window, half-float EXR with an alpha
 matte) of a walking, deforming figure with soft edges and highlights above 1, over a textured
-wall and a perspective floor, with a slow camera pan; plus an HDR background plate of a new
+wall and a perspective floor, with a camera pan (``PAN`` pixels at 2K over the shot, to the
+right: the set slides left); plus an HDR background plate of a new
 scene (sky with a sun far above 1, hills, grass) at another aspect ratio.
 """
 
@@ -23,6 +24,8 @@ from .preview import animated_gif, contact_sheet, thumbnail
 from .progress import ProgressEvent, Reporter, null_reporter
 
 FIRST_FRAME = 1001
+#: the camera's pan over the whole shot, in pixels of a 2048-wide plate
+PAN = 400.0
 
 
 @dataclass
@@ -170,7 +173,7 @@ def make_plate(pattern: str, nframes: int = 24, width: int = 2048, height: int =
     def one(i: int) -> int:
         frame = seq.frames[i]
         t = i / max(nframes, 1)
-        scene = _scene(height, width, pan=120.0 * t * width / 2048, tex=tex)
+        scene = _scene(height, width, pan=PAN * t * width / 2048, tex=tex)
         colour, alpha, (fx, fy) = _figure(height, width, t, nframes)
         # The plate's own contact shadow, so the set is lit like a real plate.
         shadow = np.exp(-(((xx - fx) / (160 * s)) ** 2 + ((yy - fy) / (26 * s)) ** 2))
@@ -200,6 +203,8 @@ def build_spec(p: DemoPaths, engine: str = "diffusion") -> spec.ShotSpec:
         "matte": {"source": "alpha", "channel": "A"},
         "background": {"path": p.background},
         "engine": {"name": engine},
+        # the plate's own set outside the matte shows the pan: the new background follows it
+        "motion": {"source": "auto"},
         "output": {"path": p.output, "existing": "overwrite"},
     }
     if engine == "diffusion":
@@ -214,7 +219,7 @@ def run_demo(root: str, nframes: int = 24, width: int = 2048, height: int = 1080
     p = paths(root)
     os.makedirs(p.root, exist_ok=True)
     stamp = os.path.join(p.root, ".shot.json")
-    wanted = {"frames": nframes, "width": width, "height": height, "version": 1}
+    wanted = {"frames": nframes, "width": width, "height": height, "version": 2}
     current = None
     if os.path.exists(stamp):
         with open(stamp) as fh:

@@ -200,8 +200,7 @@ class DiffusionEngine(ShotEngine):
                 self.report(ProgressEvent("warning", message="CUDA out of memory; retrying "
                                           f"with {window} frames per window"))
         self.generated = dict(zip(order, video, strict=True))
-        self.seg.clear()
-        self.mask.clear()
+        self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -231,7 +230,9 @@ class DiffusionEngine(ShotEngine):
 
     def finish(self, inp: EngineInput) -> EngineOutput:
         assert self.geo is not None
-        generated = self.generated[inp.frame]
+        # the model's frame under the subject echoes it: filled from its surroundings
+        generated = detail.without_subject(self.generated[inp.frame],
+                                           1.0 - self.mask.pop(inp.frame))
         bg = modelspace.background(self.geo, self.color, generated)
         moved = self.moved.pop(inp.frame, None)
         if self.settings.detail == "plate" and self.background is not None:
