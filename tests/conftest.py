@@ -124,3 +124,16 @@ def worker(tmp_path):
     stop_worker(proc, client)
 
 
+
+
+#: what a job writes beside its frames (output.proxy, the default): proxies and the record
+TAKE_EXTRAS = {"proxy", "take.json"}
+
+
+def output_frames(folder) -> list[str]:
+    """The frame files in an output folder, sorted; fails on anything there but the frames,
+    the take's proxies and its record (a partial frame, a temporary file)."""
+    names = set(os.listdir(folder))
+    frames = sorted(n for n in names if n not in TAKE_EXTRAS)
+    assert all(n.endswith(".exr") and not n.startswith(".") for n in frames), frames
+    return frames

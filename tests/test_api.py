@@ -150,7 +150,11 @@ def test_cancel_from_another_thread_keeps_only_complete_frames(worker, tmp_path)
     again = Takes(str(tmp_path / "n")).get(take.name)
     assert again.status == "cancelled" and 2 <= again.written < 40
     files = again.files()
-    assert len(files) == again.written == len(os.listdir(again.folder)) - 1  # + take.json
+    assert len(files) == again.written
+    assert sorted(set(os.listdir(again.folder)) - {os.path.basename(f) for f in files}) == [
+        "proxy", "take.json"]  # nothing else: no partial frame
+    proxies = [f for f, _ in again.proxies()]  # a proxy for every frame on disk, no other
+    assert len(proxies) == len(files) and again.motion == "none"
     for path in files:  # every frame on disk is whole
         px, _ = read_exr(path)
         assert px.shape == (270, 480, 8)  # rgba, bg.rgb, matte.A

@@ -1,3 +1,4 @@
+import json
 import os
 import threading
 
@@ -190,8 +191,17 @@ def test_cancel_leaves_only_complete_frames(tmp_path):
     s = shot_spec(tmp_path, plate, bg, threads=1)
     with pytest.raises(JobCancelled, match="existing=skip to resume"):
         job.run(s, report, cancel)
-    names = sorted(os.listdir(tmp_path / "out"))
+    entries = set(os.listdir(tmp_path / "out"))
+    assert {"proxy", "take.json"} <= entries  # the take's proxies and record
+    names = sorted(entries - {"proxy", "take.json"})
     assert 2 <= len(names) < 12 and all(n.startswith("comp.") and "tmp" not in n for n in names)
+    with open(tmp_path / "out" / "take.json") as fh:
+        record = json.load(fh)
+    assert record["status"] == "cancelled" and record["written"] == len(names)
+    proxies = sorted(os.listdir(tmp_path / "out" / "proxy"))
+    assert [n for n in proxies if n[5:9].isdigit()] == [n.replace(".exr", ".jpg") for n in
+                                                          names]  # one per frame on disk
+    assert "comp.contact.jpg" in proxies  # the frames so far
     for n in names:
         px, _ = read_exr(tmp_path / "out" / n)  # every frame left behind reads whole
         assert px.shape == (36, 64, 8)

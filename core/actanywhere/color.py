@@ -103,7 +103,7 @@ class ColorContext:
             raise SpecError(f"color.knee {knee}: must be between 0 and 1 (e.g. 0.8)")
         self.highlight = highlight
         self.knee = knee
-        self._cpu: dict[tuple[str, str], ocio.CPUProcessor] = {}
+        self._cpu: dict[tuple[str, ...], ocio.CPUProcessor] = {}
 
     def _has(self, name: str) -> bool:
         return self.config.getColorSpace(name) is not None
@@ -176,6 +176,36 @@ class ColorContext:
 
     def from_working(self, rgb: np.ndarray, dst: str) -> np.ndarray:
         return self.convert(rgb, self.working_space, dst)
+
+    # display ---------------------------------------------------------------------------
+    def view(self, name: str | None = None) -> tuple[str, str]:
+        """(display, view) of ``name`` ("DISPLAY/VIEW", or a view of the default display);
+        None: the config's default display and its default view."""
+        display = self.config.getDefaultDisplay()
+        if not name:
+            return display, self.config.getDefaultView(display)
+        if "/" in name:
+            display, view = (part.strip() for part in name.split("/", 1))
+        else:
+            view = name.strip()
+        if display not in self.config.getDisplays() or view not in self.config.getViews(display):
+            views = ", ".join(f"{d}/{v}" for d in list(self.config.getDisplays())[:2]
+                              for v in self.config.getViews(d))
+            raise SpecError(f"output.proxy_view {name!r}: not a display/view of OCIO config "
+                            f"{self.ref}; known: {views}, ...")
+        return display, view
+
+    def to_display(self, linear: np.ndarray, view: str | None = None) -> np.ndarray:
+        """Working-space linear RGB through the OCIO display/view transform (``view``), values
+        in [0, 1]: what a viewer shows, tone-mapped (not a clamp) where the view does."""
+        key = ("display", *self.view(view))
+        if key not in self._cpu:
+            transform = ocio.DisplayViewTransform(src=self.working_space, display=key[1],
+                                                  view=key[2])
+            self._cpu[key] = self.config.getProcessor(transform).getDefaultCPUProcessor()
+        out = np.array(linear, dtype=np.float32, order="C", copy=True)
+        self._cpu[key].applyRGB(out)
+        return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
     # model space -------------------------------------------------------------------------
     def to_model(self, linear: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from .motion.backdrop import Backdrop
 from .parallel import each
 from .plate import Plate
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
+from .proxy import TakeProxies
 from .spec import ShotSpec
 from .writer import Block, FrameWriter
 
@@ -54,6 +55,7 @@ class _Shot:
     out: plan.OutputPlan
     output_space: str
     writer: FrameWriter
+    proxies: TakeProxies | None = None  # output.proxy: the take's proxies and record
 
     @property
     def color(self) -> ColorContext:
@@ -83,11 +85,34 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         warn(f"skipping {len(shot.out.skipped)} existing output frame(s) "
              f"{frames.compact(shot.out.skipped)} (output.existing=skip)")
 
+    if shot.proxies is not None:
+        from .model import model_hash
+
+        shot.proxies.start(spec, spec.motion.source, model_hash(spec.engine.model)
+                           if spec.engine.name == "diffusion" else None)
+    try:
+        return _generate(shot, result, warn, report, cancel, start)
+    except BaseException as exc:
+        if shot.proxies is not None:
+            done = sum(os.path.exists(shot.out.sequence.path(f)) for f in shot.out.todo)
+            cancelled = isinstance(exc, (JobCancelled, KeyboardInterrupt))
+            message = (str(exc).splitlines() or [type(exc).__name__])[0]
+            shot.proxies.end("cancelled" if cancelled else "failed",
+                             time.monotonic() - start, done, None if cancelled else message)
+        raise
+
+
+def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Reporter,
+              cancel: threading.Event, start: float) -> JobResult:
+    """Mattes, motion, the engine, the frames: ``run`` once the plan holds."""
+    spec = shot.spec
     mattes = shot.inputs.mattes
     if mattes.needs_shot:
-        mattes.prepare(plate.read, report, cancel, warn, spec.threads)
+        mattes.prepare(shot.reader.read, report, cancel, warn, spec.threads)
     motion = _motion(shot, warn, report, cancel)
     shot.writer.metadata["actanywhere:motion"] = motion.source
+    if shot.proxies is not None:
+        shot.proxies.take.update(motion=motion.source)
     engine = engines.create(spec, shot.color, report)
     engine.prepare(_background(shot, warn, motion), shot.ref.pixel_aspect)
     if engine.calibration_frames:
@@ -96,6 +121,8 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     if not shot.out.todo:
         result.outputs = _on_disk(shot, [])
         result.seconds = time.monotonic() - start
+        if shot.proxies is not None:
+            shot.proxies.end("done", result.seconds, len(result.outputs))
         report(ProgressEvent("done", 0, 0, message="nothing to do: all frames exist"))
         return result
 
@@ -113,6 +140,8 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     if cancel.is_set():
         raise JobCancelled(_cancelled(len(result.written), len(shot.out.todo)))
     result.outputs = _on_disk(shot, result.written)
+    if shot.proxies is not None:
+        shot.proxies.end("done", result.seconds, len(result.outputs))
     report(ProgressEvent("done", len(result.written), len(shot.out.todo),
                          message=f"wrote {len(result.written)} frame(s) to "
                                  f"{shot.out.sequence.template} in {result.seconds:.1f}s"))
@@ -151,7 +180,8 @@ def _plan(spec: ShotSpec) -> _Shot:
     out = plan.output(spec.output.path, plate.seq, used, spec.output.existing, "output")
     return _Shot(spec, inputs, out, output_space, FrameWriter(
         out.sequence, plate.ref, spec.output.compression, _metadata(spec, plate.ref,
-                                                                      output_space)))
+                                                                      output_space)),
+        TakeProxies(spec, color) if spec.output.proxy else None)
 
 
 def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
@@ -237,12 +267,15 @@ def _spread(items: list[int], count: int) -> list[int]:
 def _load(shot: _Shot, frame: int, warn: plan.Warnings) -> EngineInput:
     """One plate frame and its matte, as an engine takes them."""
     img, rgb = shot.reader.read(frame, warn)
+    if shot.proxies is not None:
+        shot.proxies.plate(frame, rgb)
     fm = shot.inputs.mattes.frame(frame, img, rgb, warn)
     return EngineInput(frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
 
 
 def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
     comp, bg = out.comp, out.background
+    working = comp
     if shot.output_space != shot.color.working_space:
         comp = shot.color.from_working(comp, shot.output_space)
         bg = shot.color.from_working(bg, shot.output_space)
@@ -254,7 +287,10 @@ def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
         blocks.append((["bg.R", "bg.G", "bg.B"], bg))
     if "matte" in layers:
         blocks.append((["matte.A"], inp.matte))
-    return shot.writer.write(inp.frame, blocks)
+    path = shot.writer.write(inp.frame, blocks)
+    if shot.proxies is not None:  # after the frame: a proxy never shows a frame not on disk
+        shot.proxies.frame(inp.frame, working)
+    return path
 
 
 def _run_frames(shot: _Shot, engine: FrameEngine, report: Reporter,

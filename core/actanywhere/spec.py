@@ -326,6 +326,15 @@ class OutputSpec(Strict):
     existing: Literal["error", "skip", "overwrite"] = Field(
         "error", description="Existing output frames: error, skip (resume) or overwrite")
     recomposite: bool = Field(True, description="Put the original subject back over the result")
+    proxy: bool = Field(True, description="Beside the frames: proxy/ with a small JPEG of every "
+                        "output and plate frame through the OCIO view (written as frames "
+                        "finish) and a contact sheet, and take.json, the take's record "
+                        "(docs/takes.md)")
+    proxy_width: int = Field(480, ge=64, le=4096, description="Width of the proxy frames in "
+                             "pixels (aspect kept)")
+    proxy_view: str | None = Field(None, description="OCIO DISPLAY/VIEW (or a VIEW of the "
+                                   "default display) for the proxies; default: the config's "
+                                   "default display and view")
 
     @field_validator("compression")
     @classmethod

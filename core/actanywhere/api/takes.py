@@ -3,9 +3,17 @@
 A node's takes live in ``<root>/take_001/``, ``take_002/`` ...; a new take gets the next
 free number (the folder is created exclusively, so two Generates never share one and no take
 overwrites another). Each folder holds the frames and ``take.json``: the take's record
-(status, output pattern, frame range, seed, engine, model hash, the spec it ran, timings, a
-short label), written atomically whenever it changes. The folder is the truth: a host lists
-takes by reading it, so saving and reopening a script (or a .blend) keeps them.
+(status, output pattern, frame range, seed, engine, model hash, motion source, the spec it
+ran, timings, a short label, the artist's star and note, the proxies), written atomically
+whenever it changes. The folder is the truth: a host lists takes by reading it, so saving and
+reopening a script (or a .blend) keeps them.
+
+Every job writes the record too (``generate`` beside any output: ``take.json``, or
+``<stem>.take.json`` when another output's record already has that folder) and its proxies in
+``proxy/``: ``<stem>.####.jpg`` (the output), ``<stem>.plate.####.jpg`` (the plate) and
+``<stem>.contact.jpg``, display-referred through the OCIO view, written as frames finish.
+Each writer changes only its own fields (``update``); the star and the note are the artist's
+(``mark``): no other save overwrites them.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,10 +30,14 @@ from typing import Any
 
 from .client import Client
 from .handle import JobHandle, MainThread, call_now
-from .patterns import frames_on_disk
+from .patterns import FRAME, frames_on_disk
 
 TAKE_FILE = "take.json"
+TRASH = ".trash"
+PROXY_DIR = "proxy"
 _NAME = re.compile(r"^take_(\d{3,})$")
+#: fields only ``mark`` writes (the artist's)
+_ARTIST = ("starred", "note")
 
 
 @dataclass
@@ -44,10 +57,43 @@ class Take:
     created: float = 0.0
     error: str | None = None
     written: int = 0  # frames on disk when the take ended
+    motion: str = ""  # the background's motion source the job used (none, track, ...)
+    starred: bool = False  # the artist's chosen take
+    note: str = ""
+    #: proxies, relative to the folder: output frames, plate frames, contact sheet
+    proxy: str = ""
+    plate_proxy: str = ""
+    contact_sheet: str = ""
+    view: str = ""  # the OCIO display/view of the proxies
+    finished: float = 0.0
+    record: str = TAKE_FILE  # the record's file name in the folder
 
     @property
     def name(self) -> str:
-        return f"take_{self.number:03d}"
+        if self.number:
+            return f"take_{self.number:03d}"
+        stem = self.record[: -len(TAKE_FILE)].rstrip(".")
+        return stem or os.path.basename(self.folder.rstrip(os.sep)) or "take"
+
+    @property
+    def path(self) -> str:
+        """The record file."""
+        return os.path.join(self.folder, self.record)
+
+    def _abs(self, relative: str) -> str:
+        return os.path.join(self.folder, relative) if relative else ""
+
+    def proxies(self) -> list[tuple[int, str]]:
+        """(frame, file) of the output's proxy frames on disk, by frame (a running take has
+        the frames finished so far)."""
+        return frames_on_disk(self._abs(self.proxy))
+
+    def plate_proxies(self) -> list[tuple[int, str]]:
+        return frames_on_disk(self._abs(self.plate_proxy))
+
+    def contact_sheet_file(self) -> str | None:
+        path = self._abs(self.contact_sheet)
+        return path if path and os.path.isfile(path) else None
 
     def menu_item(self) -> str:
         """``take_002: diffusion seed 7, done``: a line for a take list (no slashes, which
@@ -64,24 +110,68 @@ class Take:
         return (found[0][0], found[-1][0]) if found else None
 
     def save(self) -> None:
-        data = json.dumps(asdict(self), indent=2)
+        """Write the record atomically; the star and the note on disk are kept (``mark``
+        writes those)."""
+        data = asdict(self)
+        try:
+            with open(self.path) as fh:
+                disk = json.load(fh)
+            for key in _ARTIST:
+                if key in disk:
+                    data[key] = disk[key]
+                    setattr(self, key, disk[key])
+        except (OSError, ValueError):
+            pass
+        self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        text = json.dumps(data, indent=2)
         fd, tmp = tempfile.mkstemp(prefix=".take-", dir=self.folder)
         try:
             with os.fdopen(fd, "w") as fh:
-                fh.write(data)
-            os.replace(tmp, os.path.join(self.folder, TAKE_FILE))
+                fh.write(text)
+            os.replace(tmp, self.path)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
 
+    def update(self, **changes: Any) -> None:
+        """Set these fields, the others as on disk (another writer's may be newer), save."""
+        try:
+            fresh = Take.load(self.folder, self.record)
+        except (OSError, ValueError, TypeError):
+            fresh = self
+        for f in fields(self):
+            if f.name not in changes and f.name != "folder":
+                setattr(self, f.name, getattr(fresh, f.name))
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.save()
+
+    def mark(self, *, starred: bool | None = None, note: str | None = None) -> None:
+        """The artist's star and note, written to the record."""
+        try:
+            fresh = Take.load(self.folder, self.record)
+        except (OSError, ValueError, TypeError):
+            fresh = self
+        if starred is not None:
+            fresh.starred = self.starred = bool(starred)
+        if note is not None:
+            fresh.note = self.note = note
+        fresh.starred, fresh.note = self.starred, self.note
+        fresh._write(asdict(fresh))
+
     @classmethod
-    def load(cls, folder: str) -> Take:
-        with open(os.path.join(folder, TAKE_FILE)) as fh:
+    def load(cls, folder: str, record: str = TAKE_FILE) -> Take:
+        with open(os.path.join(folder, record)) as fh:
             data = json.load(fh)
+        if not isinstance(data, dict):
+            raise ValueError(f"{os.path.join(folder, record)}: not a take record")
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["folder"] = folder  # the folder may have moved with its project
+        data["record"] = record
         if data.get("output"):
             data["output"] = os.path.join(folder, os.path.basename(data["output"]))
         return cls(**data)
@@ -136,8 +226,116 @@ class Takes:
         take.save()
         return take
 
+    def chosen(self) -> Take | None:
+        """The starred take (the newest when several are)."""
+        starred = [t for t in self.list() if t.starred]
+        return starred[-1] if starred else None
 
-def _label(spec: dict[str, Any]) -> str:
+    def choose(self, name: str) -> Take | None:
+        """Star the take called ``name`` and unstar the others: the shot's chosen take."""
+        chosen = None
+        for take in self.list():
+            if take.name == name.split(":")[0].strip():
+                take.mark(starred=True)
+                chosen = take
+            elif take.starred:
+                take.mark(starred=False)
+        return chosen
+
+
+@dataclass
+class Found:
+    """A take record found under a folder: the take, or why its record cannot be read."""
+
+    folder: str
+    record: str
+    shot: str
+    take: Take | None = None
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.take.name if self.take else os.path.basename(self.folder)
+
+
+def record_file(output: str) -> str:
+    """The record's file name for an output pattern: ``take.json``, unless that file in the
+    folder belongs to another output (then ``<stem>.take.json``)."""
+    folder, name = os.path.split(output)
+    try:
+        with open(os.path.join(folder, TAKE_FILE)) as fh:
+            other = json.load(fh).get("output", "")
+    except (OSError, ValueError, AttributeError):
+        return TAKE_FILE
+    if not other or os.path.basename(other) == name:
+        return TAKE_FILE
+    return f"{stem_of(output)}.{TAKE_FILE}"
+
+
+def stem_of(output: str) -> str:
+    """``comp`` of ``/out/comp.####.exr`` (the name before the frame number)."""
+    name = os.path.basename(output)
+    match = FRAME.search(name)
+    head = name[: match.start()] if match else os.path.splitext(name)[0]
+    return head.rstrip("._-") or "frames"
+
+
+def find(root: str, depth: int = 3) -> list[Found]:
+    """Every take record under ``root`` (``take.json`` / ``*.take.json``, ``depth`` folders
+    down, the trash left out), readable or not; the shot is the folder that holds the take
+    folders (``sh010`` of ``sh010/take_002``; ``root``'s own name at the top)."""
+    root = os.path.abspath(root)
+    out: list[Found] = []
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        level = 0 if rel == "." else rel.count(os.sep) + 1
+        dirs[:] = sorted(d for d in dirs if d != TRASH and d != PROXY_DIR and level < depth
+                         and not d.startswith("."))
+        for name in sorted(files):
+            if name != TAKE_FILE and not name.endswith("." + TAKE_FILE):
+                continue
+            parent = os.path.dirname(folder) if _NAME.match(os.path.basename(folder)) \
+                else folder
+            shot = os.path.basename(parent) if parent != os.path.dirname(root) else \
+                os.path.basename(root)
+            found = Found(folder, name, shot or "shot")
+            try:
+                found.take = Take.load(folder, name)
+            except (OSError, ValueError, TypeError) as exc:
+                found.error = f"{os.path.join(folder, name)}: cannot read the record ({exc})"
+            out.append(found)
+    return out
+
+
+def trash(take: Take, root: str) -> str:
+    """Move ``take`` into ``<root>/.trash/``: its whole folder when it is a take folder of its
+    own (``take_002``), else only its files (frames, proxies, record). Nothing else is touched
+    or deleted. Returns where it went."""
+    root = os.path.abspath(root)
+    bin_ = os.path.join(root, TRASH)
+    os.makedirs(bin_, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = os.path.join(bin_, f"{take.name}-{stamp}")
+    n = 1
+    while os.path.exists(target):
+        n += 1
+        target = os.path.join(bin_, f"{take.name}-{stamp}-{n}")
+    folder = os.path.abspath(take.folder)
+    if take.record == TAKE_FILE and folder != root:
+        shutil.move(folder, target)
+        return target
+    os.makedirs(target)
+    own = [p for _, p in frames_on_disk(take.output)] + \
+        [p for _, p in take.proxies()] + [p for _, p in take.plate_proxies()]
+    sheet = take.contact_sheet_file()
+    for path in [*own, *([sheet] if sheet else []), take.path]:
+        if os.path.exists(path):
+            shutil.move(path, os.path.join(target, os.path.relpath(path, folder).replace(
+                os.sep, "_")))
+    return target
+
+
+def label_of(spec: dict[str, Any]) -> str:
     engine = (spec.get("engine") or {}).get("name", "composite")
     if engine != "diffusion":
         return engine
@@ -159,7 +357,7 @@ def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
     the main thread whatever the outcome (``handle.status``, ``handle.error`` say which)."""
     spec = json.loads(json.dumps(spec))  # the caller's dict stays as it was
     engine = (spec.get("engine") or {}).get("name", "composite")
-    take.engine, take.label = engine, label or _label(spec)
+    take.engine, take.label = engine, label or label_of(spec)
     take.seed = (spec.get("diffusion") or {}).get("seed", 0) if engine == "diffusion" else None
     take.frames = str((spec.get("plate") or {}).get("frames") or "")
     take.output = os.path.join(take.folder, f"{stem}.####.exr")
@@ -169,18 +367,18 @@ def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
 
     def record(handle: JobHandle) -> None:
         job = handle.job or {}
-        take.status, take.job, take.error = handle.status, handle.job_id, handle.error
-        take.model_hash = job.get("model_hash") or take.model_hash
-        if job.get("seed") is not None and engine == "diffusion":
-            take.seed = job["seed"]
         t = handle.times
-        take.timings = {k: round(v, 3) for k, v in {
-            "submit_s": t.get("submitted", t["end"]) - t["start"],
-            "queued_s": t["running"] - t["submitted"] if "running" in t else None,
-            "total_s": t["end"] - t["start"], **(job.get("timings") or {})}.items()
-            if v is not None}
-        take.written = len(take.files())
-        take.save()
+        seed = job["seed"] if job.get("seed") is not None and engine == "diffusion" else None
+        # update: the job's own fields in the record (motion, proxies) stay as it wrote them
+        take.update(status=handle.status, job=handle.job_id, error=handle.error,
+                    model_hash=job.get("model_hash") or take.model_hash,
+                    seed=take.seed if seed is None else seed,
+                    timings={k: round(v, 3) for k, v in {
+                        "submit_s": t.get("submitted", t["end"]) - t["start"],
+                        "queued_s": t["running"] - t["submitted"] if "running" in t else None,
+                        "total_s": t["end"] - t["start"], **(job.get("timings") or {})}.items()
+                        if v is not None},
+                    written=len(take.files()))
 
     def ended(_: Any = None) -> None:
         if on_end is not None:

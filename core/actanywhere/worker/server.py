@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -35,6 +34,7 @@ from urllib.parse import parse_qs, urlparse
 from .. import __version__
 from ..api.status import END, FINAL
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
+from ..model import model_hash
 from ..progress import ProgressEvent
 from . import paths
 from .openapi import OPENAPI
@@ -163,7 +163,7 @@ class Worker:
         try:
             shot = spec_mod.from_dict(job["spec"])
             if shot.engine.name == "diffusion":
-                self.store.set_model_hash(job_id, _model_hash(shot.engine.model))
+                self.store.set_model_hash(job_id, model_hash(shot.engine.model))
             result = job_mod.run(shot, report, cancel)
             status, error, outputs, code = "done", None, result.outputs, 0
         except JobCancelled as exc:
@@ -269,17 +269,6 @@ def _field_of(message: str) -> str | None:
     if len(head) >= 2 and head[0] == "invalid ShotSpec":
         return head[1].split(" ")[0]
     return None
-
-
-def _model_hash(model: str | None) -> str:
-    from ..model import SHIPPED
-
-    path = os.path.join(model or SHIPPED, "actanywhere.json")
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:16]
-    except OSError:
-        return ""
 
 
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
