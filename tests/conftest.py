@@ -14,6 +14,9 @@ import pytest
 
 from actanywhere.api import Client, WorkerError
 
+# Qt widgets (the takes browser) render offscreen: no display on CI
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("ACTANYWHERE_EXR_CORPUS", REPO.parent / "shared" / "exr-corpus"))
 

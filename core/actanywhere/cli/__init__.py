@@ -8,6 +8,7 @@
     doctor     what this install can do                            inspect.py
     version    the version                                         inspect.py
     demo       make and run the built-in shot                      demo.py
+    takes      browse, compare and choose a shot's takes (Qt)      takes.py
     model      init | info | verify checkpoints                    model.py
     train      train or fine-tune a model                          train.py
     evaluate   score a model against untrained                    train.py
@@ -26,7 +27,7 @@ import sys
 import typer
 
 from ..errors import EXIT_CODES, ActAnywhereError
-from . import demo, generate, inspect, model, motion, segment, serve, train
+from . import demo, generate, inspect, model, motion, segment, serve, takes, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ActAnywhere for VFX: put a filmed subject into a new, moving background.",
@@ -38,6 +39,7 @@ app.command()(serve.serve)
 app.command()(inspect.info)
 app.command()(inspect.doctor)
 app.command()(demo.demo)
+app.command()(takes.takes)
 app.add_typer(model.app, name="model")
 app.command()(train.train)
 app.command()(train.evaluate)

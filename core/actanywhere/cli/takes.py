@@ -1,0 +1,48 @@
+"""``actanywhere takes``: the takes browser, standalone (docs/takes.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+
+def takes(
+    folder: Annotated[str, typer.Argument(help="Folder holding take folders (take.json), "
+                                          "searched three levels down")] = ".",
+    select: Annotated[str, typer.Option(help="Takes to select, comma-separated: the first "
+                                        "is shown, the second compared")] = "",
+    mode: Annotated[str, typer.Option(help="one, side or wipe")] = "one",
+    against: Annotated[str, typer.Option(help="take (the second selected) or plate")] = "take",
+    frame: Annotated[int | None, typer.Option(help="Frame to show")] = None,
+    screenshot: Annotated[str, typer.Option(help="Write the window to this PNG and exit "
+                                            "(works offscreen: QT_QPA_PLATFORM=offscreen)")] = "",
+    size: Annotated[str, typer.Option(help="Window size WxH")] = "1280x760",
+) -> None:
+    """Browse, compare and choose the takes of a shot (PySide6)."""
+    try:
+        from ..browser import qt
+    except ImportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from ..browser.window import open_browser
+
+    if not os.path.isdir(folder):
+        typer.echo(f"error: {folder}: no such folder; give the folder that holds the takes",
+                   err=True)
+        raise typer.Exit(3)
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        typer.echo(f"error: --size {size!r}: write WIDTHxHEIGHT, e.g. 1280x760", err=True)
+        raise typer.Exit(2) from None
+    app = qt.QtWidgets.QApplication.instance() or qt.QtWidgets.QApplication([])
+    browser = open_browser(folder, [s for s in select.split(",") if s], mode, against, frame,
+                           (w, h))
+    if screenshot:
+        browser.screenshot(screenshot)
+        typer.echo(screenshot)
+        return
+    browser.show()
+    qt.run_modal(app)
