@@ -53,6 +53,7 @@ class TakesBrowser(QtWidgets.QWidget):
         self.connect = connect or (lambda: Client.connect(start=True))
         self.found: list[Found] = []
         self.done_scanning = False
+        self._news = ""  # what the last action did, said again after the rescan it causes
         self.loader = Loader(parent=self)
         self.loader.ready.connect(self._thumb_ready)
         self.main = _MainThread(self)
@@ -182,7 +183,8 @@ class TakesBrowser(QtWidgets.QWidget):
         self.shots.blockSignals(False)
         self._populate()
         bad = sum(1 for f in self.found if f.take is None)
-        self.say(f"{len(self.found)} take(s) in {self.root}" +
+        news, self._news = self._news, ""
+        self.say((f"{news}; " if news else "") + f"{len(self.found)} take(s) in {self.root}" +
                  (f"; {bad} cannot be read (red tiles)" if bad else ""))
         self.done_scanning = True
         self.scanned.emit()
@@ -391,7 +393,7 @@ class TakesBrowser(QtWidgets.QWidget):
             self.loader.forget(found.folder)
             moved.append(f"{found.take.name} -> {os.path.relpath(target, self.root)}")
         if moved:
-            self.say("moved " + "; ".join(moved))
+            self._news = "moved " + "; ".join(moved)
             self.load(self.root)
 
     def _resend_dialog(self) -> None:
@@ -423,8 +425,8 @@ class TakesBrowser(QtWidgets.QWidget):
         stem = takes_mod.stem_of(take.output) if take.output else "take"
 
         def ended(t: Take, handle) -> None:
-            self.say(f"{t.name}: {handle.status}" + (f" ({handle.error})" if handle.error
-                                                      else ""))
+            self._news = f"{t.name}: {handle.status}" + (f" ({handle.error})" if handle.error
+                                                          else "")
             self.load(self.root)
 
         try:
@@ -435,7 +437,7 @@ class TakesBrowser(QtWidgets.QWidget):
             self.say(f"{new.name}: not sent ({exc})")
             return None
         self.handles.append(handle)
-        self.say(f"{new.name}: sent to the worker")
+        self._news = f"{new.name}: sent to the worker"
         self.load(self.root)
         return new
 
