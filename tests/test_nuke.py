@@ -103,8 +103,9 @@ def test_the_shipped_gizmo_is_the_definition():
 def test_plugin_code_runs_on_nukes_pythons_and_imports_no_heavy_library():
     """Nuke 15 is Python 3.10: every plugin file parses as 3.10; none imports numpy, torch,
     OpenImageIO or pydantic, nor any of the core beyond the host layer."""
-    files = [*PLUGIN.rglob("*.py")]
-    assert len(files) >= 7
+    # the takes browser docks in Nuke as a panel: it is held to the same rules
+    files = [*PLUGIN.rglob("*.py"), *(REPO / "core" / "actanywhere" / "browser").glob("*.py")]
+    assert len(files) >= 12
     for path in files:
         tree = ast.parse(path.read_text(), feature_version=(3, 10))
         for node in ast.walk(tree):
@@ -114,8 +115,13 @@ def test_plugin_code_runs_on_nukes_pythons_and_imports_no_heavy_library():
                 top = name.split(".")[0]
                 assert top not in {"numpy", "torch", "OpenImageIO", "pydantic", "cv2"}, path
                 if top == "actanywhere":
-                    assert name.startswith("actanywhere.api") or name == "actanywhere.errors", \
-                        (path, name)
+                    assert name.startswith(("actanywhere.api", "actanywhere.browser")) or \
+                        name == "actanywhere.errors", (path, name)
+                if path.parent.name == "browser" and isinstance(node, ast.ImportFrom) and \
+                        node.level:  # the browser's own relative imports: api and itself
+                    assert (node.module or "").split(".")[0] in {"api", "qt", "loader",
+                                                                  "viewer", "window", ""} or \
+                        node.level == 1, (path, node.module)
 
 
 def test_colourspace_names_map_to_the_built_in_config():
@@ -310,3 +316,37 @@ def test_startup_failure_prints_one_line(monkeypatch, capsys):
     exec(compile((PLUGIN / "init.py").read_text(), "init.py", "exec"), {})
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "ActAnywhere: not loaded" in out and "/nowhere" in out
+
+
+def test_the_takes_panel_docks_and_choosing_a_take_switches_the_node(comp, qtbot):
+    """Registered at start (menu.py) as Foundry documents; opened as Nuke opens it; a take
+    chosen (starred) in it becomes the node's take."""
+    import nukescripts
+    from actanywhere_nuke import panel
+
+    from actanywhere import job, spec
+
+    assert nukescripts.panels.registered[panel.PANEL_ID] == (
+        "actanywhere_nuke.panel.TakesPanel", "ActAnywhere Takes")
+    tmp = comp["tmp"]
+    node = _node(comp)
+    root = tmp / "comp" / "actanywhere" / node.name()
+    for n in (1, 2):  # two takes in the node's folder, made by real jobs
+        job.run(spec.from_dict({
+            "plate": {"path": str(tmp / "shot" / "plate" / "plate.####.exr")},
+            "background": {"path": str(tmp / "shot" / "bg.exr")},
+            "output": {"path": str(root / f"take_{n:03d}" / f"{node.name()}.####.exr")}}))
+    from actanywhere_nuke import node as node_mod
+
+    node_mod.refresh(node, select="take_001")
+    assert node["take"].value().startswith("take_001")
+    node.setSelected(True)
+    widget = nukescripts.panels.restorePanel(panel.PANEL_ID).widget
+    qtbot.addWidget(widget)
+    assert widget.wait_settled() and widget.root == str(root)
+    assert sorted(f.name for f in widget.found) == ["take_001", "take_002"]
+    widget.select("take_002")
+    widget.star.setChecked(True)
+    assert node["take"].value().startswith("take_002")
+    assert node["take_file"].value().startswith(str(root / "take_002"))
+    assert Takes(str(root)).chosen().name == "take_002"

@@ -35,3 +35,6 @@ def menu() -> None:
 
     toolbar = nuke.menu("Nodes").addMenu("ActAnywhere")
     toolbar.addCommand("ActAnywhere", "nuke.createNode('ActAnywhere')")
+    from . import panel
+
+    panel.register()  # Windows -> Custom -> ActAnywhere Takes (needs Qt: Nuke 15+)

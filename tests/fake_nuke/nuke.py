@@ -239,6 +239,12 @@ class Node:
         return f"<{self._class} {self.fullName()}>"
 
     # names
+    def setSelected(self, selected: bool) -> None:  # noqa: N802
+        self._selected = bool(selected)
+
+    def isSelected(self) -> bool:  # noqa: N802
+        return getattr(self, "_selected", False)
+
     def Class(self) -> str:  # noqa: N802
         return self._class
 
@@ -498,6 +504,11 @@ def toNode(name: str) -> Node | None:  # noqa: N802
 def allNodes(filter: str | None = None, group: Group | None = None) -> list[Node]:  # noqa: A002,N802
     group = group or thisGroup()
     return [n for n in group._nodes if filter is None or n.Class() == filter]
+
+
+def selectedNodes(filter: str | None = None) -> list[Node]:  # noqa: A002,N802
+    """Selected nodes of the current group (Foundry: ``nuke.selectedNodes(filter=None)``)."""
+    return [n for n in allNodes(filter) if n.isSelected()]
 
 
 def delete(node: Node) -> None:
