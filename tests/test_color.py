@@ -69,3 +69,16 @@ def test_convert_srgb_to_linear_is_inverse():
     np.testing.assert_allclose(ctx.from_working(lin, color.SRGB_SPACE), x, atol=1e-4)
     assert color.default_colorspace("openexr") == color.WORKING_SPACE
     assert color.default_colorspace("png") == color.SRGB_SPACE
+
+
+def test_the_baked_view_matches_the_ocio_view_it_was_sampled_from():
+    from actanywhere.color import ColorContext
+
+    color = ColorContext()
+    rng = np.random.default_rng(3)
+    hdr = (rng.random((200, 300, 3)).astype(np.float32) ** 4) * 60  # 0 .. 60, mostly dark
+    exact, baked = color.to_display(hdr), color.to_display_baked(hdr)
+    assert np.abs(exact - baked).mean() < 1e-3 and np.abs(exact - baked).max() < 0.06
+    assert exact.max() < 1.0 and exact[hdr.min(axis=2) > 30].min() > 0.9  # tone-mapped
+    raw = color.to_display_baked(hdr, "sRGB - Display/Un-tone-mapped")
+    assert np.abs(raw - color.to_display(hdr, "Un-tone-mapped")).mean() < 1e-3

@@ -42,7 +42,7 @@ class Loader(QtCore.QObject):
         self.capacity = capacity
         self.cache: OrderedDict[str, QtGui.QImage] = OrderedDict()
         self.pending: dict[str, Callable[[Any], None] | None] = {}
-        self.sink = _Sink()
+        self.sink = _Sink(self)
         self.sink.done.connect(self._done)
 
     @staticmethod

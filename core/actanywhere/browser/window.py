@@ -442,6 +442,13 @@ class TakesBrowser(QtWidgets.QWidget):
         return new
 
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """Stop the timers and let the loader's threads finish before the window goes."""
+        self.timer.stop()
+        self.player.stop()
+        self.loader.wait()
+        super().closeEvent(event)
+
     # waiting (scripts, tests, screenshots) ----------------------------------------------
     def settled(self) -> bool:
         """The scan is in, every thumbnail and picture asked for is decoded."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -40,9 +41,16 @@ def takes(
     app = qt.QtWidgets.QApplication.instance() or qt.QtWidgets.QApplication([])
     browser = open_browser(folder, [s for s in select.split(",") if s], mode, against, frame,
                            (w, h))
+    code = 0
     if screenshot:
         browser.screenshot(screenshot)
         typer.echo(screenshot)
-        return
-    browser.show()
-    qt.run_modal(app)
+    else:
+        browser.show()
+        code = qt.run_modal(app)
+    browser.close()
+    # Qt's objects are not torn down by Python's exit in a safe order (PySide may crash
+    # there): the window is closed and its threads are done, so leave at once
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
