@@ -225,8 +225,10 @@ class ColorContext:
             table = exact(grid, view).reshape(n, n, n, 3)  # [blue][green][red]
             lut = ocio.Lut3DTransform(gridSize=n)
             lut.setData(np.ascontiguousarray(table.transpose(2, 1, 0, 3)).ravel())
-            self._cpu[key] = self.config.getProcessor(ocio.GroupTransform([alloc, lut])) \
-                .getDefaultCPUProcessor()
+            # a raw config of its own: a config's processor cache does not tell LUTs apart
+            # by their data, so a second baked view would get the first one's processor
+            self._cpu[key] = ocio.Config.CreateRaw().getProcessor(
+                ocio.GroupTransform([alloc, lut])).getDefaultCPUProcessor()
         out = np.array(linear, dtype=np.float32, order="C", copy=True)
         self._cpu[key].applyRGB(out)
         return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
