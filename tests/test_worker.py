@@ -133,7 +133,13 @@ def test_load_many_clients_every_job_once(worker, tmp_path):
         for i, f in enumerate((1, 2)):
             px, _ = read_exr(out.replace("####", f"000{f}"))
             assert np.array_equal(px, reference[i])
-    assert len(worker.takes()) == clients * per_client
+    takes = worker.takes()
+    assert len(takes) == clients * per_client
+    for take in takes:  # each with its record and proxies, as the job wrote them
+        folder = os.path.dirname(take["output"])
+        assert take["record"] == os.path.join(folder, "take.json")
+        assert take["proxies"] == 2 and os.path.isfile(take["contact_sheet"])
+        assert take["proxy"] == os.path.join(folder, "proxy", "c.####.jpg")
 
 
 def _long_spec(tmp_path, out):

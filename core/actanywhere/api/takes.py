@@ -80,19 +80,19 @@ class Take:
         """The record file."""
         return os.path.join(self.folder, self.record)
 
-    def _abs(self, relative: str) -> str:
+    def abs_path(self, relative: str) -> str:
         return os.path.join(self.folder, relative) if relative else ""
 
     def proxies(self) -> list[tuple[int, str]]:
         """(frame, file) of the output's proxy frames on disk, by frame (a running take has
         the frames finished so far)."""
-        return frames_on_disk(self._abs(self.proxy))
+        return frames_on_disk(self.abs_path(self.proxy))
 
     def plate_proxies(self) -> list[tuple[int, str]]:
-        return frames_on_disk(self._abs(self.plate_proxy))
+        return frames_on_disk(self.abs_path(self.plate_proxy))
 
     def contact_sheet_file(self) -> str | None:
-        path = self._abs(self.contact_sheet)
+        path = self.abs_path(self.contact_sheet)
         return path if path and os.path.isfile(path) else None
 
     def menu_item(self) -> str:
@@ -270,6 +270,19 @@ def record_file(output: str) -> str:
     if not other or os.path.basename(other) == name:
         return TAKE_FILE
     return f"{stem_of(output)}.{TAKE_FILE}"
+
+
+def for_output(output: str) -> Take | None:
+    """The record of the take whose frames are ``output`` (a pattern), or None."""
+    folder, name = os.path.split(os.path.abspath(output))
+    for record in (TAKE_FILE, f"{stem_of(output)}.{TAKE_FILE}"):
+        try:
+            take = Take.load(folder, record)
+        except (OSError, ValueError, TypeError):
+            continue
+        if os.path.basename(take.output) == name:
+            return take
+    return None
 
 
 def stem_of(output: str) -> str:

@@ -95,7 +95,8 @@ OPENAPI: dict[str, Any] = {
             "summary": "Queue an interrupted/failed/cancelled job again; written frames are kept",
             "parameters": [_JOB_ID], "responses": {"202": _ok("queued"), "404": _ERROR,
                                                    "409": _ERROR}}},
-        "/v1/takes": {"get": {"summary": "Finished takes: output, seed, model hash, frames",
+        "/v1/takes": {"get": {"summary": "Finished takes: output, seed, model hash, frames, "
+                                         "record (take.json), proxies, contact sheet, star",
                               "parameters": [{"name": "limit", "in": "query", "schema": {
                                   "type": "integer", "minimum": 1, "maximum": 10000}}],
                               "responses": {"200": _ok("takes"), "400": _ERROR}}},

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .. import __version__
+from ..api import takes as takes_mod
 from ..api.status import END, FINAL
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
 from ..model import model_hash
@@ -271,6 +272,22 @@ def _field_of(message: str) -> str | None:
     return None
 
 
+def _take(job: dict) -> dict:
+    """A finished job as a take: what it made, and its record's proxies when it wrote them."""
+    output = job["spec"]["output"]["path"]
+    out = {"id": job["id"], "output": output, "seed": job["seed"], "engine": job["engine"],
+           "model_hash": job["model_hash"], "frames": len(job["outputs"]),
+           "finished": job["finished"], "record": None, "proxy": None, "plate_proxy": None,
+           "contact_sheet": None, "proxies": 0, "starred": False}
+    take = takes_mod.for_output(output)
+    if take is not None:
+        out.update(record=take.path, proxy=take.abs_path(take.proxy) or None,
+                   plate_proxy=take.abs_path(take.plate_proxy) or None,
+                   contact_sheet=take.contact_sheet_file(), proxies=len(take.proxies()),
+                   starred=take.starred)
+    return out
+
+
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -404,10 +421,7 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             if rest == ["jobs"] and method == "GET":
                 return 200, {"jobs": worker.store.list(query.get("status"), _limit(query))}
             if rest == ["takes"] and method == "GET":
-                takes = [{"id": j["id"], "output": j["spec"]["output"]["path"],
-                          "seed": j["seed"], "engine": j["engine"], "model_hash": j["model_hash"],
-                          "frames": len(j["outputs"]), "finished": j["finished"]}
-                         for j in worker.store.list("done", _limit(query))]
+                takes = [_take(j) for j in worker.store.list("done", _limit(query))]
                 return 200, {"takes": takes}
             if len(rest) >= 2 and rest[0] == "jobs":
                 job_id = rest[1]
