@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-from conftest import read_exr, write_exr
+from conftest import output_frames, read_exr, write_exr
 from test_motion import _epe, _texture
 
 from actanywhere import job, raster, spec
@@ -259,7 +259,10 @@ def test_generate_with_a_motion_file_checks_it_fits(tmp_path):
     with pytest.raises(InputError, match=r"big\.json: made for 640x360, the plate is 320x180"):
         job.run(_spec(tmp_path, plate, bg, {"source": "file",
                                             "path": str(tmp_path / "big.json")}, out="o2"))
-    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+    assert output_frames(tmp_path / "o2") == []  # no frame; the take's record says why
+    with open(tmp_path / "o2" / "take.json") as fh:
+        record = json.load(fh)
+    assert record["status"] == "failed" and "big.json" in record["error"]
     with pytest.raises(Exception, match=r"motion\.keys: .*FRAME:TX,TY"):
         _spec(tmp_path, plate, bg, {"source": "keys", "keys": ["1001:oops"]})
 

@@ -66,6 +66,36 @@ def json_reporter(stream=None) -> Reporter:
     return report
 
 
+#: how far into a job each counted stage starts and ends, for one overall percentage
+_SPAN = {"prepare": (0, 5), "matte": (5, 15), "load": (15, 20), "read": (20, 30),
+         "denoise": (30, 80), "frames": (80, 100)}
+
+
+def openjd_reporter(stream=None) -> Reporter:
+    """Open Job Description's progress and status lines (``openjd_progress: 42.0``,
+    ``openjd_status: frames 3/10``) on ``stream`` (stdout), and warnings as plain lines, so a
+    farm shows how far a task is. The percentage never goes back."""
+    out = stream or sys.stdout
+    best = [0.0]
+
+    def report(ev: ProgressEvent) -> None:
+        if ev.stage == "warning":
+            out.write(f"warning: {ev.message}\n")
+        elif ev.stage == "done":
+            best[0] = 100.0
+            out.write(f"openjd_progress: 100.0\nopenjd_status: {ev.message}\n")
+        elif ev.stage in _SPAN:
+            lo, hi = _SPAN[ev.stage]
+            part = ev.done / ev.total if ev.total else 0.0
+            best[0] = max(best[0], lo + (hi - lo) * min(max(part, 0.0), 1.0))
+            status = f"{ev.stage} {ev.done}/{ev.total}" if ev.total else \
+                f"{ev.stage}: {ev.message}" if ev.message else ev.stage
+            out.write(f"openjd_progress: {best[0]:.1f}\nopenjd_status: {status}\n")
+        out.flush()
+
+    return report
+
+
 class RichReporter:
     """A terminal progress bar per stage; warnings printed above the bars."""
 

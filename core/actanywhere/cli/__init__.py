@@ -9,6 +9,7 @@
     version    the version                                         inspect.py
     demo       make and run the built-in shot                      demo.py
     takes      browse, compare and choose a shot's takes (Qt)      takes.py
+    farm       export shots x takes as a farm job bundle (OpenJD)  farm.py
     model      init | info | verify checkpoints                    model.py
     train      train or fine-tune a model                          train.py
     evaluate   score a model against untrained                    train.py
@@ -27,7 +28,7 @@ import sys
 import typer
 
 from ..errors import EXIT_CODES, ActAnywhereError
-from . import demo, generate, inspect, model, motion, segment, serve, takes, train
+from . import demo, farm, generate, inspect, model, motion, segment, serve, takes, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ActAnywhere for VFX: put a filmed subject into a new, moving background.",
@@ -41,6 +42,7 @@ app.command()(inspect.doctor)
 app.command()(demo.demo)
 app.command()(takes.takes)
 app.add_typer(model.app, name="model")
+app.add_typer(farm.app, name="farm")
 app.command()(train.train)
 app.command()(train.evaluate)
 app.command("train-motion")(train.train_motion)

@@ -13,15 +13,18 @@ import typer
 class ProgressMode(str, Enum):
     bar = "bar"
     json = "json"
+    openjd = "openjd"
     none = "none"
 
 
 def reporter(mode: ProgressMode):
     """A context manager yielding the reporter for ``--progress``."""
-    from ..progress import RichReporter, json_reporter
+    from ..progress import RichReporter, json_reporter, openjd_reporter
 
     if mode == ProgressMode.json:
         return contextlib.nullcontext(json_reporter())
+    if mode == ProgressMode.openjd:
+        return contextlib.nullcontext(openjd_reporter())
     if mode == ProgressMode.bar and sys.stderr.isatty():
         return RichReporter()
     if mode == ProgressMode.bar:
@@ -41,7 +44,8 @@ def reporter(mode: ProgressMode):
 
 
 ProgressOpt = Annotated[ProgressMode, typer.Option(
-    "--progress", help="bar: terminal bar; json: one JSON event per line on stdout; none")]
+    "--progress", help="bar: terminal bar; json: one JSON event per line on stdout; openjd: "
+    "Open Job Description progress/status lines (farm tasks); none")]
 PlateOpt = Annotated[str | None, typer.Option(help="Plate pattern, e.g. plate.####.exr")]
 FramesOpt = Annotated[str | None, typer.Option(help="Frame range, e.g. 1001-1100 or 1-50x2")]
 PlateLayerOpt = Annotated[str | None, typer.Option(help="Plate layer holding the colour")]

@@ -1,0 +1,128 @@
+"""A job bundle folder: ``template.yaml``, ``parameter_values.yaml`` and the takes' specs.
+
+The layout is Deadline Cloud's job bundle (``deadline bundle submit FOLDER``); ``openjd run
+FOLDER/template.yaml -p file://FOLDER/openjd_parameters.json`` runs it locally. Take
+folders are reserved at export (``<output>/<shot>/take_NNN/`` made exclusively, with a
+``take.json`` saying it is queued on the farm), so two exports never write into one take.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .. import frames as frames_mod
+from ..api.takes import Takes
+from ..errors import OutputError, SpecError
+from ..spec import ShotSpec
+from . import openjd, wedge
+
+
+@dataclass
+class Exported:
+    folder: str
+    template: str
+    parameters: str
+    openjd_parameters: str
+    takes: list[wedge.Take]
+    submit: str  # the command that sends it to Deadline Cloud
+    run_locally: str  # the command that runs it here
+
+
+def chunks(frame_list: list[int], size: int) -> list[str]:
+    """``1001-1010``, ``1011-1020``, ... covering the frames (each chunk contiguous)."""
+    out: list[str] = []
+    run: list[int] = []
+    for f in frame_list:
+        if run and (f != run[-1] + 1 or len(run) >= size):
+            out.append(f"{run[0]}-{run[-1]}")
+            run = []
+        run.append(f)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}")
+    return out
+
+
+def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_root: str,
+           name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float = 8.0,
+           os_family: str = "linux", command: str | None = None) -> Exported:
+    """Write the bundle for ``shots`` times the wedge; returns what was written."""
+    if not shots:
+        raise SpecError("farm export: give at least one ShotSpec")
+    if chunk < 1:
+        raise SpecError(f"--chunk {chunk}: at least 1 frame per task")
+    takes = wedge.expand(shots, wedge.parse(wedge_items))
+    folder, output_root = os.path.abspath(folder), os.path.abspath(output_root)
+    specs_dir = os.path.join(folder, "specs")
+    try:
+        os.makedirs(specs_dir, exist_ok=True)
+        os.makedirs(output_root, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename}: cannot make the folder ({exc.strerror}); choose "
+                          "another --out / --output-root") from None
+    by_shot: dict[str, list[wedge.Take]] = {}
+    for take in takes:
+        by_shot.setdefault(take.shot, []).append(take)
+    steps = []
+    for shot, shot_takes in by_shot.items():
+        reserved = Takes(os.path.join(output_root, shot))
+        os.makedirs(os.path.join(specs_dir, shot), exist_ok=True)
+        for take in shot_takes:
+            record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
+            take.name = record.name
+            data = take.spec.model_dump(mode="json")
+            with open(os.path.join(specs_dir, shot, f"{take.name}.json"), "w") as fh:
+                json.dump(data, fh, indent=2)
+            record.update(spec=data, seed=take.spec.diffusion.seed
+                          if take.spec.engine.name == "diffusion" else None)
+        first = shot_takes[0].spec
+        engine = first.engine.name
+        if any(t.spec.engine.name != engine for t in shot_takes):
+            raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
+                            "export the engines separately")
+        frame_list = list(frames_mod.resolve(first.plate.path, first.plate.frames).frames)
+        steps.append(openjd.StepPlan(
+            shot=shot, engine=engine, plate=os.path.abspath(first.plate.path),
+            takes=[t.name for t in shot_takes],
+            backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
+            chunks=chunks(frame_list, chunk) if engine != "diffusion" else [],
+            gpu_memory_gib=gpu_memory_gib, os_family=os_family))
+    command = command or _command()
+    tmpl = openjd.template(name, steps, specs_dir, output_root, command)
+    template_path = os.path.join(folder, "template.yaml")
+    with open(template_path, "w") as fh:
+        yaml.safe_dump(tmpl, fh, sort_keys=False, width=100)
+    values = {"SpecsDir": specs_dir, "OutputRoot": output_root, "ActAnywhere": command,
+              **{f"Plate_{s.shot}": s.plate for s in steps}}
+    params_path = os.path.join(folder, "parameter_values.yaml")
+    with open(params_path, "w") as fh:
+        yaml.safe_dump({"parameterValues": [{"name": k, "value": v} for k, v in values.items()]},
+                       fh, sort_keys=False)
+    local_path = os.path.join(folder, "openjd_parameters.json")
+    with open(local_path, "w") as fh:
+        json.dump(values, fh, indent=2)
+    return Exported(folder, template_path, params_path, local_path, takes,
+                    submit=f"deadline bundle submit {folder}",
+                    run_locally=f"openjd run {template_path} -p file://{local_path}")
+
+
+def _label(take: wedge.Take) -> str:
+    bits = [take.spec.engine.name] + [f"{k.split('.')[-1]} {v}" for k, v in take.values.items()]
+    return ", ".join(bits) + " (farm)"
+
+
+def _command() -> str:
+    """This install's ``actanywhere`` (beside this Python), else the name on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "actanywhere")
+    return beside if os.path.isfile(beside) else (shutil.which("actanywhere") or "actanywhere")
+
+
+def load_template(path: str) -> dict[str, Any]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)

@@ -1,0 +1,100 @@
+"""The Open Job Description job template (``jobtemplate-2023-09``) of an export.
+
+One step per shot. Its tasks: one per take (diffusion: the whole shot, the model's windows
+need every frame) or per take and frame chunk (composite). Paths are PATH parameters so a
+farm maps them between machines: the bundle's specs folder (in), each shot's plate (in),
+each take's background (a task parameter, in) and the output root (out). Diffusion steps run
+in a step environment that starts one warm worker per session (``onEnter``) and stops it
+(``onExit``): the takes of a shot that a host runs load the model once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SPEC_VERSION = "jobtemplate-2023-09"
+WORKER_DIR = "{{Session.WorkingDirectory}}/actanywhere-worker"
+
+
+@dataclass
+class StepPlan:
+    """What one shot's step runs."""
+
+    shot: str
+    engine: str
+    plate: str  # the plate pattern (a PATH job parameter)
+    takes: list[str]  # take folder names, one spec file each: specs/<shot>/<take>.json
+    backgrounds: list[str]  # per take
+    chunks: list[str] = field(default_factory=list)  # composite: "1001-1010", ...
+    gpu_memory_gib: float = 8.0
+    memory_gib: float = 16.0
+    os_family: str = "linux"
+
+
+def _param(shot: str) -> str:
+    return f"Plate_{shot}"
+
+
+def template(name: str, steps: list[StepPlan], specs_dir: str, output_root: str,
+             command: str = "actanywhere") -> dict[str, Any]:
+    """The job template as a dict (written as YAML); defaults are this machine's paths."""
+    params: list[dict[str, Any]] = [
+        {"name": "SpecsDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "IN",
+         "default": specs_dir, "description": "The bundle's specs folder"},
+        {"name": "OutputRoot", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT",
+         "default": output_root, "description": "Takes go to <OutputRoot>/<shot>/<take>/"},
+        {"name": "ActAnywhere", "type": "STRING", "default": command,
+         "description": "The actanywhere command on the farm's hosts"},
+    ]
+    for step in steps:
+        params.append({"name": _param(step.shot), "type": "PATH", "objectType": "FILE",
+                       "dataFlow": "IN", "default": step.plate,
+                       "description": f"{step.shot}: the plate sequence"})
+    return {"specificationVersion": SPEC_VERSION, "name": name,
+            "parameterDefinitions": params, "steps": [_step(s) for s in steps]}
+
+
+def _step(step: StepPlan) -> dict[str, Any]:
+    diffusion = step.engine == "diffusion"
+    task_params: list[dict[str, Any]] = [
+        {"name": "Take", "type": "STRING", "range": step.takes},
+        {"name": "Background", "type": "PATH", "range": step.backgrounds},
+    ]
+    combination = "(Take, Background)"
+    args = ["generate", "--spec", "{{Param.SpecsDir}}/" + step.shot + "/{{Task.Param.Take}}.json",
+            "--plate", "{{Param." + _param(step.shot) + "}}",
+            "--background", "{{Task.Param.Background}}",
+            "--output", "{{Param.OutputRoot}}/" + step.shot + "/{{Task.Param.Take}}/"
+            + step.shot + ".####.exr",
+            "--existing", "skip", "--progress", "openjd"]
+    if step.chunks:
+        task_params.append({"name": "Frames", "type": "STRING", "range": step.chunks})
+        combination += " * Frames"
+        args += ["--frames", "{{Task.Param.Frames}}"]
+    if diffusion:
+        args += ["--worker", "--state-dir", WORKER_DIR]
+    amounts: list[dict[str, Any]] = [
+        {"name": "amount.worker.memory", "min": int(step.memory_gib * 1024)}]
+    if diffusion:
+        amounts += [{"name": "amount.worker.gpu", "min": 1},
+                    {"name": "amount.worker.gpu.memory", "min": int(step.gpu_memory_gib * 1024)}]
+    out: dict[str, Any] = {
+        "name": step.shot,
+        "parameterSpace": {"taskParameterDefinitions": task_params, "combination": combination},
+        "hostRequirements": {
+            "amounts": amounts,
+            "attributes": [{"name": "attr.worker.os.family", "anyOf": [step.os_family]}]},
+        "script": {"actions": {"onRun": {"command": "{{Param.ActAnywhere}}", "args": args}}},
+    }
+    if diffusion:
+        out["stepEnvironments"] = [{
+            "name": "ActAnywhereWarmWorker",
+            "description": "One worker per session: the model loads once for all its takes",
+            "script": {"actions": {
+                "onEnter": {"command": "{{Param.ActAnywhere}}",
+                            "args": ["serve", "--detach", "--state-dir", WORKER_DIR,
+                                     "--idle-timeout", "3600"]},
+                "onExit": {"command": "{{Param.ActAnywhere}}",
+                           "args": ["serve", "--stop", "--state-dir", WORKER_DIR]}}}}]
+    return out
