@@ -150,3 +150,18 @@ def test_a_failing_task_ends_with_the_documented_exit_code(tmp_path):
     assert "exited with code: 3" in r.stdout, r.stdout[-2000:]  # errors.EXIT_CODES: input
     assert "plate.####.exr: 1 missing plate frame(s) 2" in r.stdout
     assert "Traceback" not in r.stdout
+
+
+def test_hosts_send_takes_to_the_farm_through_the_stdlib_layer(tmp_path):
+    from actanywhere.api.farm import FarmError, send_to_farm
+
+    spec_path, plate, bg = _shot(tmp_path)
+    data = json.loads(spec_path.read_text())
+    done = send_to_farm([data], str(tmp_path / "b"), str(tmp_path / "r"),
+                        wedge={"composite.shadow": [0, 0.4]}, chunk=4)
+    assert done.submit == f"deadline bundle submit {tmp_path / 'b'}"
+    assert done.run_locally.startswith("openjd run ") and "2 take(s)" in done.message
+    assert _openjd("check", tmp_path / "b" / "template.yaml").returncode == 0
+    data["plate"]["path"] = str(tmp_path / "nowhere" / "p.####.exr")
+    with pytest.raises(FarmError, match="nowhere"):
+        send_to_farm([data], str(tmp_path / "b2"), str(tmp_path / "r"))
