@@ -20,7 +20,7 @@ from .color import PRIMARIES, ColorContext
 from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
 from .errors import JobCancelled
 from .imageio import ImageInfo
-from .motion import choose
+from .motion import WITHOUT_PICTURES, choose
 from .motion.backdrop import Backdrop
 from .parallel import each
 from .plate import Plate
@@ -223,13 +223,23 @@ def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter,
             yield f, inp.rgb, inp.matte
 
     disp = shot.ref.display
-    motion = choose.estimate(settings, plate.frames, disp.width, disp.height,
-                             shot.ref.pixel_aspect, headers, pictures, warn, paths)
+    motion = choose.estimate(settings, _motion_frames(shot.spec, plate.frames), disp.width,
+                             disp.height, shot.ref.pixel_aspect, headers, pictures, warn, paths)
     if settings.source != "none":
         low = min(motion.confidence.values(), default=1.0)
         report(ProgressEvent("prepare", message=f"motion: {motion.source}, lowest confidence "
                              f"{low:.2f}"))
     return motion
+
+
+def _motion_frames(spec: ShotSpec, part: list[int]) -> list[int]:
+    """The frames the motion is laid over: the whole shot's when this job renders a part of
+    it (``diffusion.shot_frames``) and the motion needs no pictures, so every part fits and
+    moves the background as the whole shot does; else the job's own frames."""
+    whole = spec.diffusion.shot_frames if spec.engine.name == "diffusion" else None
+    if whole is None or spec.motion.source not in WITHOUT_PICTURES:
+        return part
+    return sorted(set(frames.parse_frames(whole)) | set(part))
 
 
 def _background(shot: _Shot, warn: plan.Warnings, motion: choose.Motion) -> Backdrop:

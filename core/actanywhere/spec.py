@@ -283,6 +283,10 @@ class DiffusionSettings(Strict):
         0.25, gt=0.0, le=1.0, description="detail=plate: how far (display-referred, 0-1) the "
         "model may differ from the plate and still count as keeping it; lower keeps more of "
         "the model")
+    shot_frames: str | None = Field(
+        None, description="The whole shot's frames (e.g. 1001-1400) when this job renders "
+        "one part of it (the farm's split of a long shot, docs/farm.md): the noise and the "
+        "windows are the whole shot's, so parts agree where they overlap")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
     decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "

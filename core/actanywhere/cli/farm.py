@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from .common import ProgressMode, ProgressOpt, reporter
+
 app = typer.Typer(no_args_is_help=True, help="Render-farm job bundles (docs/farm.md).")
 
 
@@ -20,6 +22,8 @@ def export(
     os_family: Annotated[str, typer.Option("--os", help="Host OS family: linux, windows or macos")] = "linux",
     name: Annotated[str, typer.Option(help="Job name")] = "ActAnywhere",
     command: Annotated[str | None, typer.Option(help="The actanywhere command on the farm hosts (default: this install's)")] = None,
+    split: Annotated[int, typer.Option(min=0, help="Diffusion: split shots longer than this many frames into parts (tasks) joined by a final step; 0 never")] = 0,
+    split_overlap: Annotated[int, typer.Option(min=1, help="--split: frames adjacent parts share (cross-faded by the join)")] = 8,
     fmt: Annotated[str, typer.Option("--format", help="openjd (Deadline Cloud, openjd run)")] = "openjd",
 ) -> None:
     """Write a job bundle: template.yaml (Open Job Description), parameter values, specs."""
@@ -33,8 +37,32 @@ def export(
         raise SpecError(f"--os {os_family!r}: use linux, windows or macos")
     shots = [spec_mod.from_dict(spec_mod.load(p)) for p in specs]
     done = bundle.export(shots, wedge or [], out, output_root, name, chunk, gpu_memory,
-                         os_family, command)
+                         os_family, command, split, split_overlap)
     shots_n = len({t.shot for t in done.takes})
     typer.echo(f"wrote {done.template} ({len(done.takes)} take(s) of {shots_n} shot(s))")
     typer.echo(f"submit:      {done.submit}")
     typer.echo(f"run locally: {done.run_locally}")
+
+
+@app.command("join")
+def join(
+    spec_file: Annotated[str, typer.Option("--spec", help="The take's ShotSpec (the bundle's specs/<shot>/<take>.json)")],
+    part: Annotated[list[str], typer.Option("--part", help="A part's frames FIRST-LAST; repeat, in order")],
+    parts_dir: Annotated[str, typer.Option(help="Folder holding each part's frames in <FIRST-LAST>/")],
+    stem: Annotated[str, typer.Option(help="The parts' file name stem (<stem>.####.exr)")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="The take's frames (default: the spec's output.path)")] = None,
+    progress: ProgressOpt = ProgressMode.bar,
+) -> None:
+    """Cross-fade a split take's overlapping parts into its frames (the farm's last step)."""
+    from .. import frames as frames_mod
+    from .. import spec as spec_mod
+    from ..farm import join as join_mod
+
+    data = spec_mod.load(spec_file)
+    if output:
+        data = spec_mod.merge(data, {"output": {"path": output}})
+    shot = spec_mod.from_dict(data)
+    parts = [frames_mod.parse_frames(p) for p in part]
+    with reporter(progress) as report:
+        join_mod.join(shot, [list(range(p[0], p[-1] + 1)) for p in parts],
+                      parts_dir, stem, report)

@@ -69,6 +69,7 @@ def generate(
     motion_path: Annotated[str | None, typer.Option(help="--motion file: a motion.json from `actanywhere motion`")] = None,
     motion_key: Annotated[list[str] | None, typer.Option("--motion-key", help="--motion keys: FRAME:TX,TY[,SCALE[,ROTATE]]; repeat")] = None,
     recomposite: Annotated[bool | None, typer.Option("--recomposite/--no-recomposite", help="Put the original subject back over the generated frame")] = None,
+    proxy: Annotated[bool | None, typer.Option("--proxy/--no-proxy", help="Write the take's proxies and take.json beside the frames (docs/takes.md)")] = None,
     allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = None,
     print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON and exit")] = False,
     worker: Annotated[bool, typer.Option("--worker", help="Run in the warm local worker (started if none runs) instead of this process")] = False,
@@ -95,7 +96,7 @@ def generate(
         "motion": {"source": motion, "path": motion_path, "keys": motion_key or None},
         "color": {"config": ocio, "output_space": output_colorspace},
         "output": {"path": output, "existing": existing, "compression": compression,
-                   "recomposite": recomposite,
+                   "recomposite": recomposite, "proxy": proxy,
                    "layers": [x.strip() for x in layers.split(",")] if layers else None},
         "threads": threads,
     }

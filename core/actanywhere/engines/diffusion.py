@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from .. import detail, modelspace
+from .. import frames as frames_mod
 from ..color import ColorContext
 from ..errors import JobCancelled, ModelError
 from ..model import SHIPPED
@@ -186,8 +187,8 @@ class DiffusionEngine(ShotEngine):
                                   overlap=min(s.overlap, window - 1),
                                   decode_chunk=s.decode_chunk, init=init,
                                   init_strength=s.init_strength, spatial=spatial,
-                                  callback=step,
-                                  cancel=cancel).frames
+                                  callback=step, cancel=cancel,
+                                  span=self._span(order)).frames
                 break
             except Interrupted as exc:
                 raise JobCancelled(str(exc)) from None
@@ -201,6 +202,19 @@ class DiffusionEngine(ShotEngine):
                                           f"with {window} frames per window"))
         self.generated = dict(zip(order, video, strict=True))
         self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
+
+    def _span(self, order: list[int]) -> tuple[int, int] | None:
+        """(first, total) of these frames in ``diffusion.shot_frames``, the whole shot this
+        job is a part of (None: the job is the whole shot)."""
+        if self.settings.shot_frames is None:
+            return None
+        whole = frames_mod.parse_frames(self.settings.shot_frames)
+        first = whole.index(order[0]) if order[0] in whole else -1
+        if first < 0 or whole[first : first + len(order)] != order:
+            raise ModelError(f"diffusion.shot_frames {self.settings.shot_frames}: this "
+                             f"part's frames {frames_mod.compact(order)} are not a run of "
+                             "them; give the whole shot's range")
+        return first, len(whole)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -21,7 +21,7 @@ from .. import frames as frames_mod
 from ..api.takes import Takes
 from ..errors import OutputError, SpecError
 from ..spec import ShotSpec
-from . import openjd, wedge
+from . import join, openjd, wedge
 
 
 @dataclass
@@ -51,8 +51,11 @@ def chunks(frame_list: list[int], size: int) -> list[str]:
 
 def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_root: str,
            name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float = 8.0,
-           os_family: str = "linux", command: str | None = None) -> Exported:
-    """Write the bundle for ``shots`` times the wedge; returns what was written."""
+           os_family: str = "linux", command: str | None = None, split: int = 0,
+           split_overlap: int = 8) -> Exported:
+    """Write the bundle for ``shots`` times the wedge; returns what was written. ``split``
+    (diffusion): shots longer than this many frames are generated in parts that overlap by
+    ``split_overlap`` frames and joined by a dependent step (``join.py``)."""
     if not shots:
         raise SpecError("farm export: give at least one ShotSpec")
     if chunk < 1:
@@ -73,6 +76,17 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
     for shot, shot_takes in by_shot.items():
         reserved = Takes(os.path.join(output_root, shot))
         os.makedirs(os.path.join(specs_dir, shot), exist_ok=True)
+        first = shot_takes[0].spec
+        frame_list = list(frames_mod.resolve(first.plate.path, first.plate.frames).frames)
+        parts = join.plan(frame_list, split, split_overlap) \
+            if split and first.engine.name == "diffusion" else [frame_list]
+        engine = first.engine.name
+        if any(t.spec.engine.name != engine for t in shot_takes):
+            raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
+                            "export the engines separately")
+        for take in shot_takes if len(parts) > 1 else []:
+            join.check_splittable(take.spec, shot)
+            take.spec.diffusion.shot_frames = frames_mod.compact(frame_list)
         for take in shot_takes:
             record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
             take.name = record.name
@@ -81,17 +95,12 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
                 json.dump(data, fh, indent=2)
             record.update(spec=data, seed=take.spec.diffusion.seed
                           if take.spec.engine.name == "diffusion" else None)
-        first = shot_takes[0].spec
-        engine = first.engine.name
-        if any(t.spec.engine.name != engine for t in shot_takes):
-            raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
-                            "export the engines separately")
-        frame_list = list(frames_mod.resolve(first.plate.path, first.plate.frames).frames)
         steps.append(openjd.StepPlan(
             shot=shot, engine=engine, plate=os.path.abspath(first.plate.path),
             takes=[t.name for t in shot_takes],
             backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
             chunks=chunks(frame_list, chunk) if engine != "diffusion" else [],
+            parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
             gpu_memory_gib=gpu_memory_gib, os_family=os_family))
     command = command or _command()
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)

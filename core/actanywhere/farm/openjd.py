@@ -1,7 +1,9 @@
 """The Open Job Description job template (``jobtemplate-2023-09``) of an export.
 
 One step per shot. Its tasks: one per take (diffusion: the whole shot, the model's windows
-need every frame) or per take and frame chunk (composite). Paths are PATH parameters so a
+need every frame), or per take and part when a long diffusion shot is split (parts overlap;
+a second step, ``<shot>_join``, depends on it and cross-fades each take's parts, ``join.py``),
+or per take and frame chunk (composite). Paths are PATH parameters so a
 farm maps them between machines: the bundle's specs folder (in), each shot's plate (in),
 each take's background (a task parameter, in) and the output root (out). Diffusion steps run
 in a step environment that starts one warm worker per session (``onEnter``) and stops it
@@ -27,6 +29,7 @@ class StepPlan:
     takes: list[str]  # take folder names, one spec file each: specs/<shot>/<take>.json
     backgrounds: list[str]  # per take
     chunks: list[str] = field(default_factory=list)  # composite: "1001-1010", ...
+    parts: list[str] = field(default_factory=list)  # diffusion split: "1001-1048", ...
     gpu_memory_gib: float = 8.0
     memory_gib: float = 16.0
     os_family: str = "linux"
@@ -52,7 +55,37 @@ def template(name: str, steps: list[StepPlan], specs_dir: str, output_root: str,
                        "dataFlow": "IN", "default": step.plate,
                        "description": f"{step.shot}: the plate sequence"})
     return {"specificationVersion": SPEC_VERSION, "name": name,
-            "parameterDefinitions": params, "steps": [_step(s) for s in steps]}
+            "parameterDefinitions": params,
+            "steps": [out for s in steps for out in _steps(s)]}
+
+
+def _steps(step: StepPlan) -> list[dict[str, Any]]:
+    """A shot's step, and its join step when it is split into parts."""
+    return [_step(step), _join(step)] if step.parts else [_step(step)]
+
+
+def _output(step: StepPlan) -> str:
+    return "{{Param.OutputRoot}}/" + step.shot + "/{{Task.Param.Take}}"
+
+
+def _join(step: StepPlan) -> dict[str, Any]:
+    """Each take's parts cross-faded into its frames, once every part has finished."""
+    args = ["farm", "join", "--spec",
+            "{{Param.SpecsDir}}/" + step.shot + "/{{Task.Param.Take}}.json",
+            "--parts-dir", _output(step) + "/parts", "--stem", step.shot,
+            "--output", _output(step) + "/" + step.shot + ".####.exr", "--progress", "openjd"]
+    for part in step.parts:
+        args += ["--part", part]
+    return {
+        "name": f"{step.shot}_join",
+        "dependencies": [{"dependsOn": step.shot}],
+        "parameterSpace": {"taskParameterDefinitions": [
+            {"name": "Take", "type": "STRING", "range": step.takes}]},
+        "hostRequirements": {
+            "amounts": [{"name": "amount.worker.memory", "min": int(step.memory_gib * 1024)}],
+            "attributes": [{"name": "attr.worker.os.family", "anyOf": [step.os_family]}]},
+        "script": {"actions": {"onRun": {"command": "{{Param.ActAnywhere}}", "args": args}}},
+    }
 
 
 def _step(step: StepPlan) -> dict[str, Any]:
@@ -62,12 +95,16 @@ def _step(step: StepPlan) -> dict[str, Any]:
         {"name": "Background", "type": "PATH", "range": step.backgrounds},
     ]
     combination = "(Take, Background)"
+    folder = _output(step) + ("/parts/{{Task.Param.Part}}" if step.parts else "")
     args = ["generate", "--spec", "{{Param.SpecsDir}}/" + step.shot + "/{{Task.Param.Take}}.json",
             "--plate", "{{Param." + _param(step.shot) + "}}",
             "--background", "{{Task.Param.Background}}",
-            "--output", "{{Param.OutputRoot}}/" + step.shot + "/{{Task.Param.Take}}/"
-            + step.shot + ".####.exr",
+            "--output", folder + "/" + step.shot + ".####.exr",
             "--existing", "skip", "--progress", "openjd"]
+    if step.parts:  # a part's frames only; the take's proxies and record are the join's
+        task_params.append({"name": "Part", "type": "STRING", "range": step.parts})
+        combination += " * Part"
+        args += ["--frames", "{{Task.Param.Part}}", "--no-proxy"]
     if step.chunks:
         task_params.append({"name": "Frames", "type": "STRING", "range": step.chunks})
         combination += " * Frames"

@@ -213,11 +213,19 @@ class ActAnywherePipeline(DiffusionPipeline):
 
     def prepare_latents(self, shape: tuple[int, ...], generator: torch.Generator,
                         init: np.ndarray | None = None, timestep: torch.Tensor | None = None,
-                        chunk: int = 8) -> torch.Tensor:
+                        chunk: int = 8, span: tuple[int, int] | None = None) -> torch.Tensor:
         """Initial noise, drawn on the CPU from the seed (the same on every device); with
         ``init`` (T, H, W, 3) in [0, 1], its latents noised to ``timestep`` (None: none left
-        to run, the latents as they are)."""
-        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+        to run, the latents as they are). ``span`` (first, total): the noise is the whole
+        shot's, drawn for ``total`` frames, of which these are ``first``... (a part of a
+        shot generated on its own draws the same noise as the whole shot has there)."""
+        if span is None:
+            noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+        else:
+            first, total = span
+            whole = torch.randn((*shape[:2], total, *shape[3:]), generator=generator,
+                                dtype=torch.float32)
+            noise = whole[:, :, first : first + shape[2]].contiguous()
         if init is None:
             return (noise * self.scheduler.init_noise_sigma).to(self.device)
         frames = torch.from_numpy(np.ascontiguousarray(init, np.float32)).permute(0, 3, 1, 2)
@@ -246,11 +254,17 @@ class ActAnywherePipeline(DiffusionPipeline):
             tokens.append(cache[key])
         return tokens
 
-    def prepare_windows(self, t_frames: int, window: int, overlap: int) -> Windows:
-        """The overlapping windows (``windows.py``), their blend weights and per-frame sums."""
-        plan = windows.plan(t_frames, window, overlap)
-        weights = [torch.tensor(windows.weights(e - s, overlap), device=self.device)
-                   .view(1, 1, -1, 1, 1) for s, e in plan]
+    def prepare_windows(self, t_frames: int, window: int, overlap: int,
+                        span: tuple[int, int] | None = None) -> Windows:
+        """The overlapping windows (``windows.py``), their blend weights and per-frame sums;
+        with ``span`` (first, total), the whole shot's windows cut to these frames."""
+        first, shot_frames = span or (0, t_frames)
+        cut = windows.cut(windows.plan(shot_frames, window, overlap), first, first + t_frames)
+        plan = [(s - first, e - first) for s, e, _ in cut]
+        weights = []
+        for s, e, (ws, we) in cut:  # a cut window keeps its whole ramp's weights
+            ramp = windows.weights(we - ws, overlap)[s - ws : e - ws]
+            weights.append(torch.tensor(ramp, device=self.device).view(1, 1, -1, 1, 1))
         total = torch.zeros(1, 1, t_frames, 1, 1, device=self.device)
         for (s, e), w in zip(plan, weights, strict=True):
             total[:, :, s:e] += w
@@ -305,7 +319,8 @@ class ActAnywherePipeline(DiffusionPipeline):
                  window: int = 16, overlap: int = 4, decode_chunk: int = 8,
                  init: np.ndarray | None = None, init_strength: float = 0.0,
                  spatial: np.ndarray | None = None, callback: StepCallback | None = None,
-                 cancel: threading.Event | None = None) -> ActAnywherePipelineOutput:
+                 cancel: threading.Event | None = None, span: tuple[int, int] | None = None
+                 ) -> ActAnywherePipelineOutput:
         """Generate the background video with ``self.scheduler``.
 
         foreground: (T, H, W, 3) segmentation S in [0, 1] (gray 127 outside the subject);
@@ -316,9 +331,14 @@ class ActAnywherePipeline(DiffusionPipeline):
         moved to each frame, (T, H, W, 3) or (H, W, 3) at the frame size (default: the
         condition itself, which must then be frame-sized). H and W must be multiples of 8
         times the UNet's downsampling (64 is safe). ``cancel`` set between steps raises
-        ``Interrupted``.
+        ``Interrupted``. span: (first, total) when these T frames are a part of a longer shot
+        generated in parts (farm splits): the noise and the windows are the whole shot's, so
+        parts agree with each other and with a single pass where they overlap.
         """
         self.check_inputs(foreground, mask, window)
+        if span is not None and not (span[0] >= 0 and span[0] + mask.shape[0] <= span[1]):
+            raise ModelError(f"span {span}: {mask.shape[0]} frames from frame {span[0]} do "
+                             f"not fit in a shot of {span[1]}")
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else seed)
         if init is None:
@@ -327,14 +347,14 @@ class ActAnywherePipeline(DiffusionPipeline):
 
         fg_lat, m_lat = self.prepare_conditioning(foreground, mask, decode_chunk)
         t_frames, (lh, lw) = mask.shape[0], fg_lat.shape[-2:]
-        win = self.prepare_windows(t_frames, window, overlap)
+        win = self.prepare_windows(t_frames, window, overlap, span)
         tokens = self.prepare_tokens(condition, guidance_scale, win)
         moved = self.prepare_spatial(condition if spatial is None else spatial, t_frames,
                                      mask.shape[1:], decode_chunk)
         latents = self.prepare_latents(
             (1, self.unet.config.out_channels, t_frames, lh, lw), generator,
             init if init_strength > 0 else None, timesteps[0] if len(timesteps) else None,
-            decode_chunk)
+            decode_chunk, span)
 
         steps = len(timesteps)
         for i, t in enumerate(timesteps):

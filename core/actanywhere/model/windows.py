@@ -25,6 +25,13 @@ def plan(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + window) for s in starts]
 
 
+def cut(windows: list[tuple[int, int]], start: int, end: int
+        ) -> list[tuple[int, int, tuple[int, int]]]:
+    """The windows that meet frames ``start..end-1``, cut to them: (start, end, the whole
+    window). A part of a shot generated on its own keeps the whole shot's windows."""
+    return [(max(s, start), min(e, end), (s, e)) for s, e in windows if s < end and e > start]
+
+
 def weights(length: int, overlap: int) -> list[float]:
     """Blend weight per frame of one window: 1 in the middle, a linear ramp over ``overlap``
     frames at each end (never 0, so a frame covered by one window keeps its prediction)."""

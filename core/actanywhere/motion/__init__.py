@@ -16,8 +16,11 @@ from typing import Any
 
 #: sources a user can name (``motion.source``); ``auto`` tries metadata, track, then subject
 SOURCES = ("none", "auto", "file", "keys", "metadata", "track", "subject")
+#: sources that need no plate pictures: a part of a split shot (the farm) lays them over the
+#: whole shot's frames
+WITHOUT_PICTURES = ("none", "keys", "file")
 
-__all__ = ["SOURCES", "Motion", "load", "save"]
+__all__ = ["SOURCES", "WITHOUT_PICTURES", "Motion", "load", "save"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,150 @@
+"""A long diffusion shot split into overlapping parts (farm tasks) and joined again.
+
+``plan`` cuts a shot's frames into parts of ``size`` frames that share ``overlap`` frames
+with the next; each part is one farm task that generates only its frames with the whole
+shot's noise, windows and camera path (``diffusion.shot_frames``), so adjacent parts already
+agree closely where they overlap. ``join`` (the final, dependent farm step) writes the take's
+frames: a frame of one part is copied, a frame two parts share is cross-faded from the
+earlier part to the later over the overlap (every channel: the comp, ``bg`` and the matte),
+so no seam shows; the take's proxies and record are written as a normal job's are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import frames as frames_mod
+from .. import imageio
+from ..errors import InputError, SpecError
+from ..motion import WITHOUT_PICTURES
+from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
+from ..spec import ShotSpec
+
+
+def plan(frame_list: list[int], size: int, overlap: int) -> list[list[int]]:
+    """Parts of ``size`` frames, each sharing ``overlap`` frames with the next (the last may
+    be shorter, never shorter than ``overlap`` + 1); one part when the shot fits. No frame is
+    in more than two parts."""
+    if size < 2 or not 0 < overlap <= size // 2:
+        raise SpecError(f"--split {size} --split-overlap {overlap}: a part needs at least 2 "
+                        "frames and the overlap at least 1 and at most half a part (e.g. "
+                        "--split 48 --split-overlap 8)")
+    starts = [0]
+    while starts[-1] + size < len(frame_list):
+        starts.append(starts[-1] + size - overlap)
+    return [frame_list[s : s + size] for s in starts]
+
+
+def check_splittable(spec: ShotSpec, name: str) -> None:
+    """SpecError (one line) when ``spec`` cannot be generated in parts that agree."""
+    if spec.engine.name != "diffusion":
+        raise SpecError(f"{name}: --split is for the diffusion engine (the composite engine "
+                        "is chunked by frames already: --chunk)")
+    if spec.motion.source not in WITHOUT_PICTURES:
+        raise SpecError(f"{name}: motion.source {spec.motion.source} needs the whole shot's "
+                        "pictures, which a part does not read; write the motion once with "
+                        "`actanywhere motion` and export with motion.source file")
+    if spec.diffusion.condition == "composite":
+        raise SpecError(f"{name}: diffusion.condition composite takes one plate frame that "
+                        "not every part reads; use condition background to --split")
+
+
+def weights(parts: list[list[int]]) -> dict[int, list[tuple[int, float]]]:
+    """Frame -> (part index, weight) pairs summing to 1: a linear cross-fade from the earlier
+    part to the later over the frames they share."""
+    out: dict[int, list[tuple[int, float]]] = {}
+    for i, part in enumerate(parts):
+        for f in part:
+            out.setdefault(f, []).append((i, 1.0))
+    for f, owners in out.items():
+        if len(owners) == 1:
+            continue
+        (a, _), (b, _) = owners[0], owners[-1]
+        shared = [g for g in parts[a] if g in set(parts[b])]
+        k = shared.index(f) + 1
+        t = k / (len(shared) + 1)
+        out[f] = [(a, 1.0 - t), (b, t)]
+    return out
+
+
+@dataclass
+class Joined:
+    written: list[str]
+    seconds: float
+
+
+def part_pattern(parts_dir: str, part: list[int], stem: str) -> str:
+    """Where a part's frames are: ``<parts_dir>/<first>-<last>/<stem>.####.exr``."""
+    return os.path.join(parts_dir, f"{part[0]}-{part[-1]}", f"{stem}.####.exr")
+
+
+def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
+         report: Reporter = null_reporter) -> Joined:
+    """The take's frames (``spec.output.path``) from its parts' frames, cross-faded where
+    they overlap; proxies and ``take.json`` as a job writes them."""
+    from ..model import model_hash
+    from ..plan import color_context
+    from ..proxy import TakeProxies
+
+    start = time.monotonic()
+    blend = weights(parts)
+    out = frames_mod.Sequence(frames_mod.template(spec.output.path), tuple(sorted(blend)))
+    patterns = [part_pattern(parts_dir, p, stem) for p in parts]
+    missing = [pat.replace("####", f"{f:04d}") for i, p in enumerate(parts) for f in p
+               for pat in [patterns[i]] if not os.path.exists(pat.replace("####", f"{f:04d}"))]
+    if missing:
+        raise InputError(f"{missing[0]}: missing part frame ({len(missing)} in all); rerun "
+                         "that part's task (its frames are written before the join runs)")
+    color = color_context(spec.color) if spec.output.proxy else None
+    proxies = TakeProxies(spec, color) if color is not None else None
+    first = imageio.read(patterns[0].replace("####", f"{parts[0][0]:04d}"), clean=False)
+    if proxies is not None:
+        proxies.start(spec, str(first.info.metadata.get("actanywhere:motion", "none")),
+                      model_hash(spec.engine.model))
+    space = str(first.info.metadata.get("actanywhere:colorspace", ""))
+    clock = StageClock(report, "frames", len(blend))
+    written: list[str] = []
+    try:
+        for f in sorted(blend):
+            img, pixels = None, None
+            for i, w in blend[f]:
+                img = imageio.read(patterns[i].replace("####", f"{f:04d}"), clean=False)
+                if pixels is None:
+                    pixels = np.zeros_like(img.pixels)
+                    names = img.info.channels
+                elif img.info.channels != names:
+                    raise InputError(f"{patterns[i].replace('####', f'{f:04d}')}: channels "
+                                     f"{', '.join(img.info.channels)} differ from the other "
+                                     "part's; rerun both parts with the same spec")
+                pixels += w * img.pixels
+            assert img is not None and pixels is not None
+            meta = dict(img.info.metadata)
+            meta["actanywhere:parts"] = ", ".join(f"{parts[i][0]}-{parts[i][-1]} x {w:.3f}"
+                                                  for i, w in blend[f])
+            path = out.path(f)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            imageio.write_exr(path, names, pixels, img.info.display, meta,
+                              spec.output.compression, img.info.pixel_aspect)
+            written.append(path)
+            if proxies is not None and color is not None and "R" in names:
+                rgb = pixels[..., [names.index(c) for c in ("R", "G", "B")]]
+                if space and space != color.working_space:
+                    rgb = color.to_working(rgb, space)
+                proxies.frame(f, rgb)
+            clock.advance(f)
+    except BaseException as exc:
+        if proxies is not None:
+            proxies.end("failed", time.monotonic() - start, len(written),
+                        (str(exc).splitlines() or [type(exc).__name__])[0])
+        raise
+    seconds = time.monotonic() - start
+    if proxies is not None:
+        proxies.end("done", seconds, len(written))
+    report(ProgressEvent("done", len(written), len(blend), message=f"joined "
+                         f"{len(parts)} part(s) into {len(written)} frame(s) of "
+                         f"{out.template} in {seconds:.1f}s"))
+    return Joined(written, seconds)
