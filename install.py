@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # demo runs the shipped model (diffusion engine): it needs torch as much as the tests
         torch = ns.torch or ("none" if ns.action == "setup" else "cuda")
-        extras = ["dev", "train", "takes"] if ns.action == "test" else []
+        extras = ["dev", "train", "takes", "opencue"] if ns.action == "test" else []
         if torch != "none":
             extras.append("model")
         py = setup(ns.venv, ",".join(extras), torch)

@@ -104,7 +104,9 @@ def test_openjd_run_composite_chunks_equal_direct_generate(tmp_path):
             a, _ = read_exr(got / f"sh010.{f:04d}.exr")
             b, _ = read_exr(ref / f"c.{f:04d}.exr")
             assert np.array_equal(a, b), (take, f)
-        assert len(Take.load(str(got)).proxies()) == 7
+        record = Take.load(str(got))
+        assert len(record.proxies()) == 7
+        assert record.written == 7  # the take's frames, not the last chunk's 1
     a, _ = read_exr(tmp_path / "renders" / "sh010" / "take_001" / "sh010.0004.exr")
     b, _ = read_exr(tmp_path / "renders" / "sh010" / "take_002" / "sh010.0004.exr")
     assert not np.array_equal(a, b)  # the wedge made two different takes

@@ -117,6 +117,9 @@ class TakeProxies:
         or its own error, is what the caller reports)."""
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             self.contact_sheet()
+        # the take's frames on disk: a farm task renders one chunk of the take, and the
+        # take is all of its chunks
+        written = max(written, len(frames_on_disk(self.output)))
         try:
             timings = dict(self.take.timings)
             timings["job_s"] = round(seconds, 3)

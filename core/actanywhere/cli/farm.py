@@ -24,24 +24,22 @@ def export(
     command: Annotated[str | None, typer.Option(help="The actanywhere command on the farm hosts (default: this install's)")] = None,
     split: Annotated[int, typer.Option(min=0, help="Diffusion: split shots longer than this many frames into parts (tasks) joined by a final step; 0 never")] = 0,
     split_overlap: Annotated[int, typer.Option(min=1, help="--split: frames adjacent parts share (cross-faded by the join)")] = 8,
-    fmt: Annotated[str, typer.Option("--format", help="openjd (Deadline Cloud, openjd run)")] = "openjd",
+    fmt: Annotated[str, typer.Option("--format", help="openjd (template.yaml: Deadline Cloud, openjd run) or opencue (job.xml for Cuebot)")] = "openjd",
 ) -> None:
     """Write a job bundle: template.yaml (Open Job Description), parameter values, specs."""
     from .. import spec as spec_mod
     from ..errors import SpecError
     from ..farm import bundle
 
-    if fmt != "openjd":
-        raise SpecError(f"--format {fmt!r}: only openjd is written today (docs/farm.md)")
     if os_family not in ("linux", "windows", "macos"):
         raise SpecError(f"--os {os_family!r}: use linux, windows or macos")
     shots = [spec_mod.from_dict(spec_mod.load(p)) for p in specs]
     done = bundle.export(shots, wedge or [], out, output_root, name, chunk, gpu_memory,
-                         os_family, command, split, split_overlap)
+                         os_family, command, split, split_overlap, fmt)
     shots_n = len({t.shot for t in done.takes})
     typer.echo(f"wrote {done.template} ({len(done.takes)} take(s) of {shots_n} shot(s))")
     typer.echo(f"submit:      {done.submit}")
-    typer.echo(f"run locally: {done.run_locally}")
+    typer.echo(f"run locally: {done.run_locally or 'no local runner for OpenCue (needs Cuebot)'}")
 
 
 @app.command("join")

@@ -27,12 +27,12 @@ from . import join, openjd, wedge
 @dataclass
 class Exported:
     folder: str
-    template: str
-    parameters: str
-    openjd_parameters: str
+    template: str  # template.yaml (OpenJD) or job.xml (OpenCue)
+    parameters: str | None
+    openjd_parameters: str | None
     takes: list[wedge.Take]
-    submit: str  # the command that sends it to Deadline Cloud
-    run_locally: str  # the command that runs it here
+    submit: str  # the command that sends it to Deadline Cloud / Cuebot
+    run_locally: str | None  # the command that runs it here (OpenJD only)
 
 
 def chunks(frame_list: list[int], size: int) -> list[str]:
@@ -52,12 +52,15 @@ def chunks(frame_list: list[int], size: int) -> list[str]:
 def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_root: str,
            name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float = 8.0,
            os_family: str = "linux", command: str | None = None, split: int = 0,
-           split_overlap: int = 8) -> Exported:
+           split_overlap: int = 8, fmt: str = "openjd") -> Exported:
     """Write the bundle for ``shots`` times the wedge; returns what was written. ``split``
     (diffusion): shots longer than this many frames are generated in parts that overlap by
-    ``split_overlap`` frames and joined by a dependent step (``join.py``)."""
+    ``split_overlap`` frames and joined by a dependent step (``join.py``). ``fmt``: openjd
+    (``template.yaml`` and its parameter values) or opencue (``job.xml``, ``opencue.py``)."""
     if not shots:
         raise SpecError("farm export: give at least one ShotSpec")
+    if fmt not in ("openjd", "opencue"):
+        raise SpecError(f"--format {fmt!r}: use openjd (Deadline Cloud, openjd run) or opencue")
     if chunk < 1:
         raise SpecError(f"--chunk {chunk}: at least 1 frame per task")
     takes = wedge.expand(shots, wedge.parse(wedge_items))
@@ -101,8 +104,20 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
             backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
             chunks=chunks(frame_list, chunk) if engine != "diffusion" else [],
             parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
+            frame_range=frames_mod.compact(frame_list),
             gpu_memory_gib=gpu_memory_gib, os_family=os_family))
     command = command or _command()
+    if fmt == "opencue":
+        from . import opencue
+
+        job_path = os.path.join(folder, "job.xml")
+        xml = opencue.serialize(name, steps, specs_dir, output_root, command, chunk)
+        with open(job_path, "w") as fh:
+            fh.write(xml)
+        return Exported(folder, job_path, None, None, takes,
+                        submit="python -c \"import opencue; opencue.api.launchSpec(open("
+                               f"'{job_path}').read())\"",
+                        run_locally=None)
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)
     template_path = os.path.join(folder, "template.yaml")
     with open(template_path, "w") as fh:

@@ -30,6 +30,7 @@ class StepPlan:
     backgrounds: list[str]  # per take
     chunks: list[str] = field(default_factory=list)  # composite: "1001-1010", ...
     parts: list[str] = field(default_factory=list)  # diffusion split: "1001-1048", ...
+    frame_range: str = ""  # the shot's frames, e.g. "1001-1100"
     gpu_memory_gib: float = 8.0
     memory_gib: float = 16.0
     os_family: str = "linux"
