@@ -164,6 +164,9 @@ def test_hosts_send_takes_to_the_farm_through_the_stdlib_layer(tmp_path):
     assert done.submit == f"deadline bundle submit {tmp_path / 'b'}"
     assert done.run_locally.startswith("openjd run ") and "2 take(s)" in done.message
     assert _openjd("check", tmp_path / "b" / "template.yaml").returncode == 0
+    cue = send_to_farm([data], str(tmp_path / "b3"), str(tmp_path / "r"), fmt="opencue")
+    assert "launchSpec" in cue.submit and cue.run_locally == ""
+    assert (tmp_path / "b3" / "job.xml").is_file()
     data["plate"]["path"] = str(tmp_path / "nowhere" / "p.####.exr")
     with pytest.raises(FarmError, match="nowhere"):
         send_to_farm([data], str(tmp_path / "b2"), str(tmp_path / "r"))

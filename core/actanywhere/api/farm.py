@@ -16,7 +16,7 @@ from dataclasses import dataclass
 class FarmBundle:
     folder: str
     submit: str  # e.g. ``deadline bundle submit <folder>``
-    run_locally: str  # ``openjd run ...``
+    run_locally: str  # ``openjd run ...`` ("" for OpenCue: it has no local runner)
     message: str  # the exporter's summary line
 
 
@@ -26,10 +26,13 @@ class FarmError(Exception):
 
 def send_to_farm(specs: list[dict], out: str, output_root: str,
                  wedge: dict[str, list] | None = None, python: str | None = None,
-                 chunk: int = 10, timeout: float = 300.0) -> FarmBundle:
+                 chunk: int = 10, timeout: float = 300.0, split: int = 0,
+                 split_overlap: int = 8, fmt: str = "openjd") -> FarmBundle:
     """Write a job bundle for ``specs`` (ShotSpec dicts, one per shot) times ``wedge``
     (field -> values) into ``out``; ``python``: the ActAnywhere venv's interpreter (default
-    ``$ACTANYWHERE_PYTHON``, else this one)."""
+    ``$ACTANYWHERE_PYTHON``, else this one). ``split``: diffusion shots longer than this
+    are generated in overlapping parts; ``fmt``: openjd or opencue (``job.xml``; then
+    ``run_locally`` is empty)."""
     python = python or os.environ.get("ACTANYWHERE_PYTHON") or sys.executable
     with tempfile.TemporaryDirectory(prefix="actanywhere-farm-") as tmp:
         paths = []
@@ -39,7 +42,8 @@ def send_to_farm(specs: list[dict], out: str, output_root: str,
                 json.dump(spec, fh)
             paths.append(path)
         cmd = [python, "-m", "actanywhere", "farm", "export", *paths, "--out", out,
-               "--output-root", output_root, "--chunk", str(chunk)]
+               "--output-root", output_root, "--chunk", str(chunk), "--split", str(split),
+               "--split-overlap", str(split_overlap), "--format", fmt]
         for field, values in (wedge or {}).items():
             cmd += ["--wedge", f"{field}={','.join(str(v) for v in values)}"]
         env = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -53,5 +57,6 @@ def send_to_farm(specs: list[dict], out: str, output_root: str,
     if r.returncode != 0 or len(lines) < 3:
         err = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
         raise FarmError(f"farm export failed: {err}")
+    local = lines[2].split(":", 1)[1].strip()
     return FarmBundle(os.path.abspath(out), lines[1].split(":", 1)[1].strip(),
-                      lines[2].split(":", 1)[1].strip(), lines[0])
+                      "" if fmt == "opencue" else local, lines[0])

@@ -20,7 +20,7 @@ import yaml
 from .. import frames as frames_mod
 from ..api.takes import Takes
 from ..errors import OutputError, SpecError
-from ..spec import ShotSpec
+from ..spec import ShotSpec, from_dict
 from . import join, openjd, wedge
 
 
@@ -89,11 +89,14 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
                             "export the engines separately")
         for take in shot_takes if len(parts) > 1 else []:
             join.check_splittable(take.spec, shot)
-            take.spec.diffusion.shot_frames = frames_mod.compact(frame_list)
+            data = take.spec.model_dump(mode="json", exclude_unset=True)
+            data.setdefault("diffusion", {})["shot_frames"] = frames_mod.compact(frame_list)
+            take.spec = from_dict(data)
         for take in shot_takes:
             record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
             take.name = record.name
-            data = take.spec.model_dump(mode="json")
+            # what the artist set, no more: unset fields take the model's recommended values
+            data = take.spec.model_dump(mode="json", exclude_unset=True)
             with open(os.path.join(specs_dir, shot, f"{take.name}.json"), "w") as fh:
                 json.dump(data, fh, indent=2)
             record.update(spec=data, seed=take.spec.diffusion.seed

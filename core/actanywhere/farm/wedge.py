@@ -75,7 +75,8 @@ def expand(shots: list[ShotSpec], wedge: dict[str, list[Any]]) -> list[Take]:
     for spec in shots:
         shot = shot_name(spec, used)
         for i, combo in enumerate(combos, start=1):
-            data = copy.deepcopy(spec.model_dump(mode="json"))
+            # unset fields stay unset: the model's recommended settings fill them at run time
+            data = copy.deepcopy(spec.model_dump(mode="json", exclude_unset=True))
             values = dict(zip(fields, combo, strict=True))
             for field, value in values.items():
                 _set(data, field, value)
@@ -92,6 +93,7 @@ def _set(data: dict[str, Any], field: str, value: Any) -> None:
     parts = field.split(".")
     node = data
     for part in parts[:-1]:
+        node.setdefault(part, {})  # a section the spec left unset (an unknown one is refused)
         if not isinstance(node.get(part), dict):
             raise SpecError(f"--wedge {field}: {part!r} is not a ShotSpec section "
                             "(docs/shotspec.md lists the fields)")
