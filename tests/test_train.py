@@ -352,3 +352,34 @@ def test_training_widens_a_checkpoint_to_the_spatial_pathway(tmp_path):
     assert comps.unet.conv_in.weight[:, 9:].abs().sum() > 0
     trained = checkpoint.manifest(out)["files"]["unet/diffusion_pytorch_model.safetensors"]
     assert "crossattn -> both" in trained["trained"]
+
+
+def test_decoder_training_keeps_the_latents_and_the_denoisers_settings(tmp_path):
+    from actanywhere.model import checkpoint
+    from actanywhere.model.components import build_random
+
+    start = tmp_path / "start"
+    checkpoint.save(build_random("tiny", seed=0), str(start),
+                    recommended={"resolution": 64, "frames_per_window": 8, "guidance": 2.0,
+                                 "init_strength": 0.5})
+    cfg = _cfg(tmp_path, "dec", stage="vae", trainable="decoder", steps=4, model=str(start))
+    out = loop.run(cfg, report=lambda _: None)
+    before, after = checkpoint.load(str(start)), checkpoint.load(out)
+    for name, p in before.vae.named_parameters():
+        q = dict(after.vae.named_parameters())[name]
+        trained = name.startswith(("decoder.", "post_quant_conv."))
+        assert torch.equal(p, q) != trained, name  # the decoder moved, nothing else
+    assert after.vae.config.scaling_factor == before.vae.config.scaling_factor
+    assert checkpoint.manifest(out)["recommended"]["init_strength"] == 0.5
+
+
+def test_evaluation_starting_from_the_moved_condition_keeps_it_at_strength_one():
+    from actanywhere.model.components import build_random
+    from actanywhere.train.validate import generate, reconstruct
+
+    comps = build_random("tiny", seed=0)
+    sample = TrainSamples(DataConfig(frames=4, resolution=32), 1, heldout=True)[0]
+    kept = generate(comps, sample, steps=4, guidance=2.0, init_strength=1.0)
+    assert np.allclose(kept, reconstruct(comps, sample["moved_condition"]), atol=2e-3)
+    fresh = generate(comps, sample, steps=4, guidance=2.0)
+    assert np.abs(fresh - kept).mean() > 0.05  # from noise it is another picture

@@ -39,6 +39,7 @@ def evaluate(
     clip: Annotated[str | None, typer.Option("--clip", help="Local CLIP checkpoint folder: adds CLIP_cond and CLIP_temp")] = None,
     i3d: Annotated[str | None, typer.Option("--i3d", help="Local TorchScript I3D file: adds FVD")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    init_strength: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Start from the condition moved along the clip's camera path (as diffusion.init_strength); default: the model's recommended, else 0")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON")] = False,
 ) -> None:
     """Score a model on held-out clips (and the untrained baseline); JSON + report PNGs."""
@@ -51,7 +52,7 @@ def evaluate(
     data_cfg = data_cfg.model_copy(update=updates)
     doc = ev.run(model, out, clips=clips, data=data_cfg, steps=steps, guidance=guidance,
                  seed=seed, baseline=baseline, clip_path=clip, i3d_path=i3d, device=device,
-                 report=lambda line: typer.echo(line, err=True))
+                 report=lambda line: typer.echo(line, err=True), init_strength=init_strength)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return

@@ -67,10 +67,12 @@ class TrainConfig(Strict):
     output: str = Field(description="Run folder: logs, state/, validation/, model/")
     stage: Literal["diffusion", "vae"] = Field(
         "diffusion", description="diffusion: the denoiser; vae: the autoencoder alone")
-    trainable: Literal["unet", "motion", "conv_in_attention", "unet_condition", "all"] = Field(
+    trainable: Literal["unet", "motion", "conv_in_attention", "unet_condition", "all",
+                       "decoder"] = Field(
         "unet", description="What trains (diffusion stage): the whole UNet, only its motion "
         "modules, conv_in + attention, the UNet plus the condition encoder and projector, or all "
-        "but the VAE")
+        "but the VAE; vae stage: decoder trains only the VAE's decoder (the latents, and so a "
+        "trained denoiser, stay as they are), anything else the whole VAE")
     pathway: Literal["crossattn", "concat", "both"] | None = Field(
         None, description="How the condition reaches the UNet: crossattn (CLIP tokens, the "
         "paper's), concat (its latents moved along the camera path, as 4 more input channels) "

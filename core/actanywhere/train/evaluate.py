@@ -22,10 +22,10 @@ import torch
 from ..model import checkpoint
 from ..model.components import Components, build_module
 from ..preview import contact_sheet
-from . import metrics
+from . import metrics, validate
 from .config import DataConfig
 from .dataset import TrainSamples
-from .validate import generate, hwc, zoom
+from .validate import hwc, zoom
 
 #: metric -> (label, higher is better)
 METRICS = {
@@ -84,12 +84,17 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: int = 25,
              guidance: float = 2.0, seed: int = 0, clip: metrics.Embedder | None = None,
              i3d: Callable[[np.ndarray], np.ndarray] | None = None, sensitivity: bool = True,
-             ) -> tuple[dict[str, Any], list[np.ndarray]]:
+             init_strength: float = 0.0) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Generate every sample and score it: ({"mean": ..., "clips": [...]}, outputs).
-    ``sensitivity``: also the condition sensitivity (two more generations a clip)."""
+    ``sensitivity``: also the condition sensitivity (two more generations a clip);
+    ``init_strength``: start from the moved condition (``validate.generate``)."""
     rows, outputs, feats = [], [], []
+
+    def generate(sample: dict[str, torch.Tensor], seed: int) -> np.ndarray:
+        return validate.generate(comps, sample, steps, guidance, seed, init_strength)
+
     for i, sample in enumerate(samples):
-        out = generate(comps, sample, steps, guidance, seed)
+        out = generate(sample, seed)
         outputs.append(out)
         rows.append(score_clip(out, sample, clip))
         if sensitivity and len(samples) > 1:  # the next clip's background (its own motion)
@@ -97,8 +102,8 @@ def evaluate(comps: Components, samples: list[dict[str, torch.Tensor]], steps: i
             swapped = {**sample, "condition": other["condition"],
                        "moved_condition": other["moved_condition"]}
             rows[-1]["condition_sensitivity"] = metrics.condition_sensitivity(
-                out, generate(comps, sample, steps, guidance, seed + 1),
-                generate(comps, swapped, steps, guidance, seed), sample["mask"][:, 0].numpy())
+                out, generate(sample, seed + 1),
+                generate(swapped, seed), sample["mask"][:, 0].numpy())
         if i3d is not None:
             feats.append(i3d(out))
     result: dict[str, Any] = {"mean": _mean(rows), "clips": rows}
@@ -117,19 +122,27 @@ def truth_scores(samples: list[dict[str, torch.Tensor]], clip: metrics.Embedder 
 def run(model: str, output: str, clips: int = 8, data: DataConfig | None = None,
         steps: int = 25, guidance: float = 2.0, seed: int = 0, baseline: bool = True,
         clip_path: str | None = None, i3d_path: str | None = None, device: str = "cpu",
-        report: Callable[[str], None] = print) -> dict[str, Any]:
-    """Evaluate the checkpoint ``model``; write the JSON, plots and samples under ``output``."""
+        report: Callable[[str], None] = print, init_strength: float | None = None
+        ) -> dict[str, Any]:
+    """Evaluate the checkpoint ``model``; write the JSON, plots and samples under ``output``.
+    ``init_strength`` None: the model's recommended one (its manifest), else 0."""
     t0 = time.perf_counter()
     data = data or DataConfig()
+    if init_strength is None:
+        init_strength = float((checkpoint.manifest(model).get("recommended") or {})
+                              .get("init_strength", 0.0))
     comps = checkpoint.load(model, device=device)
     samples = heldout_samples(data, clips)
     clip = metrics.ClipEmbedder(clip_path, device) if clip_path else None
     i3d = metrics.I3DFeatures(i3d_path, device) if i3d_path else None
-    report(f"evaluating {model} on {clips} held-out clips ({steps} steps, guidance {guidance})")
-    result, outputs = evaluate(comps, samples, steps, guidance, seed, clip, i3d)
+    report(f"evaluating {model} on {clips} held-out clips ({steps} steps, guidance {guidance}, "
+           f"init_strength {init_strength:g})")
+    result, outputs = evaluate(comps, samples, steps, guidance, seed, clip, i3d,
+                               init_strength=init_strength)
     doc: dict[str, Any] = {
         "model": os.path.abspath(model),
         "settings": {"clips": clips, "steps": steps, "guidance": guidance, "seed": seed,
+                     "init_strength": init_strength,
                      "data": data.model_dump(), "clip": clip_path, "i3d": i3d_path},
         "model_scores": result,
         "truth_scores": truth_scores(samples, clip),
@@ -138,7 +151,7 @@ def run(model: str, output: str, clips: int = 8, data: DataConfig | None = None,
     if baseline:
         report("evaluating the same architecture untrained (the baseline)")
         base, base_outputs = evaluate(untrained_like(comps), samples, steps, guidance, seed,
-                                      clip, i3d)
+                                      clip, i3d, init_strength=init_strength)
         doc["untrained_scores"] = base
     doc["seconds"] = round(time.perf_counter() - t0, 1)
     os.makedirs(output, exist_ok=True)

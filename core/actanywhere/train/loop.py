@@ -64,6 +64,10 @@ def trainable_parameters(c: Components, cfg: TrainConfig) -> dict[str, nn.Module
     """Set requires_grad by ``cfg.trainable``/``cfg.stage``; the modules that hold any."""
     for module in c.modules().values():
         module.requires_grad_(False)
+    if cfg.stage == "vae" and cfg.trainable == "decoder":  # the latents stay as they are
+        c.vae.decoder.requires_grad_(True)
+        c.vae.post_quant_conv.requires_grad_(True)
+        return {"vae": c.vae}
     if cfg.stage == "vae":
         c.vae.requires_grad_(True)
         return {"vae": c.vae}
@@ -367,7 +371,7 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
         ema.copy_to(params)
     for module in comps.modules().values():
         module.eval()
-    if cfg.stage == "vae":
+    if cfg.stage == "vae" and cfg.trainable != "decoder":  # new latents: a new scale
         scale = latent_scale(comps, TrainSamples(cfg.data, 8, heldout=True))
         comps.vae.register_to_config(scaling_factor=scale)
         report(f"latent scaling_factor set to {scale:.5f}")
@@ -381,6 +385,8 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     recommended = {"resolution": max(64, round(cfg.data.resolution / 64) * 64),
                    "frames_per_window": frames, "overlap": min(2, frames - 1) if frames > 1 else 0,
                    "guidance": cfg.validation.guidance}
+    if cfg.stage == "vae" and os.path.isdir(cfg.model):  # the denoiser's settings stand
+        recommended = checkpoint.manifest(cfg.model).get("recommended") or recommended
     out = checkpoint.save(comps, os.path.join(cfg.output, "model"), trained=trained,
                           source={"train_config": json.loads(config_json)}, overwrite=True,
                           recommended=recommended)

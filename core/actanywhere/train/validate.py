@@ -27,16 +27,19 @@ def zoom(img: np.ndarray, min_size: int = 128) -> np.ndarray:
 
 
 def generate(comps: Components, sample: dict[str, torch.Tensor], steps: int, guidance: float,
-             seed: int = 0) -> np.ndarray:
-    """The pipeline's output (T, H, W, 3) for one dataset sample."""
+             seed: int = 0, init_strength: float = 0.0) -> np.ndarray:
+    """The pipeline's output (T, H, W, 3) for one dataset sample; ``init_strength`` > 0
+    starts from the condition moved along the clip's camera path, as the diffusion engine
+    does from the moved background plate (``diffusion.init_strength``)."""
     from ..model.pipeline import ActAnywherePipeline
 
     pipe = ActAnywherePipeline.from_components(comps)
     t = sample["frames"].shape[0]
+    moved = hwc(sample["moved_condition"])
     return pipe(hwc(sample["foreground"]), sample["mask"][:, 0].numpy(),
                 sample["condition"].permute(1, 2, 0).numpy(), num_inference_steps=steps,
-                guidance_scale=guidance, seed=seed, window=t, overlap=0,
-                spatial=hwc(sample["moved_condition"])).frames
+                guidance_scale=guidance, seed=seed, window=t, overlap=0, spatial=moved,
+                init=moved if init_strength > 0 else None, init_strength=init_strength).frames
 
 
 def reconstruct(comps: Components, frames: torch.Tensor) -> np.ndarray:
