@@ -164,7 +164,7 @@ def test_a_matte_strip_lines_up_on_the_timeline_and_diffusion_settings_reach_the
     assert take["engine"] == "diffusion" and take["seed"] == 7
     assert take["label"] == "diffusion seed 7 2 steps"
     spec = out["spec"]
-    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 4.0, "init_strength": 0.5}
+    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 2.0, "init_strength": 0.5}
     assert spec["motion"] == {"source": "subject"}
     assert spec["matte"]["source"] == "file" and spec["matte"]["channel"] == "A"
     # the plate's 1001 shows at timeline 20, where the roto strip (from 19) shows roto.0002

@@ -158,3 +158,16 @@ def test_openjd_runs_a_split_shot_and_its_join_step(tmp_path, tiny):
         assert record.status == "done" and len(record.proxies()) == 12
         meta = read_exr(folder / "sh010.0007.exr")[1]
         assert meta.getattribute("actanywhere:parts") == "1-8 x 0.500, 6-12 x 0.500"
+
+
+def test_a_missing_part_frame_stops_the_join_naming_it(tmp_path, tiny):
+    data = _spec(tmp_path, tiny, range(1, 13))
+    path = tmp_path / "take.json"
+    path.write_text(json.dumps(data))
+    part = tmp_path / "parts" / "1-8"
+    part.mkdir(parents=True)
+    r = _cli("farm", "join", "--spec", path, "--parts-dir", tmp_path / "parts", "--stem",
+             "sh010", "--part", "1-8", "--part", "6-12", "-o", tmp_path / "out" / "s.####.exr")
+    assert r.returncode == 3, r.stderr
+    assert f"{part / 'sh010.0001.exr'}: missing part frame (15 in all); rerun" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()

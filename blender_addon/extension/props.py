@@ -70,11 +70,15 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
                                     description="Model folder; empty: the shipped model")
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
     steps: bpy.props.IntProperty(name="Steps", default=25, min=1, max=1000)
-    guidance: bpy.props.FloatProperty(name="Guidance", default=4.0, min=1.0, max=50.0)
+    guidance: bpy.props.FloatProperty(
+        name="Guidance", default=2.0, min=1.0, max=50.0,
+        description="How strongly the take follows the background; 2 is the shipped "
+        "model's recommended value")
     init_strength: bpy.props.FloatProperty(
-        name="Start From Background", default=0.0, min=0.0, max=1.0,
-        description="Start from the (moved) background, 0 to 1 (img2img): 0.5 keeps the "
-        "layout, 0.85 nearly all of it")
+        name="Start From Background", default=0.5, min=0.0, max=1.0,
+        description="Start from the (moved) background, 0 to 1 (img2img): 0 starts from "
+        "noise, 0.5 (the shipped model's recommended value) keeps the layout, 0.85 nearly "
+        "all of it")
     motion: bpy.props.EnumProperty(name="Background Motion", items=[
         ("none", "None", "A still background"),
         ("auto", "Auto", "Camera metadata, else tracking, else the subject"),

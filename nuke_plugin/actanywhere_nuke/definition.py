@@ -72,11 +72,13 @@ KNOBS: list[Knob] = [
     Knob("Int_Knob", "seed", "seed", 0, tooltip="Same seed + inputs + device = same take"),
     Knob("Int_Knob", "steps", "steps", 25, tooltip="Denoising steps (diffusion)",
          flags=("-STARTLINE",)),
-    Knob("Double_Knob", "guidance", "guidance", 4.0, range=(1.0, 10.0),
-         tooltip="How strongly the take follows the background (diffusion)"),
-    Knob("Double_Knob", "init_strength", "start from background", 0.0, range=(0.0, 1.0),
-         tooltip="Diffusion: start from the (moved) background, 0 to 1 (img2img); 0.5 keeps "
-         "the layout, 0.85 nearly all of it, so even a weak model keeps the camera path"),
+    Knob("Double_Knob", "guidance", "guidance", 2.0, range=(1.0, 10.0),
+         tooltip="How strongly the take follows the background (diffusion); 2 is the "
+         "shipped model's recommended value"),
+    Knob("Double_Knob", "init_strength", "start from background", 0.5, range=(0.0, 1.0),
+         tooltip="Diffusion: start from the (moved) background, 0 to 1 (img2img); 0 starts "
+         "from noise, 0.5 (the shipped model's recommended value) keeps the layout and lets "
+         "the model relight it, 0.85 nearly all of it"),
     Knob("Enumeration_Knob", "motion", "background motion", values=MOTION_SOURCES,
          tooltip="How the background moves with the plate's camera (docs/motion.md). none: a "
          "still background; auto: camera metadata, else tracking, else the subject; "

@@ -93,15 +93,16 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
     start = time.monotonic()
     blend = weights(parts)
     out = frames_mod.Sequence(frames_mod.template(spec.output.path), tuple(sorted(blend)))
-    patterns = [part_pattern(parts_dir, p, stem) for p in parts]
-    missing = [pat.replace("####", f"{f:04d}") for i, p in enumerate(parts) for f in p
-               for pat in [patterns[i]] if not os.path.exists(pat.replace("####", f"{f:04d}"))]
+    seqs = [frames_mod.Sequence(frames_mod.template(part_pattern(parts_dir, p, stem)),
+                                tuple(p)) for p in parts]
+    missing = [seq.path(f) for seq in seqs for f in seq.frames
+               if not os.path.exists(seq.path(f))]
     if missing:
         raise InputError(f"{missing[0]}: missing part frame ({len(missing)} in all); rerun "
                          "that part's task (its frames are written before the join runs)")
     color = color_context(spec.color) if spec.output.proxy else None
     proxies = TakeProxies(spec, color) if color is not None else None
-    first = imageio.read(patterns[0].replace("####", f"{parts[0][0]:04d}"), clean=False)
+    first = imageio.read(seqs[0].path(parts[0][0]), clean=False)
     if proxies is not None:
         proxies.start(spec, str(first.info.metadata.get("actanywhere:motion", "none")),
                       model_hash(spec.engine.model))
@@ -112,12 +113,12 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
         for f in sorted(blend):
             img, pixels = None, None
             for i, w in blend[f]:
-                img = imageio.read(patterns[i].replace("####", f"{f:04d}"), clean=False)
+                img = imageio.read(seqs[i].path(f), clean=False)
                 if pixels is None:
                     pixels = np.zeros_like(img.pixels)
                     names = img.info.channels
                 elif img.info.channels != names:
-                    raise InputError(f"{patterns[i].replace('####', f'{f:04d}')}: channels "
+                    raise InputError(f"{seqs[i].path(f)}: channels "
                                      f"{', '.join(img.info.channels)} differ from the other "
                                      "part's; rerun both parts with the same spec")
                 pixels += w * img.pixels
