@@ -125,7 +125,8 @@ def test_init_strength_keeps_the_moved_background_with_the_shipped_model():
         out = pipe(fg, 1.0 - matte, start[0], num_inference_steps=20, seed=0, init=start,
                    init_strength=strength).frames
         err[strength] = float(np.abs(out - trip).mean())
-    # measured 0.077 from noise (the 0.1 model: 0.184; this one already follows the condition,
-    # which is start[0]), 0.035 at 0.5, 0.018 at 0.9
-    assert err[0.5] < 0.6 * err[0.0] and err[0.9] < 0.6 * err[0.5], err
+    # measured 0.076 from noise (the 0.1 model: 0.184; this one already follows the condition,
+    # which is start[0]), 0.028 at 0.5, 0.017 at 0.9 (0.3's decoder: 0.5 keeps more than
+    # 0.2's 0.035 did, so 0.9 gains less over it: 0.62x, was 0.51x)
+    assert err[0.5] < 0.6 * err[0.0] and err[0.9] < 0.75 * err[0.5], err
     assert err[0.9] < 0.3 * err[0.0], err

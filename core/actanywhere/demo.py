@@ -232,7 +232,7 @@ def run_demo(root: str, nframes: int = 24, width: int = 2048, height: int = 1080
     shot = build_spec(p, engine)
     shot.threads = threads
     with open(p.spec, "w") as fh:
-        fh.write(spec.dump_json(shot))
+        fh.write(spec.dump_json(shot, set_only=True))
     result = job.run(shot, report)
     write_previews(p, result.frames)
     return p

@@ -454,8 +454,10 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dump_json(spec: ShotSpec) -> str:
-    return spec.model_dump_json(indent=2)
+def dump_json(spec: ShotSpec, set_only: bool = False) -> str:
+    """The spec as JSON; ``set_only``: only the fields given (the rest stay defaults and the
+    model's recommended settings when the file is run again)."""
+    return spec.model_dump_json(indent=2, exclude_unset=set_only)
 
 
 def reference_markdown(root: type[BaseModel] | None = None) -> str:
