@@ -56,19 +56,15 @@ def check_splittable(spec: ShotSpec, name: str) -> None:
 def weights(parts: list[list[int]]) -> dict[int, list[tuple[int, float]]]:
     """Frame -> (part index, weight) pairs summing to 1: a linear cross-fade from the earlier
     part to the later over the frames they share."""
-    out: dict[int, list[tuple[int, float]]] = {}
-    for i, part in enumerate(parts):
-        for f in part:
-            out.setdefault(f, []).append((i, 1.0))
-    for f, owners in out.items():
-        if len(owners) == 1:
-            continue
-        (a, _), (b, _) = owners[0], owners[-1]
-        shared = [g for g in parts[a] if g in set(parts[b])]
-        k = shared.index(f) + 1
-        t = k / (len(shared) + 1)
-        out[f] = [(a, 1.0 - t), (b, t)]
-    return out
+    out: dict[int, list[tuple[int, float]]] = {f: [(i, 1.0)] for i in
+                                               reversed(range(len(parts))) for f in parts[i]}
+    for a in range(len(parts) - 1):
+        later = set(parts[a + 1])
+        shared = [f for f in parts[a] if f in later]
+        for k, f in enumerate(shared, start=1):
+            t = k / (len(shared) + 1)
+            out[f] = [(a, 1.0 - t), (a + 1, t)]
+    return dict(sorted(out.items()))
 
 
 @dataclass
