@@ -171,3 +171,11 @@ def test_a_missing_part_frame_stops_the_join_naming_it(tmp_path, tiny):
     assert r.returncode == 3, r.stderr
     assert f"{part / 'sh010.0001.exr'}: missing part frame (15 in all); rerun" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_part_outside_its_shot_is_refused_before_any_frame(tmp_path, tiny):
+    data = _spec(tmp_path, tiny, range(1, 9))
+    data["plate"]["frames"] = "3-8"
+    data["diffusion"]["shot_frames"] = "10-20"
+    with pytest.raises(SpecError, match=r"shot_frames 10-20: this job's frames 3-8 are not"):
+        job.check(spec.from_dict(data))

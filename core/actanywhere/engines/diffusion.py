@@ -23,7 +23,7 @@ import numpy as np
 from .. import detail, modelspace
 from .. import frames as frames_mod
 from ..color import ColorContext
-from ..errors import JobCancelled, ModelError
+from ..errors import JobCancelled, ModelError, SpecError
 from ..model import SHIPPED
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
@@ -58,6 +58,20 @@ def with_recommended(settings: DiffusionSettings, manifest: dict, report: Report
     return merged
 
 
+def span(shot_frames: str | None, frames: list[int]) -> tuple[int, int] | None:
+    """(first, total) of ``frames`` in ``diffusion.shot_frames``, the whole shot a job is a
+    part of (None: the job is the whole shot); SpecError when they are not a run of it."""
+    if shot_frames is None:
+        return None
+    whole = frames_mod.parse_frames(shot_frames)
+    first = whole.index(frames[0]) if frames and frames[0] in whole else -1
+    if first < 0 or whole[first : first + len(frames)] != list(frames):
+        raise SpecError(f"diffusion.shot_frames {shot_frames}: this job's frames "
+                        f"{frames_mod.compact(list(frames))} are not a run of them; give the "
+                        "whole shot's range")
+    return first, len(whole)
+
+
 class DiffusionEngine(ShotEngine):
     name = "diffusion"
 
@@ -68,6 +82,7 @@ class DiffusionEngine(ShotEngine):
                 d.condition_frame not in frames:
             raise ModelError(f"diffusion.condition_frame {d.condition_frame} is not in the "
                              f"shot's frames ({frames[0]}-{frames[-1]}); pick a plate frame")
+        span(d.shot_frames, frames)
         cls._installed(spec)
 
     @staticmethod
@@ -204,17 +219,7 @@ class DiffusionEngine(ShotEngine):
         self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
 
     def _span(self, order: list[int]) -> tuple[int, int] | None:
-        """(first, total) of these frames in ``diffusion.shot_frames``, the whole shot this
-        job is a part of (None: the job is the whole shot)."""
-        if self.settings.shot_frames is None:
-            return None
-        whole = frames_mod.parse_frames(self.settings.shot_frames)
-        first = whole.index(order[0]) if order[0] in whole else -1
-        if first < 0 or whole[first : first + len(order)] != order:
-            raise ModelError(f"diffusion.shot_frames {self.settings.shot_frames}: this "
-                             f"part's frames {frames_mod.compact(order)} are not a run of "
-                             "them; give the whole shot's range")
-        return first, len(whole)
+        return span(self.settings.shot_frames, order)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
