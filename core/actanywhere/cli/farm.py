@@ -60,7 +60,6 @@ def join(
     if output:
         data = spec_mod.merge(data, {"output": {"path": output}})
     shot = spec_mod.from_dict(data)
-    parts = [frames_mod.parse_frames(p) for p in part]
     with reporter(progress) as report:
-        join_mod.join(shot, [list(range(p[0], p[-1] + 1)) for p in parts],
-                      parts_dir, stem, report)
+        join_mod.join(shot, [frames_mod.parse_frames(p) for p in part], parts_dir, stem,
+                      report)

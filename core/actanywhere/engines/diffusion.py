@@ -203,7 +203,7 @@ class DiffusionEngine(ShotEngine):
                                   decode_chunk=s.decode_chunk, init=init,
                                   init_strength=s.init_strength, spatial=spatial,
                                   callback=step, cancel=cancel,
-                                  span=self._span(order)).frames
+                                  span=span(s.shot_frames, order)).frames
                 break
             except Interrupted as exc:
                 raise JobCancelled(str(exc)) from None
@@ -217,9 +217,6 @@ class DiffusionEngine(ShotEngine):
                                           f"with {window} frames per window"))
         self.generated = dict(zip(order, video, strict=True))
         self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
-
-    def _span(self, order: list[int]) -> tuple[int, int] | None:
-        return span(self.settings.shot_frames, order)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -87,16 +87,16 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
         if any(t.spec.engine.name != engine for t in shot_takes):
             raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
                             "export the engines separately")
-        for take in shot_takes if len(parts) > 1 else []:
+        for take in shot_takes if len(parts) > 1 else []:  # before any folder is reserved
             join.check_splittable(take.spec, shot)
-            data = take.spec.model_dump(mode="json", exclude_unset=True)
-            data.setdefault("diffusion", {})["shot_frames"] = frames_mod.compact(frame_list)
-            take.spec = from_dict(data)
         for take in shot_takes:
-            record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
-            take.name = record.name
             # what the artist set, no more: unset fields take the model's recommended values
             data = take.spec.model_dump(mode="json", exclude_unset=True)
+            if len(parts) > 1:
+                data.setdefault("diffusion", {})["shot_frames"] = frames_mod.compact(frame_list)
+                take.spec = from_dict(data)
+            record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
+            take.name = record.name
             with open(os.path.join(specs_dir, shot, f"{take.name}.json"), "w") as fh:
                 json.dump(data, fh, indent=2)
             record.update(spec=data, seed=take.spec.diffusion.seed

@@ -96,13 +96,12 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
     if missing:
         raise InputError(f"{missing[0]}: missing part frame ({len(missing)} in all); rerun "
                          "that part's task (its frames are written before the join runs)")
-    color = color_context(spec.color) if spec.output.proxy else None
-    proxies = TakeProxies(spec, color) if color is not None else None
-    first = imageio.read(seqs[0].path(parts[0][0]), clean=False)
+    proxies = TakeProxies(spec, color_context(spec.color)) if spec.output.proxy else None
+    first = imageio.probe(seqs[0].path(parts[0][0])).metadata  # the header: what made it
     if proxies is not None:
-        proxies.start(spec, str(first.info.metadata.get("actanywhere:motion", "none")),
+        proxies.start(spec, str(first.get("actanywhere:motion", "none")),
                       model_hash(spec.engine.model))
-    space = str(first.info.metadata.get("actanywhere:colorspace", ""))
+    space = str(first.get("actanywhere:colorspace", ""))
     clock = StageClock(report, "frames", len(blend))
     written: list[str] = []
     try:
@@ -127,10 +126,10 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
             imageio.write_exr(path, names, pixels, img.info.display, meta,
                               spec.output.compression, img.info.pixel_aspect)
             written.append(path)
-            if proxies is not None and color is not None and "R" in names:
+            if proxies is not None and "R" in names:
                 rgb = pixels[..., [names.index(c) for c in ("R", "G", "B")]]
-                if space and space != color.working_space:
-                    rgb = color.to_working(rgb, space)
+                if space and space != proxies.color.working_space:
+                    rgb = proxies.color.to_working(rgb, space)
                 proxies.frame(f, rgb)
             clock.advance(f)
     except BaseException as exc:

@@ -82,11 +82,20 @@ def _join(step: StepPlan) -> dict[str, Any]:
         "dependencies": [{"dependsOn": step.shot}],
         "parameterSpace": {"taskParameterDefinitions": [
             {"name": "Take", "type": "STRING", "range": step.takes}]},
-        "hostRequirements": {
-            "amounts": [{"name": "amount.worker.memory", "min": int(step.memory_gib * 1024)}],
-            "attributes": [{"name": "attr.worker.os.family", "anyOf": [step.os_family]}]},
+        "hostRequirements": _requirements(step, gpu=False),
         "script": {"actions": {"onRun": {"command": "{{Param.ActAnywhere}}", "args": args}}},
     }
+
+
+def _requirements(step: StepPlan, gpu: bool) -> dict[str, Any]:
+    """Host requirements: memory and OS, and with ``gpu`` a GPU with enough memory."""
+    amounts: list[dict[str, Any]] = [
+        {"name": "amount.worker.memory", "min": int(step.memory_gib * 1024)}]
+    if gpu:
+        amounts += [{"name": "amount.worker.gpu", "min": 1},
+                    {"name": "amount.worker.gpu.memory", "min": int(step.gpu_memory_gib * 1024)}]
+    return {"amounts": amounts,
+            "attributes": [{"name": "attr.worker.os.family", "anyOf": [step.os_family]}]}
 
 
 def _step(step: StepPlan) -> dict[str, Any]:
@@ -112,17 +121,10 @@ def _step(step: StepPlan) -> dict[str, Any]:
         args += ["--frames", "{{Task.Param.Frames}}"]
     if diffusion:
         args += ["--worker", "--state-dir", WORKER_DIR]
-    amounts: list[dict[str, Any]] = [
-        {"name": "amount.worker.memory", "min": int(step.memory_gib * 1024)}]
-    if diffusion:
-        amounts += [{"name": "amount.worker.gpu", "min": 1},
-                    {"name": "amount.worker.gpu.memory", "min": int(step.gpu_memory_gib * 1024)}]
     out: dict[str, Any] = {
         "name": step.shot,
         "parameterSpace": {"taskParameterDefinitions": task_params, "combination": combination},
-        "hostRequirements": {
-            "amounts": amounts,
-            "attributes": [{"name": "attr.worker.os.family", "anyOf": [step.os_family]}]},
+        "hostRequirements": _requirements(step, gpu=diffusion),
         "script": {"actions": {"onRun": {"command": "{{Param.ActAnywhere}}", "args": args}}},
     }
     if diffusion:
