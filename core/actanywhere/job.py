@@ -176,12 +176,14 @@ def _plan(spec: ShotSpec) -> _Shot:
     bg = imageio.probe(spec.background.path)
     imageio.rgb_names(bg.channels, spec.background.path, spec.background.layer)
     engines.check(spec, plate.frames)
-    used = inputs.real_paths() | {os.path.realpath(spec.background.path)}
+    used = inputs.real_paths() | plan.spec_inputs(spec)
     out = plan.output(spec.output.path, plate.seq, used, spec.output.existing, "output")
+    proxies = TakeProxies(spec, color) if spec.output.proxy else None
+    if proxies is not None:
+        plan.refuse_over_inputs(proxies.files(plate.frames), used, "a proxy or take record")
     return _Shot(spec, inputs, out, output_space, FrameWriter(
         out.sequence, plate.ref, spec.output.compression, _metadata(spec, plate.ref,
-                                                                      output_space)),
-        TakeProxies(spec, color) if spec.output.proxy else None)
+                                                                      output_space)), proxies)
 
 
 def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:

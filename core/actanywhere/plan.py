@@ -10,12 +10,13 @@ import threading
 from dataclasses import dataclass, field
 
 from . import frames
+from .api.patterns import frames_on_disk
 from .color import ColorContext
 from .errors import OutputError
 from .matte.shot import ShotMattes, check, files
 from .plate import Plate
 from .progress import ProgressEvent, Reporter
-from .spec import ColorSpec, MatteSpec, PlateSpec
+from .spec import ColorSpec, MatteSpec, PlateSpec, ShotSpec
 
 
 @dataclass
@@ -26,11 +27,34 @@ class Inputs:
     plate: Plate
     matte_files: dict[int, str]
     mattes: ShotMattes
+    key_mattes: list[str] = field(default_factory=list)  # painted mattes of key frames
 
     def real_paths(self) -> set[str]:
         """Every input file, as a real path (an output must not be one of them)."""
         paths = {os.path.realpath(s.path) for s in self.plate.sources if s.path}
-        return paths | {os.path.realpath(p) for p in self.matte_files.values()}
+        return paths | {os.path.realpath(p) for p in [*self.matte_files.values(),
+                                                        *self.key_mattes]}
+
+
+def spec_inputs(spec: ShotSpec) -> set[str]:
+    """Every file ``spec`` reads that is on disk now, as real paths: each file of the plate's
+    and the matte's patterns (whatever their range), the painted key mattes, the background
+    and a motion file. Nothing is opened."""
+    patterns = [spec.plate.path, spec.matte.path or ""]
+    single = [spec.background.path, spec.motion.path or "",
+              *(k.matte or "" for k in spec.matte.keys)]
+    found = [p for pattern in patterns if pattern
+             for _, p in frames_on_disk(frames.template(pattern))]
+    return {os.path.realpath(p) for p in [*found, *single] if p and os.path.isfile(p)}
+
+
+def refuse_over_inputs(paths: list[str], inputs: set[str], what: str) -> None:
+    """OutputError naming the first of ``paths`` that is one of ``inputs`` (real paths):
+    nothing a job writes may replace a file it reads."""
+    for path in paths:
+        if os.path.realpath(path) in inputs:
+            raise OutputError(f"{path}: {what} would overwrite an input; choose another "
+                              "output path")
 
 
 def color_context(spec: ColorSpec) -> ColorContext:
@@ -45,7 +69,7 @@ def inputs(plate: PlateSpec, matte: MatteSpec, color: ColorSpec) -> Inputs:
     matte_files = files(matte, opened.seq, opened.ref)
     check(matte, opened.frames, opened.ref)
     mattes = ShotMattes(matte, ctx, opened.frames, opened.ref, matte_files)
-    return Inputs(ctx, opened, matte_files, mattes)
+    return Inputs(ctx, opened, matte_files, mattes, [k.matte for k in matte.keys if k.matte])
 
 
 @dataclass
@@ -63,11 +87,10 @@ def output(pattern: str, plate_seq: frames.Sequence, inputs: set[str], existing:
     if not seq.template.lower().endswith(".exr"):
         raise OutputError(f"{seq.template}: {what} frames are written as OpenEXR; give the "
                           "output path a .exr extension")
-    if seq.template == plate_seq.template or any(
-        os.path.realpath(p) in inputs for p in seq.paths()
-    ):
+    if seq.template == plate_seq.template:
         raise OutputError(f"{seq.template}: output would overwrite an input; choose another "
                           "output path")
+    refuse_over_inputs(seq.paths(), inputs, "output")
     check_writable(seq.template)
     found = [f for f in plate_seq.frames if os.path.exists(seq.path(f))]
     if found and existing == "error":

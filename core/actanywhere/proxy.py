@@ -52,6 +52,12 @@ class TakeProxies:
         self.take = takes.Take(folder=self.folder, number=_number(self.folder),
                                record=takes.record_file(output))
 
+    def files(self, frames: list[int]) -> list[str]:
+        """Every file these proxies may write for ``frames`` (checked against the inputs
+        before the first pixel)."""
+        per_frame = [self._file(p, f) for f in frames for p in (self.pattern, self.plate_pattern)]
+        return [*per_frame, self.sheet, self.take.path]
+
     def _file(self, pattern: str, frame: int) -> str:
         return pattern.replace("####", f"{frame:04d}")
 

@@ -18,6 +18,7 @@ Each writer changes only its own fields (``update``); the star and the note are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -321,9 +322,11 @@ def find(root: str, depth: int = 3) -> list[Found]:
 
 
 def trash(take: Take, root: str) -> str:
-    """Move ``take`` into ``<root>/.trash/``: its whole folder when it is a take folder of its
-    own (``take_002``), else only its files (frames, proxies, record). Nothing else is touched
-    or deleted. Returns where it went."""
+    """Move the files ``take`` wrote (its frames, proxies, contact sheet and record) into
+    ``<root>/.trash/<take>-<time>/``, keeping their places relative to the take's folder.
+    Nothing else is moved, touched or deleted: a plate or background beside the frames stays
+    where it is. Folders left empty by the move (``proxy/``, a ``take_NNN`` folder) are
+    removed. Returns where the files went."""
     root = os.path.abspath(root)
     bin_ = os.path.join(root, TRASH)
     os.makedirs(bin_, exist_ok=True)
@@ -334,17 +337,23 @@ def trash(take: Take, root: str) -> str:
         n += 1
         target = os.path.join(bin_, f"{take.name}-{stamp}-{n}")
     folder = os.path.abspath(take.folder)
-    if take.record == TAKE_FILE and folder != root:
-        shutil.move(folder, target)
-        return target
-    os.makedirs(target)
     own = [p for _, p in frames_on_disk(take.output)] + \
         [p for _, p in take.proxies()] + [p for _, p in take.plate_proxies()]
     sheet = take.contact_sheet_file()
-    for path in [*own, *([sheet] if sheet else []), take.path]:
-        if os.path.exists(path):
-            shutil.move(path, os.path.join(target, os.path.relpath(path, folder).replace(
-                os.sep, "_")))
+    os.makedirs(target)
+    for path in dict.fromkeys([*own, *([sheet] if sheet else []), take.path]):
+        path = os.path.abspath(path)
+        if not os.path.isfile(path):
+            continue
+        rel = os.path.relpath(path, folder)
+        dest = os.path.join(target, rel if not rel.startswith(os.pardir) else
+                            os.path.basename(path))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.move(path, dest)
+    for empty in (os.path.join(folder, PROXY_DIR), folder):
+        if empty != root and (empty != folder or _NAME.match(os.path.basename(folder))):
+            with contextlib.suppress(OSError):  # not empty: something else lives there
+                os.rmdir(empty)
     return target
 
 

@@ -35,11 +35,14 @@ def export(
         raise SpecError(f"--os {os_family!r}: use linux, windows or macos")
     shots = [spec_mod.from_dict(spec_mod.load(p)) for p in specs]
     done = bundle.export(shots, wedge or [], out, output_root, name, chunk, gpu_memory,
-                         os_family, command, split, split_overlap, fmt)
+                         os_family, command, split, split_overlap, fmt, spec_files=specs)
     shots_n = len({t.shot for t in done.takes})
     typer.echo(f"wrote {done.template} ({len(done.takes)} take(s) of {shots_n} shot(s))")
     typer.echo(f"submit:      {done.submit}")
     typer.echo(f"run locally: {done.run_locally or 'no local runner for OpenCue (needs Cuebot)'}")
+    if done.replaced:
+        typer.echo(f"replaced the bundle in {out}: {len(done.replaced)} take(s) it had "
+                   "reserved and never started marked cancelled")
 
 
 @app.command("join")

@@ -12,14 +12,16 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from .. import frames as frames_mod
-from ..api.takes import Takes
+from ..api.atomic import write_json as atomic_json
+from ..api.takes import Take, Takes
 from ..errors import OutputError, SpecError
+from ..plan import spec_inputs
 from ..spec import ShotSpec, from_dict
 from . import join, openjd, wedge
 
@@ -33,6 +35,7 @@ class Exported:
     takes: list[wedge.Take]
     submit: str  # the command that sends it to Deadline Cloud / Cuebot
     run_locally: str | None  # the command that runs it here (OpenJD only)
+    replaced: list[str] = field(default_factory=list)  # a previous bundle's unstarted takes
 
 
 def chunks(frame_list: list[int], size: int) -> list[str]:
@@ -49,14 +52,24 @@ def chunks(frame_list: list[int], size: int) -> list[str]:
     return out
 
 
+#: the files an export writes at the top of its folder, and the folder of the takes' specs
+BUNDLE_FILES = ("template.yaml", "parameter_values.yaml", "openjd_parameters.json", "job.xml",
+                "bundle.json")
+SPECS_DIR = "specs"
+
+
 def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_root: str,
            name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float = 8.0,
            os_family: str = "linux", command: str | None = None, split: int = 0,
-           split_overlap: int = 8, fmt: str = "openjd") -> Exported:
+           split_overlap: int = 8, fmt: str = "openjd", *,
+           spec_files: list[str] | None = None) -> Exported:
     """Write the bundle for ``shots`` times the wedge; returns what was written. ``split``
     (diffusion): shots longer than this many frames are generated in parts that overlap by
     ``split_overlap`` frames and joined by a dependent step (``join.py``). ``fmt``: openjd
-    (``template.yaml`` and its parameter values) or opencue (``job.xml``, ``opencue.py``)."""
+    (``template.yaml`` and its parameter values) or opencue (``job.xml``, ``opencue.py``).
+    ``spec_files``: the ShotSpec files the shots came from: the bundle never writes over
+    them (nor over any file a shot reads). A bundle already in ``folder`` is replaced; the
+    takes it reserved that never started are marked cancelled."""
     if not shots:
         raise SpecError("farm export: give at least one ShotSpec")
     if fmt not in ("openjd", "opencue"):
@@ -65,7 +78,10 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
         raise SpecError(f"--chunk {chunk}: at least 1 frame per task")
     takes = wedge.expand(shots, wedge.parse(wedge_items))
     folder, output_root = os.path.abspath(folder), os.path.abspath(output_root)
-    specs_dir = os.path.join(folder, "specs")
+    _refuse_inputs_in(folder, [*(spec_files or []), *(p for s in shots for p in
+                                                         spec_inputs(s))])
+    specs_dir = os.path.join(folder, SPECS_DIR)
+    replaced = _replace_previous(folder)
     try:
         os.makedirs(specs_dir, exist_ok=True)
         os.makedirs(output_root, exist_ok=True)
@@ -109,6 +125,7 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
             parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
             frame_range=frames_mod.compact(frame_list),
             gpu_memory_gib=gpu_memory_gib, os_family=os_family))
+    _write_manifest(folder, takes, output_root)
     command = command or _command()
     if fmt == "opencue":
         from . import opencue
@@ -120,7 +137,7 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
         return Exported(folder, job_path, None, None, takes,
                         submit="python -c \"import opencue; opencue.api.launchSpec(open("
                                f"'{job_path}').read())\"",
-                        run_locally=None)
+                        run_locally=None, replaced=replaced)
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)
     template_path = os.path.join(folder, "template.yaml")
     with open(template_path, "w") as fh:
@@ -136,7 +153,49 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
         json.dump(values, fh, indent=2)
     return Exported(folder, template_path, params_path, local_path, takes,
                     submit=f"deadline bundle submit {folder}",
-                    run_locally=f"openjd run {template_path} -p file://{local_path}")
+                    run_locally=f"openjd run {template_path} -p file://{local_path}",
+                    replaced=replaced)
+
+
+def _refuse_inputs_in(folder: str, inputs: list[str]) -> None:
+    """OutputError when an input (a ShotSpec file, a plate frame...) is where the bundle
+    writes: one of its top files, or anything under its ``specs/``."""
+    real = os.path.realpath(folder)
+    ours = {os.path.join(real, f) for f in BUNDLE_FILES}
+    for path in inputs:
+        rp = os.path.realpath(path)
+        if rp in ours or rp.startswith(os.path.join(real, SPECS_DIR) + os.sep):
+            raise OutputError(f"{path}: the bundle in {folder} would overwrite this input; "
+                              "choose another --out (or move the file out of it)")
+
+
+def _replace_previous(folder: str) -> list[str]:
+    """The take folders a bundle already in ``folder`` reserved and that never started,
+    marked cancelled (a replaced bundle's takes would otherwise wait as queued forever)."""
+    try:
+        with open(os.path.join(folder, "bundle.json")) as fh:
+            reserved = json.load(fh).get("takes", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    marked = []
+    for take_dir in reserved if isinstance(reserved, list) else []:
+        try:
+            record = Take.load(str(take_dir))
+        except (OSError, ValueError, TypeError):
+            continue
+        if record.status == "queued" and not record.files():
+            record.update(status="cancelled",
+                          error=f"replaced by a later farm export to {folder}")
+            marked.append(record.folder)
+    return marked
+
+
+def _write_manifest(folder: str, takes: list[wedge.Take], output_root: str) -> None:
+    """``bundle.json``: the take folders this bundle reserved (a later export to the same
+    folder cancels those that never ran)."""
+    folders = [os.path.join(output_root, t.shot, t.name) for t in takes]
+    atomic_json(os.path.join(folder, "bundle.json"), {"output_root": output_root,
+                                                      "takes": folders})
 
 
 def _label(take: wedge.Take) -> str:

@@ -83,7 +83,7 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
     """The take's frames (``spec.output.path``) from its parts' frames, cross-faded where
     they overlap; proxies and ``take.json`` as a job writes them."""
     from ..model import model_hash
-    from ..plan import color_context
+    from ..plan import color_context, refuse_over_inputs, spec_inputs
     from ..proxy import TakeProxies
 
     start = time.monotonic()
@@ -96,7 +96,12 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
     if missing:
         raise InputError(f"{missing[0]}: missing part frame ({len(missing)} in all); rerun "
                          "that part's task (its frames are written before the join runs)")
+    inputs = spec_inputs(spec) | {os.path.realpath(seq.path(f)) for seq in seqs
+                                  for f in seq.frames}
+    refuse_over_inputs(list(out.paths()), inputs, "the joined take")
     proxies = TakeProxies(spec, color_context(spec.color)) if spec.output.proxy else None
+    if proxies is not None:
+        refuse_over_inputs(proxies.files(list(blend)), inputs, "a proxy or take record")
     first = imageio.probe(seqs[0].path(parts[0][0])).metadata  # the header: what made it
     if proxies is not None:
         proxies.start(spec, str(first.get("actanywhere:motion", "none")),

@@ -1,0 +1,84 @@
+"""Files written whole or not at all (standard library only: the core and hosts share it).
+
+A file is written under a hidden temporary name beside its target
+(``.<name>.<random>.tmp<ext>``) and renamed over it when complete, so a reader never sees
+half a file and a crash leaves the target as it was. ``stale_temporaries`` finds what a
+killed writer left behind, so the next run of that output can remove it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+def _process_umask() -> int:
+    """The process umask, read once at import. Reading it means setting it, which must not
+    happen in frame threads (another thread creating a file in between would get mode 0)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+UMASK = _process_umask()
+#: a temporary name this module makes: ``.<name>.<random>.tmp<ext>``
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<ext>\.[A-Za-z0-9]+)?$")
+
+
+@contextlib.contextmanager
+def replacing(path: str, *, mode: int | None = None) -> Iterator[str]:
+    """A temporary file name beside ``path`` to write to; renamed to ``path`` when the block
+    ends without error, removed otherwise. ``mode``: the file's permissions (default: what
+    a plain ``open`` would give under the process umask)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    base, ext = os.path.splitext(os.path.basename(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~UMASK if mode is None else mode)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_text(path: str, text: str, *, mode: int | None = None) -> str:
+    """``text`` (UTF-8) written to ``path`` atomically; returns ``path``."""
+    with replacing(path, mode=mode) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def write_json(path: str, data: Any, *, mode: int | None = None, indent: int = 2) -> str:
+    """``data`` as JSON written to ``path`` atomically; returns ``path``."""
+    return write_text(path, json.dumps(data, indent=indent), mode=mode)
+
+
+def stale_temporaries(folder: str, *, older_than_s: float = 0.0) -> list[str]:
+    """Temporary files this module's writers left in ``folder`` (a killed run), older than
+    ``older_than_s`` seconds (a running writer's newest file is younger)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    now, out = time.time(), []
+    for name in names:
+        if not _TEMP.match(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isfile(path) and now - os.path.getmtime(path) >= older_than_s:
+                out.append(path)
+        except OSError:
+            continue
+    return sorted(out)
