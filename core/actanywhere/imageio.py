@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import OpenImageIO as oiio
 
+from .api import atomic
 from .errors import InputError, OutputError
 from .formats import COMPRESSIONS
 
@@ -137,6 +137,18 @@ def _first_line(text: str) -> str:
     return lines[0][:200] if lines else "unknown error"
 
 
+def library_error(get: Callable[[], str]) -> str:
+    """The error text OpenImageIO holds (``oiio.geterror``, ``ImageInput.geterror`` ...),
+    cleared. A damaged file puts bytes of any kind into it: those that are not UTF-8 are
+    replaced rather than raised."""
+    try:
+        return get() or ""
+    except UnicodeDecodeError as exc:
+        raw = exc.object
+        return bytes(raw).decode("utf-8", "replace") if isinstance(
+            raw, (bytes, bytearray, memoryview)) else "error text not readable"
+
+
 def _open(path: str) -> oiio.ImageInput:
     if not os.path.exists(path):
         raise InputError(f"{path}: file not found; check the path and frame number")
@@ -144,7 +156,7 @@ def _open(path: str) -> oiio.ImageInput:
         raise InputError(f"{path}: not a file")
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        reason = _first_line(oiio.geterror())
+        reason = _first_line(library_error(oiio.geterror))
         with open(path, "rb") as fh:
             magic = fh.read(4)
         if "Subsampled channels are not supported" in reason:
@@ -268,6 +280,7 @@ def _parts(inp: oiio.ImageInput) -> tuple[Part, ...]:
         parts.append(Part(i, str(spec.getattribute("name") or ""),
                           str(spec.getattribute("view") or ""), tuple(spec.channelnames)))
         i += 1
+    library_error(inp.geterror)  # "could not seek to subimage N": the end, not an error
     inp.seek_subimage(0, 0)
     return tuple(parts)
 
@@ -367,7 +380,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
                     f"{', '.join(info.channels)}; choose channels that exist"
                 )
         data = inp.read_image(info.subimage, 0, 0, spec.nchannels, "float")
-        err = inp.geterror()
+        err = library_error(inp.geterror)
         if data is None or err:
             raise InputError(
                 f"{path}: cannot read pixels ({_first_line(err or 'no data')}); the file is "
@@ -474,52 +487,88 @@ def write_exr(
 def write_image(path: str, pixels: np.ndarray, pixel_format: str = "uint8",
                 metadata: Mapping[str, object] | None = None) -> None:
     """Write a plain image (PNG, JPEG, ...) atomically; pixels are (H, W, C) in [0, 1] (NaN
-    written as 0, integer formats clamped to [0, 1])."""
+    written as 0, integer formats clamped to [0, 1]). 8-bit JPEG and PNG are encoded in
+    memory and written by Python, so a full disk is an OutputError: OpenImageIO's JPEG
+    writer ends the process on a write error, and its PNG writer leaves an empty file."""
     pixels = np.array(pixels, dtype=np.float32, order="C", copy=True)
     finite_half(pixels)
     if pixel_format.startswith(("uint", "int")):
         np.clip(pixels, 0.0, 1.0, out=pixels)
     h, w, c = pixels.shape
+    ext = os.path.splitext(path)[1].lower()
+    if pixel_format == "uint8" and ext in _ENCODED and c in (1, 3, 4):
+        _write_bytes(path, _encode(pixels, ext, metadata or {}))
+        return
     spec = oiio.ImageSpec(w, h, c, pixel_format)
     _set_attributes(spec, metadata or {})
     _atomic_write(path, spec, pixels)
 
 
-def _process_umask() -> int:
-    """The process umask, read once at import. Reading it means setting it, which must not
-    happen in frame threads (another thread creating a file in between would get mode 0)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
+#: 8-bit formats encoded in memory (OpenCV) rather than written by OpenImageIO
+_ENCODED = (".jpg", ".jpeg", ".png")
 
 
-_UMASK = _process_umask()
+def _encode(pixels: np.ndarray, ext: str, metadata: Mapping[str, object]) -> bytes:
+    """``pixels`` in [0, 1] as the bytes of an 8-bit JPEG (quality from a ``Compression``
+    of ``jpeg:NN``, default 95; alpha dropped) or PNG file."""
+    import cv2
+
+    u8 = np.rint(pixels * 255.0).astype(np.uint8)
+    jpeg = ext != ".png"
+    if jpeg and u8.shape[2] == 4:
+        u8 = u8[..., :3]
+    if u8.shape[2] >= 3:  # OpenCV orders colour B, G, R
+        u8 = np.ascontiguousarray(u8[..., [2, 1, 0, 3][: u8.shape[2]]])
+    params: list[int] = []
+    if jpeg:
+        comp = str(metadata.get("Compression", ""))
+        quality = int(comp.split(":")[1]) if comp.startswith("jpeg:") and \
+            comp.split(":")[1].isdigit() else 95
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    ok, buf = cv2.imencode(".jpg" if jpeg else ".png", u8, params)
+    if not ok:
+        raise OutputError(f"cannot encode a {u8.shape[1]}x{u8.shape[0]} {ext} image")
+    return buf.tobytes()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    """``data`` written to ``path`` atomically; OutputError (one line) when it cannot be."""
+    try:
+        with atomic.replacing(path) as tmp, open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise OutputError(cannot_write(path, exc.strerror or str(exc))) from exc
+
+
+def cannot_write(path: str, reason: str) -> str:
+    """One line: why ``path`` could not be written, saying so when its disk is full."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        full = os.statvfs(directory).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        full = False
+    if full or "No space left" in reason:
+        return (f"{path}: cannot write, the disk is full ({directory}); free space or choose "
+                "another output folder")
+    return f"{path}: cannot write ({_first_line(reason)}); check the folder and disk space"
 
 
 def _atomic_write(path: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    base, ext = os.path.splitext(os.path.basename(path))
+    """``pixels`` written by OpenImageIO under a temporary name beside ``path``, read back
+    (a writer that ignores a failed write leaves an empty or cut file) and renamed."""
     try:
-        os.makedirs(directory, exist_ok=True)  # the first frame makes the folder
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=directory)
+        with atomic.replacing(path) as tmp:
+            out = oiio.ImageOutput.create(tmp)
+            if out is None or not out.open(tmp, spec):
+                raise OutputError(cannot_write(path, (library_error(out.geterror) if out
+                                                       else "") or library_error(oiio.geterror)))
+            ok = out.write_image(pixels)
+            ok = out.close() and ok
+            if not ok:
+                raise OutputError(cannot_write(path, library_error(out.geterror)))
+            if os.path.getsize(tmp) == 0 or (path.lower().endswith(".exr") and incomplete(tmp)):
+                raise OutputError(cannot_write(path, "the file written is empty or cut"))
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {directory} ({exc.strerror}); choose a "
-                          "writable output folder") from exc
-    os.close(fd)
-    try:
-        out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec):
-            reason = _first_line((out.geterror() if out else "") or oiio.geterror())
-            raise OutputError(f"{path}: cannot write ({reason}); check the folder and disk space")
-        ok = out.write_image(pixels)
-        ok = out.close() and ok
-        if not ok:
-            raise OutputError(f"{path}: cannot write ({_first_line(out.geterror())}); check disk "
-                              "space")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; frames are shared on a farm
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror}); check the folder") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        raise OutputError(cannot_write(path, exc.strerror or str(exc))) from exc

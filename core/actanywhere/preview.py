@@ -9,7 +9,9 @@ import numpy as np
 import OpenImageIO as oiio
 
 from . import imageio, raster
+from .api import atomic
 from .color import ColorContext
+from .errors import OutputError
 
 
 def shrink(image: np.ndarray, width: int) -> np.ndarray:
@@ -46,18 +48,19 @@ def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None
         spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (int(fps), 1))
         spec.attribute("gif:LoopCount", 0)
         specs.append(spec)
-    tmp = f"{os.path.splitext(path)[0]}.tmp{os.getpid()}.gif"
-    out = oiio.ImageOutput.create(tmp)
     try:
-        if out is None or not out.open(tmp, specs):
-            raise OSError(f"{path}: cannot write the preview ({oiio.geterror()})")
-        for i, frame in enumerate(frames):
-            if i and not out.open(tmp, specs[i], "AppendSubimage"):
-                raise OSError(f"{path}: cannot write the preview ({out.geterror()})")
-            out.write_image(np.clip(imageio.finite_half(np.array(frame[..., :3], np.float32)),
-                                    0.0, 1.0))
-        out.close()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic.replacing(path) as tmp:
+            out = oiio.ImageOutput.create(tmp)
+            if out is None or not out.open(tmp, specs):
+                raise OutputError(imageio.cannot_write(path, imageio.library_error(
+                    out.geterror if out else oiio.geterror)))
+            for i, frame in enumerate(frames):
+                if i and not out.open(tmp, specs[i], "AppendSubimage"):
+                    raise OutputError(imageio.cannot_write(path, imageio.library_error(
+                        out.geterror)))
+                out.write_image(np.clip(imageio.finite_half(np.array(frame[..., :3],
+                                                                     np.float32)), 0.0, 1.0))
+            if not out.close() or os.path.getsize(tmp) == 0:  # giflib ignores a full disk
+                raise OutputError(imageio.cannot_write(path, "the file written is empty"))
+    except OSError as exc:
+        raise OutputError(imageio.cannot_write(path, exc.strerror or str(exc))) from exc

@@ -25,6 +25,7 @@ from . import imageio
 from .api import takes
 from .api.patterns import frames_on_disk
 from .color import ColorContext
+from .errors import ActAnywhereError
 from .preview import shrink
 from .spec import ShotSpec
 
@@ -121,7 +122,7 @@ class TakeProxies:
             ) -> None:
         """The contact sheet and the record's ending; never raises (the job's own outcome,
         or its own error, is what the caller reports)."""
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
+        with contextlib.suppress(OSError, ValueError, RuntimeError, ActAnywhereError):
             self.contact_sheet()
         # the take's frames on disk: a farm task renders one chunk of the take, and the
         # take is all of its chunks
@@ -138,15 +139,17 @@ class TakeProxies:
 def _shrink(rgb: np.ndarray, width: int) -> np.ndarray:
     """``rgb`` (H, W, 3) averaged down to ``width`` (OpenCV's area filter). The channels of an
     RGBA frame are resized with their alpha rather than copied out first (a 2K copy costs
-    three times the resize)."""
+    three times the resize); OpenCV resizes at most 4 channels at once, so the colour of a
+    frame with more is copied out."""
     h, w = rgb.shape[:2]
     if w <= width:
         return rgb
     size = (width, max(1, round(h * width / w)))
     base = rgb.base
     if not rgb.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 3 and \
-            base.shape[:2] == (h, w) and base.flags.c_contiguous and base.dtype == np.float32 \
-            and np.shares_memory(base[..., :3], rgb) and rgb.strides == base[..., :3].strides \
+            base.shape[2] <= 4 and base.shape[:2] == (h, w) and base.flags.c_contiguous and \
+            base.dtype == np.float32 and np.shares_memory(base[..., :3], rgb) and \
+            rgb.strides == base[..., :3].strides \
             and rgb.__array_interface__["data"][0] == base.__array_interface__["data"][0]:
         return cv2.resize(base, size, interpolation=cv2.INTER_AREA)[..., :3]
     return cv2.resize(np.ascontiguousarray(rgb, np.float32), size, interpolation=cv2.INTER_AREA)
@@ -161,5 +164,5 @@ def _read_jpeg(path: str) -> np.ndarray:
     buf = oiio.ImageBuf(path)
     pixels = buf.get_pixels(oiio.FLOAT)
     if pixels is None or buf.has_error:
-        raise OSError(f"{path}: {buf.geterror()}")
+        raise OSError(f"{path}: {imageio.library_error(buf.geterror)}")
     return np.asarray(pixels, np.float32)[..., :3]

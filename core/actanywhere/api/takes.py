@@ -19,16 +19,17 @@ Each writer changes only its own fields (``update``); the star and the note are 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import atomic
 from .client import Client
 from .handle import JobHandle, MainThread, call_now
 from .patterns import FRAME, frames_on_disk
@@ -126,16 +127,19 @@ class Take:
         self._write(data)
 
     def _write(self, data: dict[str, Any]) -> None:
+        """The record written atomically; on a full disk, rewritten in place (its blocks are
+        already the file's), so a take that failed for want of space still says so."""
         text = json.dumps(data, indent=2)
-        fd, tmp = tempfile.mkstemp(prefix=".take-", dir=self.folder)
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            atomic.write_text(self.path, text)
+        except OSError as exc:
+            raw = text.encode("utf-8")
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not os.path.isfile(self.path) \
+                    or len(raw) > getattr(os.stat(self.path), "st_blocks", 0) * 512:
+                raise
+            with open(self.path, "r+b") as fh:
+                fh.write(raw)
+                fh.truncate()
 
     def update(self, **changes: Any) -> None:
         """Set these fields, the others as on disk (another writer's may be newer), save."""

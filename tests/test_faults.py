@@ -1,0 +1,192 @@
+"""No traceback, no dead process: a full disk, damaged files, odd formats and channel counts
+give one-line errors and leave no half-written file (issue 30, 5-8)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+from conftest import corpus, make_shot, start_worker, stop_worker, write_exr
+
+from actanywhere import imageio, job, spec
+from actanywhere.api import takes as takes_mod
+from actanywhere.errors import InputError
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "actanywhere", *map(str, args)],
+                          capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs (256 KiB), mounted for the test (needs root and a kernel that lets this
+    process mount; skipped otherwise)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True) if shutil.which("mount") else None
+    if made is None or made.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root, or no mount permission): "
+                    f"{made.stderr.strip() if made else 'no mount command'}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill(folder: Path, leave: int) -> None:
+    """Fill ``folder``'s file system, leaving about ``leave`` bytes free."""
+    free = shutil.disk_usage(folder).free
+    with open(folder / f"fill-{uuid.uuid4().hex}", "wb") as fh, \
+            contextlib.suppress(OSError):  # full already
+        fh.write(b"\0" * max(0, free - leave))
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "gif", "exr", "tif"])
+def test_every_writer_reports_a_full_disk_in_one_line(full_disk, ext):
+    _fill(full_disk, 0)
+    target = full_disk / f"frame.{ext}"
+    code = ("import numpy as np, sys\n"
+            "from actanywhere import imageio, preview\n"
+            "from actanywhere.errors import OutputError\n"
+            "px = np.random.default_rng(0).random((300, 400, 3)).astype('float32')\n"
+            "try:\n"
+            f"    if {ext!r} == 'gif':\n"
+            f"        preview.animated_gif({str(target)!r}, [px, px])\n"
+            f"    elif {ext!r} == 'exr':\n"
+            f"        imageio.write_exr({str(target)!r}, 'RGB', px,\n"
+            "                          imageio.Window(0, 0, 400, 300))\n"
+            "    else:\n"
+            f"        imageio.write_image({str(target)!r}, px, 'uint8', "
+            "{'Compression': 'jpeg:88'})\n"
+            "except OutputError as exc:\n"
+            "    print(exc)\n"
+            "    sys.exit(4)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)  # the process lived on
+    assert r.stdout.strip().startswith(f"{target}: cannot write") and \
+        "disk is full" in r.stdout, r.stdout
+    assert [n for n in os.listdir(full_disk) if not n.startswith("fill-")] == []
+
+
+def test_a_job_on_a_full_disk_fails_in_one_line_and_says_so_in_its_record(tmp_path, full_disk):
+    plate, bg = make_shot(tmp_path / "sh010", frames=range(1, 7), size=(256, 144))
+    out = full_disk / "take" / "comp.####.exr"
+    data = {"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+            "output": {"path": str(out), "proxy_width": 128}, "threads": 1}
+    spec_file = tmp_path / "s.json"
+    spec_file.write_text(json.dumps(data))
+    (full_disk / "take").mkdir()
+    _fill(full_disk, 48 << 10)  # room for the record and a frame or two, not six
+    r = _cli("generate", "--spec", spec_file, "--progress", "none")
+    assert r.returncode == 4, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("warning")]
+    assert len(lines) == 1 and "disk is full" in lines[0], r.stderr
+    record = takes_mod.for_output(str(out))
+    assert record is not None and record.status == "failed" and "disk is full" in record.error
+    left = [n for n in os.listdir(full_disk / "take") if n.startswith(".")]
+    left += [n for n in os.listdir(full_disk / "take" / "proxy") if n.startswith(".")] \
+        if (full_disk / "take" / "proxy").is_dir() else []
+    assert left == []  # no hidden temporary file stays
+
+
+def test_the_worker_survives_a_full_disk_and_runs_the_next_job(tmp_path, full_disk):
+    plate, bg = make_shot(tmp_path / "sh010", frames=range(1, 5), size=(256, 144))
+    proc, client = start_worker(tmp_path / "state")
+    try:
+        (full_disk / "take").mkdir()
+        _fill(full_disk, 24 << 10)
+        spec_ = {"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+                 "output": {"path": str(full_disk / "take" / "c.####.exr"),
+                            "proxy_width": 128}, "threads": 1}
+        first = client.wait(client.submit(spec_), timeout=120)
+        assert first["status"] == "failed" and "disk is full" in first["error"], first
+        assert proc.poll() is None  # the worker is alive
+        spec_["output"]["path"] = str(tmp_path / "good" / "c.####.exr")
+        second = client.wait(client.submit(spec_), timeout=120)
+        assert second["status"] == "done", second
+        assert len([n for n in os.listdir(tmp_path / "good") if n.endswith(".exr")]) == 4
+    finally:
+        stop_worker(proc, client)
+
+
+def test_damaged_exrs_named_exr_give_one_line_errors(tmp_path):
+    """OpenEXR's damaged-file corpus under .exr names: OpenImageIO's error text then holds
+    bytes of the file (not UTF-8); every file gives one line naming it, in info too."""
+    folder = corpus("Damaged")
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    for i, src in enumerate(files):
+        path = tmp_path / f"damaged_{i:03d}.exr"
+        shutil.copyfile(src, path)
+        for call in (imageio.probe, imageio.read):
+            try:
+                call(str(path))
+            except InputError as exc:
+                assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
+    # the CLI's info and a plate of such a file: one line, no traceback
+    bad = [tmp_path / f"damaged_{i:03d}.exr" for i in range(len(files))]
+    r = _cli("info", *bad[:40])
+    assert "Traceback" not in r.stderr and "UnicodeDecodeError" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("fmt,pages", [("uint8", 1), ("uint16", 1), ("float", 1),
+                                       ("uint16", 3)])
+def test_tiff_backgrounds_are_read(tmp_path, fmt, pages):
+    path = tmp_path / f"bg_{fmt}_{pages}.tif"
+    px = np.random.default_rng(1).random((36, 64, 3)).astype(np.float32)
+    out = oiio.ImageOutput.create(str(path))
+    specs = [oiio.ImageSpec(64, 36, 3, fmt) for _ in range(pages)]
+    assert out.open(str(path), specs)
+    for i in range(pages):
+        if i:
+            assert out.open(str(path), specs[i], "AppendSubimage")
+        assert out.write_image(px * (i + 1) / pages)
+    out.close()
+    img = imageio.read(str(path))
+    tol = {"uint8": 1 / 255, "uint16": 1 / 65535, "float": 0}[fmt]
+    assert np.abs(img.pixels - px / pages).max() <= tol + 1e-6
+    plate, _ = make_shot(tmp_path / "sh", frames=range(1, 3))
+    job.run(spec.from_dict({"plate": {"path": str(plate)}, "background": {"path": str(path)},
+                            "output": {"path": str(tmp_path / "o" / "c.####.exr")}}))
+    assert len(list((tmp_path / "o").glob("c.*.exr"))) == 2
+
+
+@pytest.mark.parametrize("channels", [("Y",), ("Y", "A"), ("R", "G", "B"),
+                                      ("R", "G", "B", "A"),
+                                      ("R", "G", "B", "A", "Z"),
+                                      ("R", "G", "B", "A", "Z", "N.x", "N.y", "N.z")])
+def test_plates_of_any_channel_count_make_proxies(tmp_path, channels):
+    h, w = 54, 96
+    px = np.random.default_rng(2).random((h, w, len(channels))).astype(np.float32)
+    if "A" in channels:
+        px[..., channels.index("A")] = 1.0
+    (tmp_path / "plate").mkdir()
+    for f in (1, 2):
+        write_exr(tmp_path / "plate" / f"p.{f:04d}.exr", px, channels=channels)
+    _, bg = make_shot(tmp_path / "src", frames=range(1, 2))
+    out = tmp_path / "o" / "c.####.exr"
+    data = {"plate": {"path": str(tmp_path / "plate" / "p.####.exr")},
+            "background": {"path": str(bg)}, "output": {"path": str(out), "proxy_width": 64}}
+    if "A" not in channels:  # a matte sequence beside the plate
+        matte = np.zeros((h, w, 1), np.float32)
+        matte[10:40, 20:60] = 1.0
+        for f in (1, 2):
+            write_exr(tmp_path / "plate" / f"m.{f:04d}.exr", matte, channels=("A",))
+        data["matte"] = {"source": "file", "path": str(tmp_path / "plate" / "m.####.exr")}
+    spec_file = tmp_path / "s.json"
+    spec_file.write_text(json.dumps(data))
+    r = _cli("generate", "--spec", spec_file, "--progress", "none")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert len(os.listdir(tmp_path / "o" / "proxy")) == 5  # 2 comp, 2 plate, contact sheet
