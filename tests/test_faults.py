@@ -190,3 +190,81 @@ def test_plates_of_any_channel_count_make_proxies(tmp_path, channels):
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 0, r.stderr
     assert len(os.listdir(tmp_path / "o" / "proxy")) == 5  # 2 comp, 2 plate, contact sheet
+
+
+def test_a_take_record_with_a_wrong_type_is_skipped_and_named(tmp_path, qtbot):
+    pytest.importorskip("PySide6")
+    from actanywhere.browser.window import TakesBrowser
+
+    plate, bg = make_shot(tmp_path / "src", frames=range(1, 3), size=(96, 54))
+    root = tmp_path / "shots"
+    for n in (1, 2, 3):
+        job.run(spec.from_dict({"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+                                "output": {"path": str(root / f"take_{n:03d}" / "c.####.exr"),
+                                           "proxy_width": 64}}))
+    bad = root / "take_002" / "take.json"
+    bad.write_text(json.dumps(dict(json.loads(bad.read_text()), proxy=5)))
+    with pytest.raises(ValueError, match="take_002/take.json: field 'proxy' is int '5', not str"):
+        takes_mod.Take.load(str(root / "take_002"))
+    assert [t.name for t in takes_mod.Takes(str(root)).list()] == ["take_001", "take_003"]
+    found = {f.folder.rsplit(os.sep, 1)[-1]: f for f in takes_mod.find(str(root))}
+    assert found["take_002"].take is None and "field 'proxy'" in found["take_002"].error
+    browser = TakesBrowser(str(root))
+    qtbot.addWidget(browser)
+    browser.show()
+    assert browser.wait_settled()  # no hang: the two good takes show, the bad one is named
+    texts = [browser.grid.item(i).text() for i in range(browser.grid.count())]
+    assert sum("take_001" in t or "take_003" in t for t in texts) == 2, texts
+
+
+def _spec_file(tmp_path, data) -> Path:
+    path = tmp_path / f"spec_{uuid.uuid4().hex[:6]}.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_hostile_specs_give_one_line_errors(shot):
+    root, plate, bg = shot
+    base = {"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+            "output": {"path": str(root / "o" / "c.####.exr")}}
+    cases = [
+        (dict(base, plate="x"), ["--plate", plate], 2, 'plate: is "x" in the ShotSpec'),
+        ('{"plate":' * 200_000 + "1" + "}" * 200_000, [], 2, "not valid JSON (nested too "
+                                                             "deeply)"),
+        (dict(base, plate={"path": "/x/" + "a" * 10_000_000 + ".####.exr"}), [], 2,
+         "plate.path: 10000012 characters, at most 4096"),
+        (dict(base, output={"path": "/o/" + "b" * 3000 + ".####.exr"}), [], 4, "characters)"),
+    ]
+    for data, extra, code, text in cases:
+        r = subprocess.run([sys.executable, "-m", "actanywhere", "generate", "--spec",
+                            _spec_file(root, data), *map(str, extra), "--progress", "none"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == code and text in r.stderr, (code, r.returncode, r.stderr[:300])
+        assert len(r.stderr) < 1000 and len(r.stderr.strip().splitlines()) == 1, r.stderr[:300]
+
+
+def test_huge_frame_ranges_are_checked_against_the_files_at_once(shot):
+    root, plate, bg = shot  # frames 1-4 on disk
+    args = ["generate", "--plate", plate, "--background", bg, "-o", root / "o" / "c.####.exr",
+            "--progress", "none", "--frames"]
+    r = subprocess.run([sys.executable, "-m", "actanywhere", *map(str, args), "1-9999999"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "9999999 frames, at most 1000000" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "actanywhere", *map(str, args), "1-200000"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "199996 missing plate frame(s) 5-200000" in r.stderr, r.stderr
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(shot):
+    root, plate, bg = shot
+    out = root / "o" / "c.####.exr"
+    (root / "o" / "proxy").mkdir(parents=True)
+    ours = [root / "o" / ".c.0002.k1ll3d_x.tmp.exr", root / "o" / "proxy" /
+            ".c.0003.k1ll3d_y.tmp.jpg", root / "o" / ".take.abcdefgh.tmp.json"]
+    other = root / "o" / ".other.0002.r4nn1ng_.tmp.exr"  # another output's, being written
+    for path in [*ours, other]:
+        path.write_bytes(b"half a frame")
+    r = _cli("generate", "--plate", plate, "--background", bg, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "removed 3 temporary file(s) a stopped run left" in r.stderr
+    assert not any(p.exists() for p in ours) and other.exists()

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+#: the longest name a message shows whole; longer ones (a pasted 10 MB path) are cut
+LONGEST_NAME = 300
+
+
+def cut_names(text: str, longest: int = LONGEST_NAME) -> str:
+    """``text`` with every run of non-blank characters longer than ``longest`` shortened to
+    its start and end around ``...(N characters)...``, so one line stays one readable line."""
+    def cut(word: str) -> str:
+        if len(word) <= longest:
+            return word
+        keep = longest // 2 - 20
+        return f"{word[:keep]}...({len(word)} characters)...{word[-keep:]}"
+
+    return " ".join(cut(w) for w in text.split(" ")) if len(text) > longest else text
+
 
 class ActAnywhereError(Exception):
-    """Base class: the message is shown to the user as is, on one line."""
+    """Base class: the message is shown to the user as is, on one line (names longer than
+    ``LONGEST_NAME`` cut)."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return cut_names(super().__str__())
 
 
 class SpecError(ActAnywhereError):

@@ -5,6 +5,7 @@ Built on fileseq with one digit per ``#`` (``PAD_STYLE_HASH1``), as Nuke and Ble
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -31,19 +32,50 @@ def _sequence(pattern: str) -> FileSequence:
     return seq
 
 
+#: the most frames one job takes (11.5 hours at 24 fps): a longer range is a typo
+MAX_FRAMES = 1_000_000
+#: lists longer than this are compacted as plain runs (FrameSet's step search is slow)
+_COMPACT_STEPS = 10_000
+
+
 def parse_frames(frames: str) -> list[int]:
     """Frames of a range string: ``1001-1100``, ``1-50x2``, ``1,5,9``, ``-5-5``."""
     try:
-        return list(FrameSet(frames.strip()))
+        found = FrameSet(frames.strip())
+        count = len(found)  # counted without listing the frames
     except (fileseq.ParseException, ValueError) as exc:
         raise SpecError(
             f"frames {frames!r}: not a frame range; use e.g. 1001-1100 or 1-50x2"
         ) from exc
+    if count > MAX_FRAMES:
+        raise SpecError(f"frames {frames[:60]!r}: {count} frames, at most {MAX_FRAMES} in one "
+                        "job; check the range (e.g. 1001-1100)")
+    return list(found)
 
 
 def compact(frames: list[int]) -> str:
     """A short range string for a list of frames, e.g. ``1001-1004,1010``."""
-    return str(FrameSet(sorted(set(frames)))) if frames else ""
+    if not frames:
+        return ""
+    unique = sorted(set(frames))
+    if len(unique) <= _COMPACT_STEPS:
+        return str(FrameSet(unique))
+    runs: list[str] = []
+    start = prev = unique[0]
+    for f in [*unique[1:], None]:
+        if f is not None and f == prev + 1:
+            prev = f
+            continue
+        runs.append(f"{start}-{prev}" if prev != start else str(start))
+        start = prev = f
+    return ",".join(runs)
+
+
+@functools.lru_cache(maxsize=256)
+def _frame_name(pattern: str) -> tuple[str, int, str]:
+    """(text before the frame number, its padding, text after) of a pattern, parsed once."""
+    seq = _sequence(pattern)
+    return f"{seq.dirname()}{seq.basename()}", seq.zfill(), seq.extension()
 
 
 @dataclass(frozen=True)
@@ -55,13 +87,21 @@ class Sequence:
 
     def path(self, frame: int) -> str:
         """The file name of one frame (negative frames as printf writes them: ``-003``)."""
-        return _sequence(self.pattern).frame(frame)
+        head, pad, tail = _frame_name(self.pattern)
+        return f"{head}{frame:0{pad}d}{tail}"
 
     def paths(self) -> list[str]:
         return [self.path(f) for f in self.frames]
 
     def missing(self) -> list[int]:
-        return [f for f in self.frames if not os.path.isfile(self.path(f))]
+        """The frames with no file, from one listing of the folder (not a look per frame)."""
+        head, pad, tail = _frame_name(self.pattern)
+        folder, stem = os.path.split(head)
+        try:
+            names = set(os.listdir(folder or "."))
+        except OSError:
+            return list(self.frames)
+        return [f for f in self.frames if f"{stem}{f:0{pad}d}{tail}" not in names]
 
     @property
     def template(self) -> str:

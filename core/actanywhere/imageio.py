@@ -172,6 +172,12 @@ def _open(path: str) -> oiio.ImageInput:
     return inp
 
 
+def _opened_with_error(inp: oiio.ImageInput) -> str:
+    """What opening the file reported although it opened (an inconsistent EXR header, such
+    as a wrong chunk count), cleared so later checks see only their own errors."""
+    return library_error(inp.geterror)
+
+
 #: scanlines per chunk by EXR compression id (none, rle, zips, zip, piz, pxr24, b44, b44a,
 #: dwaa, dwab)
 _LINES_PER_CHUNK = (1, 1, 1, 16, 32, 16, 32, 32, 32, 256)
@@ -351,6 +357,7 @@ def probe(path: str, view: str | None = None) -> ImageInfo:
     """Header information of an image file (of ``view`` in a multi-view file)."""
     inp = _open(path)
     try:
+        _opened_with_error(inp)  # a header problem shows when the pixels are read
         return _info(path, inp, view)
     finally:
         inp.close()
@@ -367,6 +374,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
     ``Image.nonfinite`` counts them.
     """
     inp = _open(path)
+    opened = _opened_with_error(inp)
     try:
         info = _info(path, inp, view)
         spec = inp.spec()
@@ -380,7 +388,7 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
                     f"{', '.join(info.channels)}; choose channels that exist"
                 )
         data = inp.read_image(info.subimage, 0, 0, spec.nchannels, "float")
-        err = library_error(inp.geterror)
+        err = opened or library_error(inp.geterror)
         if data is None or err:
             raise InputError(
                 f"{path}: cannot read pixels ({_first_line(err or 'no data')}); the file is "

@@ -84,7 +84,8 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     if shot.out.skipped:
         warn(f"skipping {len(shot.out.skipped)} existing output frame(s) "
              f"{frames.compact(shot.out.skipped)} (output.existing=skip)")
-
+    plan.remove_leftovers([*shot.out.sequence.paths(), *(shot.proxies.files(plate.frames)
+                                                          if shot.proxies else [])], warn)
     if shot.proxies is not None:
         from .model import model_hash
 

@@ -4,12 +4,15 @@ here, so both refuse the same bad inputs with the same one-line errors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import frames
+from .api import atomic
 from .api.patterns import frames_on_disk
 from .color import ColorContext
 from .errors import OutputError
@@ -55,6 +58,18 @@ def refuse_over_inputs(paths: list[str], inputs: set[str], what: str) -> None:
         if os.path.realpath(path) in inputs:
             raise OutputError(f"{path}: {what} would overwrite an input; choose another "
                               "output path")
+
+
+def remove_leftovers(paths: list[str], warn: Callable[[str], None]) -> None:
+    """Remove the temporary files a killed run left while writing ``paths`` (hidden
+    ``.<name>.<random>.tmp.<ext>`` beside each); says how many."""
+    gone = 0
+    for tmp in atomic.leftovers(paths):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+            gone += 1
+    if gone:
+        warn(f"removed {gone} temporary file(s) a stopped run left beside the output")
 
 
 def color_context(spec: ColorSpec) -> ColorContext:

@@ -71,6 +71,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     out = plan.output(spec.output.path, plate.seq, inputs.real_paths(),
                       spec.output.existing, "matte")
     result.skipped = out.skipped
+    plan.remove_leftovers(out.sequence.paths(), warn)
     pdir = spec.output.preview
     if pdir is None:
         pdir = os.path.join(os.path.dirname(os.path.abspath(out.sequence.template)), "preview")

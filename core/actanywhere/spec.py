@@ -57,7 +57,7 @@ class PlateSpec(Strict):
             try:
                 parse_frames(v)
             except SpecError as exc:
-                raise ValueError("not a frame range; use e.g. 1001-1100 or 1-50x2") from exc
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return v
 
 
@@ -412,8 +412,32 @@ def migrate(data: dict[str, Any],
     return data
 
 
+#: no path or name in a ShotSpec is longer (Linux's PATH_MAX), nor nested deeper
+MAX_TEXT = 4096
+MAX_DEPTH = 16
+
+
+def check_size(data: Any) -> None:
+    """SpecError naming the field when ``data`` holds text longer than ``MAX_TEXT`` or nests
+    deeper than ``MAX_DEPTH`` (checked without recursion, before any slower check)."""
+    todo: list[tuple[str, Any, int]] = [("", data, 0)]
+    while todo:
+        where, value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{where or 'spec'}: nested more than {MAX_DEPTH} levels deep; a "
+                            "ShotSpec's sections hold a few levels (docs/shotspec.md)")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise SpecError(f"{where or 'spec'}: {len(value)} characters, at most {MAX_TEXT}; "
+                            "give a real path or name")
+        items = value.items() if isinstance(value, dict) else enumerate(value) \
+            if isinstance(value, list) else ()
+        for key, item in items:
+            todo.append((f"{where}.{key}" if where else str(key), item, depth + 1))
+
+
 def from_dict(data: dict[str, Any]) -> ShotSpec:
     """A validated ShotSpec from a dict of any supported version."""
+    check_size(data)
     try:
         return ShotSpec.model_validate(migrate(data))
     except ValidationError as exc:
@@ -432,23 +456,31 @@ def load(path: str) -> dict[str, Any]:
             data = tomllib.loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         kind = "TOML" if path.lower().endswith(".toml") else "JSON"
-        raise SpecError(f"{path}: not valid {kind} ({exc})") from exc
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise SpecError(f"{path}: not valid {kind} ({why})") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a ShotSpec is an object with plate, background and output")
     absolute_paths(data, os.path.dirname(os.path.abspath(path)))
     return data
 
 
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``overrides`` (from CLI flags; None values ignored) into ``base``."""
+def merge(base: dict[str, Any], overrides: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Deep-merge ``overrides`` (from CLI flags; None values ignored) into ``base``; a
+    SpecError names a section of ``base`` that is not an object."""
     out = dict(base)
     for key, value in overrides.items():
         if value is None:
             continue
         if isinstance(value, dict):
-            out[key] = merge(out.get(key) or {}, value)
+            section = out.get(key) or {}
+            if not isinstance(section, dict):
+                shown = json.dumps(section)[:60]
+                raise SpecError(f"{where}{key}: is {shown} in the ShotSpec; a section is an "
+                                "object of fields (e.g. \"plate\": {\"path\": "
+                                "\"plate.####.exr\"}), see docs/shotspec.md")
+            out[key] = merge(section, value, f"{where}{key}.")
         else:
             out[key] = value
     return out

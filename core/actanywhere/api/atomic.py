@@ -13,7 +13,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,21 +63,22 @@ def write_json(path: str, data: Any, *, mode: int | None = None, indent: int = 2
     return write_text(path, json.dumps(data, indent=indent), mode=mode)
 
 
-def stale_temporaries(folder: str, *, older_than_s: float = 0.0) -> list[str]:
-    """Temporary files this module's writers left in ``folder`` (a killed run), older than
-    ``older_than_s`` seconds (a running writer's newest file is younger)."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    now, out = time.time(), []
-    for name in names:
-        if not _TEMP.match(name):
-            continue
-        path = os.path.join(folder, name)
+def leftovers(paths: list[str]) -> list[str]:
+    """The temporary files that writers of ``paths`` left beside them (a killed run): each
+    one's target is one of ``paths``. A run about to write ``paths`` removes them; files
+    another run is writing (other targets) are never among them."""
+    by_folder: dict[str, set[str]] = {}
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        by_folder.setdefault(folder, set()).add(name)
+    out = []
+    for folder, names in by_folder.items():
         try:
-            if os.path.isfile(path) and now - os.path.getmtime(path) >= older_than_s:
-                out.append(path)
+            found = os.listdir(folder)
         except OSError:
             continue
+        for name in found:
+            match = _TEMP.match(name)
+            if match and f"{match['name']}{match['ext'] or ''}" in names:
+                out.append(os.path.join(folder, name))
     return sorted(out)

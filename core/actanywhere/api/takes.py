@@ -173,13 +173,36 @@ class Take:
             data = json.load(fh)
         if not isinstance(data, dict):
             raise ValueError(f"{os.path.join(folder, record)}: not a take record")
-        known = {f.name for f in fields(cls)}
+        known = {f.name: f.type for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
+        for key, value in data.items():
+            if not _is_a(value, str(known[key])):
+                raise ValueError(f"{os.path.join(folder, record)}: field {key!r} is "
+                                 f"{type(value).__name__} {str(value)[:40]!r}, not "
+                                 f"{known[key]}; fix or remove that field")
         data["folder"] = folder  # the folder may have moved with its project
         data["record"] = record
         if data.get("output"):
             data["output"] = os.path.join(folder, os.path.basename(data["output"]))
         return cls(**data)
+
+
+#: a record field's annotation -> the JSON values it takes
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,)}
+
+
+def _is_a(value: Any, annotation: str) -> bool:
+    """Whether a JSON ``value`` fits a record field annotated ``annotation`` (``str``,
+    ``int | None``, ``dict[str, Any]`` ...)."""
+    for kind in annotation.split("|"):
+        kind = kind.strip().split("[")[0]
+        if kind == "None" and value is None:
+            return True
+        types = _JSON_TYPES.get(kind, ())
+        if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+            return True
+    return False
 
 
 class Takes:
