@@ -22,8 +22,9 @@ import tomllib
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "extension")
 CORE = os.path.join(os.path.dirname(HERE), "core", "actanywhere")
-#: what the add-on needs of the core: the host layer and the errors it raises
-VENDORED = ["__init__.py", "errors.py", "api"]
+#: what the add-on needs of the core: the host layer, the errors it raises and the engine
+#: catalog it asks (data only)
+VENDORED = ["__init__.py", "errors.py", "catalog.py", "api"]
 
 
 def manifest() -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import imageio, job, spec
+from . import catalog, imageio, job, spec
 from .color import ColorContext
 from .frames import Sequence
 from .imageio import Window
@@ -207,8 +207,9 @@ def build_spec(p: DemoPaths, engine: str = "diffusion") -> spec.ShotSpec:
         "motion": {"source": "auto"},
         "output": {"path": p.output, "existing": "overwrite"},
     }
-    if engine == "diffusion":
-        data["diffusion"] = dict(SHIPPED_SETTINGS)
+    traits = catalog.engine(engine)
+    if traits.model == "actanywhere" and traits.settings:  # it runs the shipped model
+        data[traits.settings] = dict(SHIPPED_SETTINGS)
     return spec.from_dict(data)
 
 

@@ -73,10 +73,11 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
 
 def _mattes() -> dict[str, Any]:
     """Which matte sources work here (docs/mattes.md)."""
-    from .matte import NAMES, source_class
+    from .catalog import matte_sources
+    from .matte import source_class
 
     info: dict[str, Any] = {"sources": [], "problems": []}
-    for name in NAMES:  # every registered source whose module imports here
+    for name in matte_sources():  # every registered source whose module imports here
         try:
             source_class(name)
         except ImportError as exc:

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import engines, frames, imageio, plan, raster
+from . import catalog, engines, frames, imageio, plan, raster
 from .color import PRIMARIES, ColorContext
 from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
 from .errors import JobCancelled
@@ -90,7 +90,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
         from .model import model_hash
 
         shot.proxies.start(spec, spec.motion.source, model_hash(spec.engine.model)
-                           if spec.engine.name == "diffusion" else None)
+                           if catalog.engine(spec.engine.name).model else None)
     try:
         return _generate(shot, result, warn, report, cancel, start)
     except BaseException as exc:
@@ -237,9 +237,10 @@ def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter,
 
 def _motion_frames(spec: ShotSpec, part: list[int]) -> list[int]:
     """The frames the motion is laid over: the whole shot's when this job renders a part of
-    it (``diffusion.shot_frames``) and the motion needs no pictures, so every part fits and
-    moves the background as the whole shot does; else the job's own frames."""
-    whole = spec.diffusion.shot_frames if spec.engine.name == "diffusion" else None
+    it (``<settings>.shot_frames`` of a splittable engine) and the motion needs no pictures,
+    so every part fits and moves the background as the whole shot does; else the job's own
+    frames."""
+    whole = catalog.shot_frames(spec)
     if whole is None or spec.motion.source not in WITHOUT_PICTURES:
         return part
     return sorted(set(frames.parse_frames(whole)) | set(part))

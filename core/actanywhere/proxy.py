@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import OpenImageIO as oiio
 
-from . import imageio
+from . import catalog, imageio
 from .api import takes
 from .api.patterns import frames_on_disk
 from .color import ColorContext
@@ -74,7 +74,7 @@ class TakeProxies:
         fresh = not os.path.exists(self.take.path)
         changes: dict[str, Any] = dict(
             status="running", output=self.output, engine=engine, motion=motion,
-            seed=spec.diffusion.seed if engine == "diffusion" else None, error=None,
+            seed=catalog.seed_of(data), error=None,
             frames=spec.plate.frames or "", view=self.view,
             proxy=os.path.relpath(self.pattern, self.folder),
             plate_proxy=os.path.relpath(self.plate_pattern, self.folder),

@@ -17,14 +17,14 @@ from pydantic import (
     model_validator,
 )
 
+from . import catalog
 from .api.shotspec import SPEC_VERSION, absolute_paths
-from .engines import NAMES as ENGINE_NAMES
 from .errors import SpecError
 from .formats import COMPRESSIONS
 from .frames import parse_frames
-from .matte import NAMES as MATTE_SOURCES
-from .matte import SOURCES
 from .motion import SOURCES as MOTION_SOURCES
+
+MATTE_SOURCES = tuple(catalog.matte_sources())
 
 #: version N -> a function turning a version-N spec dict into a version N+1 one. A change to
 #: the format bumps SPEC_VERSION and adds its step here, so specs the worker stored, and
@@ -183,7 +183,7 @@ class MatteSpec(Strict):
 
     @model_validator(mode="after")
     def _keys(self) -> MatteSpec:
-        if SOURCES[self.source].tracked and not self.keys:
+        if catalog.matte(self.source).tracked and not self.keys:
             raise ValueError(f"source {self.source} needs at least one key frame with points, "
                              "boxes or a matte (matte.keys)")
         seen = [k.frame for k in self.keys]
@@ -239,11 +239,25 @@ class MotionSpec(Strict):
         return v
 
 
+def _engine_choices(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(catalog.engine_names())  # those registered when it is asked
+
+
 class EngineSpec(Strict):
-    name: Literal[ENGINE_NAMES] = "composite"  # type: ignore[valid-type]
+    name: str = Field("composite", json_schema_extra=_engine_choices, description=(
+        "composite (no model), diffusion (the ActAnywhere model), or an engine another "
+        "package registers (docs/architecture.md)"))
     model: str | None = Field(None, description="Model folder (engine=diffusion); default: the "
                               "shipped small model (synthetic-trained, a proof, not production)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs")
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        if v not in catalog.engine_names():
+            names = ", ".join(map(repr, catalog.engine_names()))
+            raise ValueError(f"Input should be one of {names}")
+        return v
 
 
 class CompositeSettings(Strict):

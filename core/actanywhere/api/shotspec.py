@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .. import catalog
+
 #: the ShotSpec format this build writes; older ones are upgraded by ``spec.MIGRATIONS``
 SPEC_VERSION = 1
 
@@ -56,17 +58,20 @@ def build(plate: str, background: str, output: str, *, frames: str | None = None
     """A ShotSpec dict with the current version; None values are left out (the worker's
     defaults, or a model's recommended settings, apply to them); relative paths are made
     absolute against ``base`` (default the current folder). ``more``: other top-level
-    sections or fields (``threads=2``)."""
+    sections or fields (``threads=2``, another engine's settings section); the settings
+    sections of engines other than ``engine`` are left out."""
+    own = {"diffusion": diffusion, "composite": composite, **more}
+    chosen = catalog.engines().get(engine)
+    others = {t.settings for t in catalog.engines().values() if t.settings} - \
+        {chosen.settings if chosen else None}
     data = _clean({
         "version": SPEC_VERSION,
         "plate": {"path": plate, "frames": frames, "colorspace": plate_colorspace},
         "matte": matte,
         "background": {"path": background, "colorspace": background_colorspace},
         "engine": {"name": engine, "model": model},
-        "diffusion": diffusion if engine == "diffusion" else None,
-        "composite": composite if engine == "composite" else None,
+        **{k: v for k, v in own.items() if k not in others},
         "color": color,
         "output": {"path": output, "existing": existing},
-        **more,
     })
     return absolute_paths(data, base or os.getcwd())

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .. import catalog
 from . import atomic
 from .client import Client
 from .handle import JobHandle, MainThread, call_now
@@ -385,13 +386,15 @@ def trash(take: Take, root: str) -> str:
 
 
 def label_of(spec: dict[str, Any]) -> str:
+    """``diffusion seed 7, 20 steps``: the engine, and the seed and steps of a seeded one."""
     engine = (spec.get("engine") or {}).get("name", "composite")
-    if engine != "diffusion":
+    seed = catalog.seed_of(spec)
+    if seed is None:
         return engine
-    diff = spec.get("diffusion") or {}
-    bits = [engine, f"seed {diff.get('seed', 0)}"]
-    if "steps" in diff:
-        bits.append(f"{diff['steps']} steps")
+    settings = spec.get(catalog.engine(engine).settings or "") or {}
+    bits = [engine, f"seed {seed}"]
+    if "steps" in settings:
+        bits.append(f"{settings['steps']} steps")
     return " ".join(bits)
 
 
@@ -407,7 +410,7 @@ def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
     spec = json.loads(json.dumps(spec))  # the caller's dict stays as it was
     engine = (spec.get("engine") or {}).get("name", "composite")
     take.engine, take.label = engine, label or label_of(spec)
-    take.seed = (spec.get("diffusion") or {}).get("seed", 0) if engine == "diffusion" else None
+    take.seed = catalog.seed_of(spec)
     take.frames = str((spec.get("plate") or {}).get("frames") or "")
     take.output = os.path.join(take.folder, f"{stem}.####.exr")
     spec.setdefault("output", {})["path"] = take.output
@@ -417,7 +420,7 @@ def start(take: Take, spec: dict[str, Any], connect: Callable[[], Client], *,
     def record(handle: JobHandle) -> None:
         job = handle.job or {}
         t = handle.times
-        seed = job["seed"] if job.get("seed") is not None and engine == "diffusion" else None
+        seed = job["seed"] if job.get("seed") is not None and take.seed is not None else None
         # update: the job's own fields in the record (motion, proxies) stay as it wrote them
         take.update(status=handle.status, job=handle.job_id, error=handle.error,
                     model_hash=job.get("model_hash") or take.model_hash,

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 
+from .. import catalog
 from ..api import takes as takes_mod
 from ..api.client import Client, WorkerError
 from ..api.status import FINAL
@@ -413,7 +414,7 @@ class TakesBrowser(QtWidgets.QWidget):
             self.say(f"{take.name}: its record has no spec to send again")
             return None
         if seed is not None:
-            spec.setdefault("diffusion", {})["seed"] = int(seed)
+            catalog.set_seed(spec, seed)
         if background:
             spec.setdefault("background", {})["path"] = background
         parent = os.path.dirname(take.folder)
@@ -505,7 +506,7 @@ class ResendDialog(QtWidgets.QDialog):
         self.seed = QtWidgets.QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(int((take.seed or 0) + 1))
-        self.seed.setEnabled(take.engine == "diffusion")
+        self.seed.setEnabled(catalog.seeded(take.engine))
         self.background = QtWidgets.QLineEdit(
             str((take.spec.get("background") or {}).get("path", "")))
         self.label = QtWidgets.QLineEdit()

@@ -1,31 +1,25 @@
 """Engines turn plate frames, mattes and a background into output frames.
 
-A registry in the manner of segment-anything's ``sam_model_registry``: an engine's name maps to
-the module and class that implement it, imported only when a job picks it (so the composite
-engine never imports torch). A new engine is one module here plus one line in ``REGISTRY``;
-ShotSpec's ``engine.name`` choices come from it. The interfaces are in ``base``.
+Which engines exist and what each is like (seeded, whole-shot, needs a GPU, model kind,
+splittable on the farm) is in ``catalog``; this package holds their implementations and
+the two calls a job makes: ``check`` (before any pixel) and ``create``. A new engine is one
+module (here or in another package) plus one ``catalog.register_engine`` call. The
+interfaces are in ``base``.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .. import catalog
 
 if TYPE_CHECKING:
     from .base import Engine
 
-#: engine name -> "module:Class" inside this package
-REGISTRY: dict[str, str] = {
-    "composite": "composite:CompositeEngine",
-    "diffusion": "diffusion:DiffusionEngine",
-}
-NAMES: tuple[str, ...] = tuple(REGISTRY)
-
 
 def engine_class(name: str) -> type[Engine]:
     """The class registered as ``name`` (imported now)."""
-    module, _, cls = REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return catalog.load(catalog.engine(name).entry)
 
 
 def check(spec, frames: list[int]) -> None:

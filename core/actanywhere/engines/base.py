@@ -61,6 +61,12 @@ class Engine(ABC):
         no pixel read, no model loaded, nothing heavy imported."""
         del spec, frames  # engines whose settings always work
 
+    @classmethod
+    def check_split(cls, spec, name: str) -> None:
+        """Raise a one-line SpecError when ``spec`` cannot be generated in parts that agree
+        (farm export --split; asked only of engines whose traits say ``splittable``)."""
+        del spec, name
+
     @abstractmethod
     def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
         """Receive the background, fitted to the plate's display window and moved by the

@@ -85,6 +85,12 @@ class DiffusionEngine(ShotEngine):
         span(d.shot_frames, frames)
         cls._installed(spec)
 
+    @classmethod
+    def check_split(cls, spec, name: str) -> None:
+        if spec.diffusion.condition == "composite":
+            raise SpecError(f"{name}: diffusion.condition composite takes one plate frame that "
+                            "not every part reads; use condition background to --split")
+
     @staticmethod
     def _installed(spec) -> None:
         """torch and the model folder are there."""

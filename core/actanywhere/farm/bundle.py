@@ -13,12 +13,13 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 
+from .. import catalog
 from .. import frames as frames_mod
 from ..api.atomic import write_json as atomic_json
+from ..api.atomic import write_text as atomic_text
 from ..api.takes import Take, Takes
 from ..errors import OutputError, SpecError
 from ..plan import spec_inputs
@@ -91,40 +92,10 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
     by_shot: dict[str, list[wedge.Take]] = {}
     for take in takes:
         by_shot.setdefault(take.shot, []).append(take)
-    steps = []
-    for shot, shot_takes in by_shot.items():
-        reserved = Takes(os.path.join(output_root, shot))
-        os.makedirs(os.path.join(specs_dir, shot), exist_ok=True)
-        first = shot_takes[0].spec
-        frame_list = list(frames_mod.resolve(first.plate.path, first.plate.frames).frames)
-        parts = join.plan(frame_list, split, split_overlap) \
-            if split and first.engine.name == "diffusion" else [frame_list]
-        engine = first.engine.name
-        if any(t.spec.engine.name != engine for t in shot_takes):
-            raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
-                            "export the engines separately")
-        for take in shot_takes if len(parts) > 1 else []:  # before any folder is reserved
-            join.check_splittable(take.spec, shot)
-        for take in shot_takes:
-            # what the artist set, no more: unset fields take the model's recommended values
-            data = take.spec.model_dump(mode="json", exclude_unset=True)
-            if len(parts) > 1:
-                data.setdefault("diffusion", {})["shot_frames"] = frames_mod.compact(frame_list)
-                take.spec = from_dict(data)
-            record = reserved.new(status="queued", label=_label(take), engine=take.spec.engine.name)
-            take.name = record.name
-            with open(os.path.join(specs_dir, shot, f"{take.name}.json"), "w") as fh:
-                json.dump(data, fh, indent=2)
-            record.update(spec=data, seed=take.spec.diffusion.seed
-                          if take.spec.engine.name == "diffusion" else None)
-        steps.append(openjd.StepPlan(
-            shot=shot, engine=engine, plate=os.path.abspath(first.plate.path),
-            takes=[t.name for t in shot_takes],
-            backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
-            chunks=chunks(frame_list, chunk) if engine != "diffusion" else [],
-            parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
-            frame_range=frames_mod.compact(frame_list),
-            gpu_memory_gib=gpu_memory_gib, os_family=os_family))
+    steps = [_reserve(shot, shot_takes, specs_dir=specs_dir, output_root=output_root,
+                      chunk=chunk, split=split, split_overlap=split_overlap,
+                      gpu_memory_gib=gpu_memory_gib, os_family=os_family)
+             for shot, shot_takes in by_shot.items()]
     _write_manifest(folder, takes, output_root)
     command = command or _command()
     if fmt == "opencue":
@@ -132,29 +103,63 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
 
         job_path = os.path.join(folder, "job.xml")
         xml = opencue.serialize(name, steps, specs_dir, output_root, command, chunk)
-        with open(job_path, "w") as fh:
-            fh.write(xml)
+        atomic_text(job_path, xml)
         return Exported(folder, job_path, None, None, takes,
                         submit="python -c \"import opencue; opencue.api.launchSpec(open("
                                f"'{job_path}').read())\"",
                         run_locally=None, replaced=replaced)
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)
     template_path = os.path.join(folder, "template.yaml")
-    with open(template_path, "w") as fh:
-        yaml.safe_dump(tmpl, fh, sort_keys=False, width=100)
+    atomic_text(template_path, yaml.safe_dump(tmpl, sort_keys=False, width=100))
     values = {"SpecsDir": specs_dir, "OutputRoot": output_root, "ActAnywhere": command,
               **{f"Plate_{s.shot}": s.plate for s in steps}}
     params_path = os.path.join(folder, "parameter_values.yaml")
-    with open(params_path, "w") as fh:
-        yaml.safe_dump({"parameterValues": [{"name": k, "value": v} for k, v in values.items()]},
-                       fh, sort_keys=False)
+    atomic_text(params_path, yaml.safe_dump(
+        {"parameterValues": [{"name": k, "value": v} for k, v in values.items()]},
+        sort_keys=False))
     local_path = os.path.join(folder, "openjd_parameters.json")
-    with open(local_path, "w") as fh:
-        json.dump(values, fh, indent=2)
+    atomic_json(local_path, values)
     return Exported(folder, template_path, params_path, local_path, takes,
                     submit=f"deadline bundle submit {folder}",
                     run_locally=f"openjd run {template_path} -p file://{local_path}",
                     replaced=replaced)
+
+
+def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_root: str,
+             chunk: int, split: int, split_overlap: int, gpu_memory_gib: float,
+             os_family: str) -> openjd.StepPlan:
+    """One shot's step: its takes' folders reserved (``queued``), their specs written, its
+    tasks planned as its engine's traits say (frame chunks, one task per take, or parts)."""
+    first = shot_takes[0].spec
+    traits = catalog.engine(first.engine.name)
+    if any(t.spec.engine.name != traits.name for t in shot_takes):
+        raise SpecError(f"{shot}: a wedge of engine.name is not supported in one step; "
+                        "export the engines separately")
+    frame_list = list(frames_mod.resolve(first.plate.path, first.plate.frames).frames)
+    parts = join.plan(frame_list, split, split_overlap) \
+        if split and traits.splittable else [frame_list]
+    for take in shot_takes if len(parts) > 1 else []:  # before any folder is reserved
+        join.check_splittable(take.spec, shot)
+    reserved = Takes(os.path.join(output_root, shot))
+    for take in shot_takes:
+        # what the artist set, no more: unset fields take the model's recommended values
+        data = take.spec.model_dump(mode="json", exclude_unset=True)
+        if len(parts) > 1:
+            data.setdefault(traits.settings or "", {})["shot_frames"] = \
+                frames_mod.compact(frame_list)
+            take.spec = from_dict(data)
+        record = reserved.new(status="queued", label=_label(take), engine=traits.name)
+        take.name = record.name
+        atomic_json(os.path.join(specs_dir, shot, f"{take.name}.json"), data)
+        record.update(spec=data, seed=catalog.seed_of(data))
+    return openjd.StepPlan(
+        shot=shot, plate=os.path.abspath(first.plate.path),
+        takes=[t.name for t in shot_takes],
+        backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
+        chunks=chunks(frame_list, chunk) if not traits.whole_shot else [],
+        parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
+        frame_range=frames_mod.compact(frame_list), gpu_memory_gib=gpu_memory_gib,
+        os_family=os_family, gpu=traits.needs_gpu, warm=traits.model is not None)
 
 
 def _refuse_inputs_in(folder: str, inputs: list[str]) -> None:
@@ -207,8 +212,3 @@ def _command() -> str:
     """This install's ``actanywhere`` (beside this Python), else the name on PATH."""
     beside = os.path.join(os.path.dirname(sys.executable), "actanywhere")
     return beside if os.path.isfile(beside) else (shutil.which("actanywhere") or "actanywhere")
-
-
-def load_template(path: str) -> dict[str, Any]:
-    with open(path) as fh:
-        return yaml.safe_load(fh)

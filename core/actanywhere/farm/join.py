@@ -2,7 +2,7 @@
 
 ``plan`` cuts a shot's frames into parts of ``size`` frames that share ``overlap`` frames
 with the next; each part is one farm task that generates only its frames with the whole
-shot's noise, windows and camera path (``diffusion.shot_frames``), so adjacent parts already
+shot's noise, windows and camera path (``<settings>.shot_frames``), so adjacent parts already
 agree closely where they overlap. ``join`` (the final, dependent farm step) writes the take's
 frames: a frame of one part is copied, a frame two parts share is cross-faded from the
 earlier part to the later over the overlap (every channel: the comp, ``bg`` and the matte),
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import catalog, engines, imageio
 from .. import frames as frames_mod
-from .. import imageio
 from ..errors import InputError, SpecError
 from ..motion import WITHOUT_PICTURES
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
@@ -41,16 +41,18 @@ def plan(frame_list: list[int], size: int, overlap: int) -> list[list[int]]:
 
 def check_splittable(spec: ShotSpec, name: str) -> None:
     """SpecError (one line) when ``spec`` cannot be generated in parts that agree."""
-    if spec.engine.name != "diffusion":
-        raise SpecError(f"{name}: --split is for the diffusion engine (the composite engine "
-                        "is chunked by frames already: --chunk)")
+    traits = catalog.engine(spec.engine.name)
+    if not traits.splittable:
+        splittable = [t.name for t in catalog.engines().values() if t.splittable]
+        why = "is chunked by frames already: --chunk" if not traits.whole_shot else \
+            "cannot generate a part with the whole shot's noise"
+        raise SpecError(f"{name}: --split is for the {', '.join(splittable)} engine(s) (the "
+                        f"{traits.name} engine {why})")
     if spec.motion.source not in WITHOUT_PICTURES:
         raise SpecError(f"{name}: motion.source {spec.motion.source} needs the whole shot's "
                         "pictures, which a part does not read; write the motion once with "
                         "`actanywhere motion` and export with motion.source file")
-    if spec.diffusion.condition == "composite":
-        raise SpecError(f"{name}: diffusion.condition composite takes one plate frame that "
-                        "not every part reads; use condition background to --split")
+    engines.engine_class(spec.engine.name).check_split(spec, name)
 
 
 def weights(parts: list[list[int]]) -> dict[int, list[tuple[int, float]]]:

@@ -48,14 +48,14 @@ def serialize(name: str, steps: list[StepPlan], specs_dir: str, output_root: str
     job = outline.Outline(_safe(name), show=show, user=user or _user())
     for step in steps:
         gpu = {"gpus": 1, "gpu_memory": f"{int(step.gpu_memory_gib)}g",
-               "tags": "gpu"} if step.engine == "diffusion" else {}
+               "tags": "gpu"} if step.gpu else {}
         common = {"memory": f"{int(step.memory_gib)}g", "service": SERVICE, **gpu}
         for take in step.takes:
             spec = os.path.join(specs_dir, step.shot, f"{take}.json")
             folder = os.path.join(output_root, step.shot, take)
             output = os.path.join(folder, f"{step.shot}.####.exr")
             layer_name = _safe(f"{step.shot}_{take}")
-            if step.engine != "diffusion":  # chunks of the frame range
+            if step.chunks:  # chunks of the frame range
                 job.add_layer(Shell(layer_name, command=_generate(
                     command, spec, output, "#FRAME_START#-#FRAME_END#"),
                     range=step.frame_range, chunk=chunk, **common))

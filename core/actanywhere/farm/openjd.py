@@ -1,13 +1,14 @@
 """The Open Job Description job template (``jobtemplate-2023-09``) of an export.
 
-One step per shot. Its tasks: one per take (diffusion: the whole shot, the model's windows
-need every frame), or per take and part when a long diffusion shot is split (parts overlap;
-a second step, ``<shot>_join``, depends on it and cross-fades each take's parts, ``join.py``),
-or per take and frame chunk (composite). Paths are PATH parameters so a
-farm maps them between machines: the bundle's specs folder (in), each shot's plate (in),
-each take's background (a task parameter, in) and the output root (out). Diffusion steps run
-in a step environment that starts one warm worker per session (``onEnter``) and stops it
-(``onExit``): the takes of a shot that a host runs load the model once.
+One step per shot. Its tasks: one per take (a whole-shot engine such as diffusion: the
+model's windows need every frame), or per take and part when a long shot of a splittable
+engine is split (parts overlap; a second step, ``<shot>_join``, depends on it and
+cross-fades each take's parts, ``join.py``), or per take and frame chunk (an engine that
+renders frames independently, such as composite). Paths are PATH parameters so a farm maps
+them between machines: the bundle's specs folder (in), each shot's plate (in), each take's
+background (a task parameter, in) and the output root (out). Steps of an engine with a model
+run in a step environment that starts one warm worker per session (``onEnter``) and stops
+it (``onExit``): the takes of a shot that a host runs load the model once.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ class StepPlan:
     """What one shot's step runs."""
 
     shot: str
-    engine: str
     plate: str  # the plate pattern (a PATH job parameter)
     takes: list[str]  # take folder names, one spec file each: specs/<shot>/<take>.json
     backgrounds: list[str]  # per take
-    chunks: list[str] = field(default_factory=list)  # composite: "1001-1010", ...
-    parts: list[str] = field(default_factory=list)  # diffusion split: "1001-1048", ...
+    #: frame chunks of an engine that renders frames independently: "1001-1010", ...
+    chunks: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # a split whole-shot take: "1001-1048", ...
     frame_range: str = ""  # the shot's frames, e.g. "1001-1100"
     gpu_memory_gib: float = 8.0
     memory_gib: float = 16.0
     os_family: str = "linux"
+    gpu: bool = False  # the engine wants a GPU host
+    warm: bool = False  # the engine loads a model: takes run in a warm worker per session
 
 
 def _param(shot: str) -> str:
@@ -99,7 +102,6 @@ def _requirements(step: StepPlan, gpu: bool) -> dict[str, Any]:
 
 
 def _step(step: StepPlan) -> dict[str, Any]:
-    diffusion = step.engine == "diffusion"
     task_params: list[dict[str, Any]] = [
         {"name": "Take", "type": "STRING", "range": step.takes},
         {"name": "Background", "type": "PATH", "range": step.backgrounds},
@@ -119,15 +121,15 @@ def _step(step: StepPlan) -> dict[str, Any]:
         task_params.append({"name": "Frames", "type": "STRING", "range": step.chunks})
         combination += " * Frames"
         args += ["--frames", "{{Task.Param.Frames}}"]
-    if diffusion:
+    if step.warm:
         args += ["--worker", "--state-dir", WORKER_DIR]
     out: dict[str, Any] = {
         "name": step.shot,
         "parameterSpace": {"taskParameterDefinitions": task_params, "combination": combination},
-        "hostRequirements": _requirements(step, gpu=diffusion),
+        "hostRequirements": _requirements(step, gpu=step.gpu),
         "script": {"actions": {"onRun": {"command": "{{Param.ActAnywhere}}", "args": args}}},
     }
-    if diffusion:
+    if step.warm:
         out["stepEnvironments"] = [{
             "name": "ActAnywhereWarmWorker",
             "description": "One worker per session: the model loads once for all its takes",

@@ -14,7 +14,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from . import SOURCES
+from .. import catalog
 
 
 class RefineParams(Protocol):
@@ -42,7 +42,7 @@ class Refine:
     @classmethod
     def resolve(cls, s: RefineParams, source: str) -> Refine:
         """Computed sources are cleaned by default, tracked ones smoothed over time."""
-        kind = SOURCES[source]
+        kind = catalog.matte(source)
         area = 0.001 if kind.computed else 0.0
         return cls(
             grow=s.grow if s.grow is not None else 0.0,

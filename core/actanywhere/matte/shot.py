@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import catalog, imageio
 from .. import frames as frameseq
-from .. import imageio
 from ..color import ColorContext
 from ..errors import InputError, JobCancelled, SpecError
 from ..imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import MatteSpec
-from . import SOURCES, channels, refine, source_class, track
+from . import channels, refine, source_class, track
 from .source import FrameSource, Source, TrackedSource
 
 # read(frame) -> (plate image or None for a missing frame, working-space linear RGB)
@@ -87,7 +87,7 @@ class ShotMattes:
         self.ref = ref
         self.files = files or {}
         self.refine = refine.Refine.resolve(spec.refine, spec.source)
-        self.kind = SOURCES[spec.source]
+        self.kind = catalog.matte(spec.source)
         self.source: Source = source_class(spec.source)(
             spec, ref, self.files)
         self._done: dict[int, np.ndarray] = {}
