@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "core"))
 
 import numpy as np  # noqa: E402
 
-from actanywhere import demo, frames, imageio, job, preview, spec  # noqa: E402
+from actanywhere import demo, frames, imageio, job, preview, raster, spec  # noqa: E402
 from actanywhere.motion import save, track  # noqa: E402
 from actanywhere.motion.shot import _frames, estimate  # noqa: E402
 from actanywhere.spec import MotionSpec  # noqa: E402
@@ -108,7 +108,7 @@ def main() -> None:
                     root, folder, f"c.{f:04d}.exr")
                 img = imageio.read(path)
                 rgb = img.channels(imageio.rgb_names(img.info.channels, path))
-                row.append(np.clip(preview.shrink(rgb, 420), 0, 1) ** (1 / 2.2))
+                row.append(np.clip(raster.shrink(rgb, 420), 0, 1) ** (1 / 2.2))
             rows.append(row)
         preview.contact_sheet(ns.picture, rows)
         print(f"picture: {ns.picture} (rows: plate, still background, moving background)")

@@ -13,7 +13,7 @@ import threading
 from conftest import REPO, make_shot, read_exr, start_worker, stop_worker
 
 from actanywhere import spec as specmod
-from actanywhere.api import Client, JobHandle, MainThreadQueue, Takes, build, takes
+from actanywhere.api import Client, JobHandle, MainThreadQueue, Takes, build, take_session
 from actanywhere.api.patterns import frame_file, frames_on_disk, numbered
 
 
@@ -29,7 +29,7 @@ def _run_take(root, spec, state, **kw):
         return cb
 
     take = Takes(root).new()
-    handle = takes.start(take, spec, lambda: Client.connect(str(state)),
+    handle = take_session.start(take, spec, lambda: Client.connect(str(state)),
                          main_thread=main.post, on_progress=note("progress"),
                          on_end=note("end"), **kw)
     main.run_until(handle)
@@ -93,13 +93,13 @@ def test_a_take_runs_in_a_standard_library_only_python(worker, tmp_path):
     code = f"""
 import json, sys
 sys.path.insert(0, {str(REPO / "core")!r})
-from actanywhere.api import Client, MainThreadQueue, Takes, build, takes
+from actanywhere.api import Client, MainThreadQueue, Takes, build, take_session, takes
 spec = build({str(plate)!r}, {str(bg)!r}, "ignored.####.exr", frames="1-3", threads=1)
 main, seen = MainThreadQueue(), []
 root = Takes({str(tmp_path / "shot" / "Node1")!r})
 connect = lambda: Client.connect({str(tmp_path / "state")!r}, start=False)
 for _ in range(2):
-    handle = takes.start(root.new(), spec, connect, main_thread=main.post, stem="Node1",
+    handle = take_session.start(root.new(), spec, connect, main_thread=main.post, stem="Node1",
                          on_progress=seen.append,
                          on_end=lambda t, h: seen.append((t.name, h.status)))
     main.run_until(handle)
@@ -140,7 +140,7 @@ def test_cancel_from_another_thread_keeps_only_complete_frames(worker, tmp_path)
     main = MainThreadQueue()
     ended = []
     take = Takes(str(tmp_path / "n")).new()
-    handle = takes.start(take, spec,
+    handle = take_session.start(take, spec,
                          lambda: Client.connect(str(tmp_path / "state"), start=False),
                          main_thread=main.post, on_progress=on_progress,
                          on_end=lambda t, h: ended.append(h.status))
@@ -174,7 +174,7 @@ def test_a_worker_killed_mid_job_ends_the_take_with_a_message(tmp_path):
     try:
         main, ended = MainThreadQueue(), []
         take = Takes(str(tmp_path / "n")).new()
-        handle = takes.start(take, spec,
+        handle = take_session.start(take, spec,
                              lambda: Client.connect(str(tmp_path / "state"), start=False),
                              main_thread=main.post, on_progress=on_progress,
                              on_end=lambda t, h: ended.append((h.status, h.error)))

@@ -164,3 +164,16 @@ def test_the_host_layer_is_standard_library_only():
     for name in allowed:  # the data-only leaves: the standard library and each other
         assert not {i for i in _every_import(name) if i.split(".")[0] not in
                     sys.stdlib_module_names} - {"__future__"} - allowed, name
+
+
+def test_records_and_progress_load_no_http_client():
+    """Reading take records or reporting progress imports no HTTP client: ``api`` hands its
+    names out lazily and a take's worker session is a module of its own."""
+    import subprocess
+    import sys
+
+    code = ("import sys, actanywhere.progress, actanywhere.api.takes, actanywhere.api\n"
+            "print(sorted(m for m in ('http.client', 'urllib.request', 'actanywhere.api.client')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -14,7 +14,7 @@ from actanywhere import job, spec
 from actanywhere.api.takes import Take, Takes, find, record_file, trash
 from actanywhere.color import ColorContext
 from actanywhere.errors import ActAnywhereError, SpecError
-from actanywhere.preview import shrink
+from actanywhere.raster import shrink
 
 
 def _spec(root, plate, bg, out="out/comp.####.exr", **output):

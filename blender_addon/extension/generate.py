@@ -11,8 +11,8 @@ import bpy
 
 from . import colour, compat, jobs, plate, preferences, props
 from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build
-from .vendor.actanywhere.api import takes as takes_mod
 from .vendor.actanywhere.api.prompts import key_frames
+from .vendor.actanywhere.api.take_session import start as start_take
 from .vendor.actanywhere.errors import InputError
 
 
@@ -59,7 +59,7 @@ def start(scene) -> Take:
     settings = scene.actanywhere
     scene_name = scene.name
     # the job's callbacks wait in jobs.QUEUE until the timer runs them, after this returns
-    handle = takes_mod.start(
+    handle = start_take(
         take, spec, lambda: _connect(python), stem=_stem(seq.pattern),
         main_thread=jobs.QUEUE.post,
         on_progress=lambda ev: jobs.on_progress(scene_name, take, ev),

@@ -118,7 +118,7 @@ def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Repor
     engine.prepare(_background(shot, warn, motion), shot.ref.pixel_aspect)
     if engine.calibration_frames:
         engine.calibrate([_load(shot, f, warn) for f in
-                          _spread(result.frames, engine.calibration_frames)])
+                          raster.spread(result.frames, engine.calibration_frames)])
     if not shot.out.todo:
         result.outputs = _on_disk(shot, [])
         result.seconds = time.monotonic() - start
@@ -268,13 +268,6 @@ def _background(shot: _Shot, warn: plan.Warnings, motion: choose.Motion) -> Back
     for line in backdrop.warnings:
         warn(line)
     return backdrop
-
-
-def _spread(items: list[int], count: int) -> list[int]:
-    """``count`` items evenly spaced from first to last (all of them when fewer)."""
-    if len(items) <= count:
-        return list(items)
-    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 # ----------------------------------------------------------------------------- 4. frames

@@ -13,30 +13,17 @@ from .api import atomic
 from .color import ColorContext
 from .errors import OutputError
 
-
-def shrink(image: np.ndarray, width: int) -> np.ndarray:
-    """``image`` (H, W[, C]) scaled to ``width``, aspect kept (box filter, then resize)."""
-    factor = max(1, image.shape[1] // (width * 2))
-    small = raster.downsample(image, factor)
-    height = max(1, round(small.shape[0] * width / small.shape[1]))
-    return raster.resize(small, width, height)
+shrink = raster.shrink  # callers that shrink for a preview; the one shrink is raster's
 
 
 def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:
     """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]."""
-    return color.to_model(shrink(linear_rgb, width))
+    return color.to_model(raster.shrink(linear_rgb, width))
 
 
 def contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> None:
     """Write a PNG grid; ``rows`` holds display-referred thumbnails of one size."""
-    th, tw = rows[0][0].shape[:2]
-    ncols = max(len(r) for r in rows)
-    sheet = np.full((len(rows) * (th + gap) + gap, ncols * (tw + gap) + gap, 3), 0.1, np.float32)
-    for r, row in enumerate(rows):
-        for c, img in enumerate(row):
-            y, x = gap + r * (th + gap), gap + c * (tw + gap)
-            sheet[y : y + th, x : x + tw] = img[..., :3]
-    imageio.write_image(path, sheet)
+    imageio.write_image(path, raster.grid([list(r) for r in rows], gap))
 
 
 def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None:

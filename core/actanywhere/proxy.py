@@ -17,16 +17,14 @@ import os
 import time
 from typing import Any
 
-import cv2
 import numpy as np
 import OpenImageIO as oiio
 
-from . import catalog, imageio
+from . import catalog, imageio, raster
 from .api import takes
 from .api.patterns import frames_on_disk
 from .color import ColorContext
 from .errors import ActAnywhereError
-from .preview import shrink
 from .spec import ShotSpec
 
 QUALITY = 88
@@ -63,7 +61,7 @@ class TakeProxies:
         return pattern.replace("####", f"{frame:04d}")
 
     def _jpeg(self, path: str, linear_rgb: np.ndarray) -> None:
-        small = self.color.to_display_baked(_shrink(linear_rgb, self.width), self.view)
+        small = self.color.to_display_baked(raster.shrink(linear_rgb, self.width), self.view)
         imageio.write_image(path, small, "uint8", {"Compression": f"jpeg:{QUALITY}"})
 
     def start(self, spec: ShotSpec, motion: str, model_hash: str | None) -> None:
@@ -103,20 +101,11 @@ class TakeProxies:
         found = frames_on_disk(self.pattern)
         if not found:
             return
-        n = min(SHEET_FRAMES, len(found))
-        picks = [found[round(i * (len(found) - 1) / max(n - 1, 1))][1] for i in range(n)]
-        tiles = [_read_jpeg(p) for p in picks]
-        th, tw = tiles[0].shape[:2]
-        th, tw = th // 2, tw // 2
-        cols = min(SHEET_COLUMNS, n)
-        rows = (n + cols - 1) // cols
-        gap = 4
-        sheet = np.full((rows * (th + gap) + gap, cols * (tw + gap) + gap, 3), 0.1, np.float32)
-        for i, tile in enumerate(tiles):
-            r, c = divmod(i, cols)
-            y, x = gap + r * (th + gap), gap + c * (tw + gap)
-            sheet[y : y + th, x : x + tw] = shrink(tile, tw)[:th]
-        imageio.write_image(self.sheet, sheet, "uint8", {"Compression": f"jpeg:{QUALITY}"})
+        tiles = [_read_jpeg(p) for _, p in raster.spread(found, SHEET_FRAMES)]
+        half = [raster.shrink(t, t.shape[1] // 2) for t in tiles]
+        rows = [half[i : i + SHEET_COLUMNS] for i in range(0, len(half), SHEET_COLUMNS)]
+        imageio.write_image(self.sheet, raster.grid(rows), "uint8",
+                            {"Compression": f"jpeg:{QUALITY}"})
 
     def end(self, status: str, seconds: float, written: int, error: str | None = None
             ) -> None:
@@ -134,25 +123,6 @@ class TakeProxies:
                              finished=time.time())
         except OSError:
             pass
-
-
-def _shrink(rgb: np.ndarray, width: int) -> np.ndarray:
-    """``rgb`` (H, W, 3) averaged down to ``width`` (OpenCV's area filter). The channels of an
-    RGBA frame are resized with their alpha rather than copied out first (a 2K copy costs
-    three times the resize); OpenCV resizes at most 4 channels at once, so the colour of a
-    frame with more is copied out."""
-    h, w = rgb.shape[:2]
-    if w <= width:
-        return rgb
-    size = (width, max(1, round(h * width / w)))
-    base = rgb.base
-    if not rgb.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 3 and \
-            base.shape[2] <= 4 and base.shape[:2] == (h, w) and base.flags.c_contiguous and \
-            base.dtype == np.float32 and np.shares_memory(base[..., :3], rgb) and \
-            rgb.strides == base[..., :3].strides \
-            and rgb.__array_interface__["data"][0] == base.__array_interface__["data"][0]:
-        return cv2.resize(base, size, interpolation=cv2.INTER_AREA)[..., :3]
-    return cv2.resize(np.ascontiguousarray(rgb, np.float32), size, interpolation=cv2.INTER_AREA)
 
 
 def _number(folder: str) -> int:

@@ -109,6 +109,54 @@ def fit(a: np.ndarray, width: int, height: int, mode: FitMode = "cover",
     return out
 
 
+def shrink(a: np.ndarray, width: int) -> np.ndarray:
+    """``a`` (H, W[, C]) averaged down to ``width`` pixels wide, aspect kept (OpenCV's area
+    filter, up to four channels at a time); an image at most that wide is returned as is.
+    The colour of an RGBA frame (a view of its first three channels) is resized with its
+    alpha rather than copied out first (a 2K copy costs three times the resize)."""
+    h, w = a.shape[:2]
+    if w <= width:
+        return a
+    size = (width, max(1, round(h * width / w)))
+    base = a.base
+    if a.ndim == 3 and not a.flags.c_contiguous and isinstance(base, np.ndarray) and \
+            base.ndim == 3 and base.shape[:2] == (h, w) and a.shape[2] < base.shape[2] <= 4 \
+            and base.flags.c_contiguous and base.dtype == np.float32 and \
+            a.strides == base[..., : a.shape[2]].strides and \
+            a.__array_interface__["data"][0] == base.__array_interface__["data"][0]:
+        return cv2.resize(base, size, interpolation=cv2.INTER_AREA)[..., : a.shape[2]]
+    src = np.ascontiguousarray(a, np.float32)
+    if src.ndim == 2:
+        return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+    parts = [cv2.resize(np.ascontiguousarray(src[..., i : i + 4]), size,
+                        interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+             for i in range(0, src.shape[2], 4)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def spread(items: list, count: int) -> list:
+    """``count`` items evenly spaced from first to last (all of them when fewer)."""
+    if len(items) <= count:
+        return list(items)
+    if count <= 1:
+        return list(items[:count])
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+def grid(tiles: list[list[np.ndarray]], gap: int = 4, fill: float = 0.1) -> np.ndarray:
+    """Rows of tiles (H, W, >=3) of one size laid out in a grid with ``gap`` pixels
+    between and around them, on ``fill`` grey (RGB)."""
+    th, tw = tiles[0][0].shape[:2]
+    cols = max(len(r) for r in tiles)
+    sheet = np.full((len(tiles) * (th + gap) + gap, cols * (tw + gap) + gap, 3), fill,
+                    np.float32)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            y, x = gap + r * (th + gap), gap + c * (tw + gap)
+            sheet[y : y + th, x : x + tw] = tile[:th, :tw, :3]
+    return sheet
+
+
 def downsample(a: np.ndarray, factor: int) -> np.ndarray:
     """Box-filter by an integer ``factor`` (edges padded with the last row and column)."""
     if factor <= 1:

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from . import imageio, plan, preview
+from . import imageio, plan, preview, raster
 from .errors import JobCancelled
 from .parallel import each
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
@@ -99,7 +99,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
         if pdir:
             w = spec.output.preview_width
             disp = preview.thumbnail(rgb, color, w)
-            ov = overlay(disp, np.clip(preview.shrink(fm.matte, w), 0.0, 1.0))
+            ov = overlay(disp, np.clip(raster.shrink(fm.matte, w), 0.0, 1.0))
             imageio.write_image(os.path.join(pdir, f"overlay.{frame:04d}.png"), ov)
             with lock:
                 thumbs[frame] = ov

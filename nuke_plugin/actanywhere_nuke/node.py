@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import nuke
 
 from actanywhere.api import Client, JobHandle, Take, Takes, WorkerError, build
-from actanywhere.api import takes as takes_mod
 from actanywhere.api.prompts import key_frames
 from actanywhere.api.status import describe
+from actanywhere.api.take_session import start as start_take
 from actanywhere.errors import SpecError
 
 from . import inputs
@@ -68,9 +68,9 @@ def _generate(node) -> Take:
         take.status, take.error = "failed", str(exc)
         take.save()
         raise
-    handle = takes_mod.start(take, spec, _connect, stem=node.name(), main_thread=_on_main,
-                             on_progress=lambda ev: _progress(node, take, ev),
-                             on_end=lambda t, h: _ended(node, t, h), client="nuke")
+    handle = start_take(take, spec, _connect, stem=node.name(), main_thread=_on_main,
+                        on_progress=lambda ev: _progress(node, take, ev),
+                        on_end=lambda t, h: _ended(node, t, h), client="nuke")
     RUNS[node.fullName()] = Run(handle, take)
     threading.Thread(target=_watch, args=(handle, take), name="actanywhere-progress",
                      daemon=True).start()

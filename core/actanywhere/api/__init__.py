@@ -7,13 +7,25 @@ a host's own Python imports it.
 - ``shotspec``: ShotSpec dicts (version, absolute paths, a builder); ``prompts``: key-frame
   prompt strings; ``patterns``: ``####`` / ``%04d`` frame patterns
 - ``handle``: a job followed on a background thread, callbacks on the host's main thread
-- ``takes``: versioned take folders and their records
+- ``takes``: versioned take folders and their records; ``take_session``: a take run
+  through the worker (``takes.start``); ``atomic``: files written whole or not at all
 """
 
-from .client import Client, WorkerError
-from .handle import JobHandle, MainThreadQueue
-from .shotspec import SPEC_VERSION, absolute_paths, build
-from .takes import Take, Takes
+from __future__ import annotations
 
-__all__ = ["Client", "WorkerError", "JobHandle", "MainThreadQueue", "SPEC_VERSION",
-           "absolute_paths", "build", "Take", "Takes"]
+import importlib
+from typing import Any
+
+#: name -> the module of this package that defines it (imported when first asked for, so
+#: ``import actanywhere.api.takes`` or ``.status`` loads no HTTP client)
+_HOME = {"Client": "client", "WorkerError": "client", "JobHandle": "handle",
+         "MainThreadQueue": "handle", "SPEC_VERSION": "shotspec",
+         "absolute_paths": "shotspec", "build": "shotspec", "Take": "takes", "Takes": "takes"}
+
+__all__ = list(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Any
+
+from . import atomic
 
 Matrix = list[list[float]]
 
@@ -68,11 +69,7 @@ def nuke_snippet(data: dict[str, Any], name: str = "ActAnywhereMotion") -> str:
 
 def write_nuke(data: dict[str, Any], path: str, name: str = "ActAnywhereMotion") -> str:
     """Write the CornerPin2D snippet atomically."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(nuke_snippet(data, name))
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(path, nuke_snippet(data, name))
 
 
 def similarity(h: Matrix, width: int, height: int) -> tuple[float, float, float, float]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...api import atomic
+
 
 @dataclass
 class Embedding:
@@ -85,11 +87,9 @@ class EmbeddingCache:
         if not path:
             return
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
-            np.savez(tmp, features=emb.features, original_size=np.array(emb.original_size),
-                     input_size=np.array(emb.input_size))
-            os.replace(tmp, path)
+            with atomic.replacing(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, features=emb.features, original_size=np.array(emb.original_size),
+                         input_size=np.array(emb.input_size))
             self._prune()
         except OSError:
             pass  # an unwritable cache only costs speed
