@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from actanywhere import spec
+from actanywhere import spec, spec_files
 from actanywhere.errors import SpecError
 
 MINIMAL = {"plate": {"path": "p.####.exr"}, "background": {"path": "bg.exr"},
@@ -39,8 +39,8 @@ def test_json_and_toml_files_resolve_relative_paths(tmp_path):
     (tmp_path / "a.toml").write_text(
         '[plate]\npath = "p.####.exr"\n[background]\npath = "/abs/bg.exr"\n'
         '[output]\npath = "o.####.exr"\ncompression = "piz"\n')
-    j = spec.from_dict(spec.load(str(tmp_path / "a.json")))
-    t = spec.from_dict(spec.load(str(tmp_path / "a.toml")))
+    j = spec.from_dict(spec_files.load(str(tmp_path / "a.json")))
+    t = spec.from_dict(spec_files.load(str(tmp_path / "a.toml")))
     assert j.plate.path == str(tmp_path / "p.####.exr")
     assert t.background.path == "/abs/bg.exr" and t.output.compression == "piz"
 
@@ -48,21 +48,21 @@ def test_json_and_toml_files_resolve_relative_paths(tmp_path):
 def test_bad_files(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(SpecError, match="bad.json: not valid JSON"):
-        spec.load(str(tmp_path / "bad.json"))
+        spec_files.load(str(tmp_path / "bad.json"))
     with pytest.raises(SpecError, match="cannot read"):
-        spec.load(str(tmp_path / "none.json"))
+        spec_files.load(str(tmp_path / "none.json"))
 
 
 def test_merge_overrides_skip_none():
-    merged = spec.merge(MINIMAL, {"plate": {"frames": "1-3", "layer": None}, "threads": None})
+    merged = spec_files.merge(MINIMAL, {"plate": {"frames": "1-3", "layer": None}, "threads": None})
     assert merged["plate"] == {"path": "p.####.exr", "frames": "1-3"}
     s = spec.from_dict(merged)
-    assert spec.from_dict(json.loads(spec.dump_json(s))) == s
+    assert spec.from_dict(json.loads(spec_files.dump_json(s))) == s
 
 
 def test_reference_doc_is_current():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "shotspec.md").read_text()
-    assert spec.reference_markdown() in doc, "regenerate the table in docs/shotspec.md"
+    assert spec_files.reference_markdown() in doc, "regenerate the table in docs/shotspec.md"
 
 
 def test_migrations_upgrade_step_by_step_and_newer_specs_are_refused():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import catalog, imageio, job, spec
+from . import catalog, imageio, job, spec, spec_files
 from .color import ColorContext
 from .frames import Sequence
 from .imageio import Window
@@ -233,7 +233,7 @@ def run_demo(root: str, nframes: int = 24, width: int = 2048, height: int = 1080
     shot = build_spec(p, engine)
     shot.threads = threads
     with open(p.spec, "w") as fh:
-        fh.write(spec.dump_json(shot, set_only=True))
+        fh.write(spec_files.dump_json(shot, set_only=True))
     result = job.run(shot, report)
     write_previews(p, result.frames)
     return p

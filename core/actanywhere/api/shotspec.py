@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from .. import catalog
+from ..errors import SpecError
 
 #: the ShotSpec format this build writes; older ones are upgraded by ``spec.MIGRATIONS``
 SPEC_VERSION = 1
@@ -75,3 +76,26 @@ def build(plate: str, background: str, output: str, *, frames: str | None = None
         "output": {"path": output, "existing": existing},
     })
     return absolute_paths(data, base or os.getcwd())
+
+
+#: no path or name in a ShotSpec is longer (Linux's PATH_MAX), nor nested deeper
+MAX_TEXT = 4096
+MAX_DEPTH = 16
+
+
+def check_size(data: Any) -> None:
+    """SpecError naming the field when ``data`` holds text longer than ``MAX_TEXT`` or nests
+    deeper than ``MAX_DEPTH`` (checked without recursion, before any slower check)."""
+    todo: list[tuple[str, Any, int]] = [("", data, 0)]
+    while todo:
+        where, value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{where or 'spec'}: nested more than {MAX_DEPTH} levels deep; a "
+                            "ShotSpec's sections hold a few levels (docs/shotspec.md)")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise SpecError(f"{where or 'spec'}: {len(value)} characters, at most {MAX_TEXT}; "
+                            "give a real path or name")
+        items = value.items() if isinstance(value, dict) else enumerate(value) \
+            if isinstance(value, list) else ()
+        for key, item in items:
+            todo.append((f"{where}.{key}" if where else str(key), item, depth + 1))

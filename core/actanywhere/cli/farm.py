@@ -28,12 +28,13 @@ def export(
 ) -> None:
     """Write a job bundle: template.yaml (Open Job Description), parameter values, specs."""
     from .. import spec as spec_mod
+    from .. import spec_files
     from ..errors import SpecError
     from ..farm import bundle
 
     if os_family not in ("linux", "windows", "macos"):
         raise SpecError(f"--os {os_family!r}: use linux, windows or macos")
-    shots = [spec_mod.from_dict(spec_mod.load(p)) for p in specs]
+    shots = [spec_mod.from_dict(spec_files.load(p)) for p in specs]
     done = bundle.export(shots, wedge or [], out, output_root, name, chunk, gpu_memory,
                          os_family, command, split, split_overlap, fmt, spec_files=specs)
     shots_n = len({t.shot for t in done.takes})
@@ -57,11 +58,12 @@ def join(
     """Cross-fade a split take's overlapping parts into its frames (the farm's last step)."""
     from .. import frames as frames_mod
     from .. import spec as spec_mod
+    from .. import spec_files
     from ..farm import join as join_mod
 
-    data = spec_mod.load(spec_file)
+    data = spec_files.load(spec_file)
     if output:
-        data = spec_mod.merge(data, {"output": {"path": output}})
+        data = spec_files.merge(data, {"output": {"path": output}})
     shot = spec_mod.from_dict(data)
     with reporter(progress) as report:
         join_mod.join(shot, [frames_mod.parse_frames(p) for p in part], parts_dir, stem,

@@ -77,10 +77,10 @@ def generate(
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Generate output frames for a shot (from --spec and/or flags; flags win)."""
-    from .. import job, spec
+    from .. import job, spec, spec_files
     from ..api.prompts import matte_overrides
 
-    base: dict[str, Any] = spec.load(spec_file) if spec_file else {}
+    base: dict[str, Any] = spec_files.load(spec_file) if spec_file else {}
     overrides = {
         "plate": {"path": plate, "frames": frames, "layer": plate_layer, "view": plate_view,
                   "colorspace": plate_colorspace, "missing": missing},
@@ -100,9 +100,9 @@ def generate(
                    "layers": [x.strip() for x in layers.split(",")] if layers else None},
         "threads": threads,
     }
-    shot = spec.from_dict(spec.merge(base, overrides))
+    shot = spec.from_dict(spec_files.merge(base, overrides))
     if print_spec:
-        typer.echo(spec.dump_json(shot))
+        typer.echo(spec_files.dump_json(shot))
         return
     if worker:
         from .. import remote
