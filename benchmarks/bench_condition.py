@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import imageio, job, spec  # noqa: E402
+from actanywhere import imageio, imagewrite, job, spec  # noqa: E402
 from actanywhere.color import ColorContext  # noqa: E402
 from actanywhere.imageio import Window  # noqa: E402
 from actanywhere.model import SHIPPED  # noqa: E402
@@ -128,7 +128,7 @@ def main() -> None:
         frames = list(range(1001, 1001 + ns.frames))
         os.makedirs(os.path.join(root, "plate"))
         for f, (img, m) in zip(frames, zip(clip.frames, clip.mattes, strict=True), strict=True):
-            imageio.write_exr(os.path.join(root, "plate", f"p.{f}.exr"), ["R", "G", "B", "A"],
+            imagewrite.write_exr(os.path.join(root, "plate", f"p.{f}.exr"), ["R", "G", "B", "A"],
                               np.dstack([img, m]), Window(0, 0, W, H))
         save(Motion("truth", W, H, 1001, dict(zip(frames, clip.camera, strict=True)),
                     {f: 1.0 for f in frames}), os.path.join(root, "truth.json"))

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import imageio, job, spec  # noqa: E402
+from actanywhere import imageio, imagewrite, job, spec  # noqa: E402
 from actanywhere.imageio import Window  # noqa: E402
 from actanywhere.motion import Motion, save, track  # noqa: E402
 from actanywhere.train import subject_motion as sm  # noqa: E402
@@ -83,10 +83,10 @@ def main() -> None:
         os.makedirs(os.path.join(root, "plate"))
         h, w = clip.mattes.shape[1:]
         for j, (rgb, m) in enumerate(zip(clip.frames, clip.mattes, strict=True)):
-            imageio.write_exr(os.path.join(root, "plate", f"p.{1001 + j}.exr"),
+            imagewrite.write_exr(os.path.join(root, "plate", f"p.{1001 + j}.exr"),
                               ["R", "G", "B", "A"], np.dstack([rgb ** 2.2, m]),
                               Window(0, 0, w, h))
-        imageio.write_exr(os.path.join(root, "bg.exr"), ["R", "G", "B"],
+        imagewrite.write_exr(os.path.join(root, "bg.exr"), ["R", "G", "B"],
                           clip.backgrounds[0] ** 2.2, Window(0, 0, w, h))
         row = [sm.step_error([np.eye(3)] * ns.frames, clip.camera, w, h)]
         row += [run_shot(root, clip, ns.steps, how) for how in ("none", "condition", "init")]

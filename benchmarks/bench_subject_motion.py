@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bench_motion import best  # noqa: E402
 
-from actanywhere import frames, imageio  # noqa: E402
+from actanywhere import frames, imageio, imagewrite  # noqa: E402
 from actanywhere.motion import subject, track  # noqa: E402
 from actanywhere.motion.shot import _frames  # noqa: E402
 from actanywhere.motion.smooth import smooth  # noqa: E402
@@ -92,7 +92,7 @@ def write_plate(pattern: str, mattes: np.ndarray) -> None:
     h, w = mattes.shape[1:]
     for i, m in enumerate(mattes):
         rgb = screen * (1 - m[..., None]) + 0.4 * m[..., None]
-        imageio.write_exr(pattern.replace("####", f"{1001 + i:04d}"), ["R", "G", "B", "A"],
+        imagewrite.write_exr(pattern.replace("####", f"{1001 + i:04d}"), ["R", "G", "B", "A"],
                           np.dstack([rgb, m]), imageio.Window(0, 0, w, h))
 
 

@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import demo, frames, imageio, job, spec  # noqa: E402
+from actanywhere import demo, frames, imageio, imagewrite, job, spec  # noqa: E402
 from actanywhere.api.takes import Take  # noqa: E402
 from actanywhere.color import ColorContext  # noqa: E402
 from actanywhere.imageio import Window  # noqa: E402
@@ -141,7 +141,7 @@ def picture(p: demo.DemoPaths, root: str, path: str) -> None:
 
     bg = imageio.read(p.background, ["R", "G", "B"]).pixels
     warm = os.path.join(root, "warm.exr")
-    imageio.write_exr(warm, ["R", "G", "B"], bg * np.array([1.5, 0.85, 0.5], np.float32),
+    imagewrite.write_exr(warm, ["R", "G", "B"], bg * np.array([1.5, 0.85, 0.5], np.float32),
                       Window(0, 0, bg.shape[1], bg.shape[0]))
     shots = os.path.join(root, "pictures", "sh010")
     runs = [("composite", p.background, {}), ("composite", warm, {}),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import corpus, read_exr, write_exr
 
-from actanywhere import imageio
+from actanywhere import imageio, imagewrite
 from actanywhere.errors import InputError, OutputError
 from actanywhere.imageio import Window
 
@@ -116,7 +116,7 @@ def test_write_exr_layers_windows_metadata(tmp_path, compression):
     layers = {"R": np.full((h, w), 2.5), "G": np.zeros((h, w)), "B": np.ones((h, w)),
               "A": np.ones((h, w)), "bg.R": np.full((h, w), 0.25), "matte.A": np.eye(h, w)}
     p = tmp_path / "o.exr"
-    imageio.write_exr(str(p), list(layers), np.stack(list(layers.values()), -1),
+    imagewrite.write_exr(str(p), list(layers), np.stack(list(layers.values()), -1),
                       Window(-4, 2, w, h), {"Copyright": "me",
                       "actanywhere:frame": 7}, compression, pixel_aspect=2.0)
     raw, spec = read_exr(p)
@@ -138,7 +138,7 @@ def test_metadata_round_trip_keeps_types(tmp_path):
     write_exr(p, np.zeros((2, 2, 3)), ("R", "G", "B"), attrs={"owner": "studio"})
     info = imageio.probe(str(p))
     q = tmp_path / "out.exr"
-    imageio.write_exr(str(q), ["R"], np.zeros((2, 2)), info.display, info.metadata)
+    imagewrite.write_exr(str(q), ["R"], np.zeros((2, 2)), info.display, info.metadata)
     _, spec = read_exr(q)
     assert spec.getattribute("screenWindowCenter") == (0.0, 0.0)
     assert "owner" in info.metadata or "Copyright" in info.metadata
@@ -148,8 +148,8 @@ def test_write_to_unwritable_place_is_an_error_and_leaves_nothing(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot write"):
-        imageio.write_exr(str(blocker / "o.exr"), ["R"], np.zeros((2, 2)), Window(0, 0, 2, 2))
+        imagewrite.write_exr(str(blocker / "o.exr"), ["R"], np.zeros((2, 2)), Window(0, 0, 2, 2))
     with pytest.raises(OutputError, match="compression"):
-        imageio.write_exr(str(tmp_path / "o.exr"), ["R"], np.zeros((2, 2)), Window(0, 0, 2, 2),
+        imagewrite.write_exr(str(tmp_path / "o.exr"), ["R"], np.zeros((2, 2)), Window(0, 0, 2, 2),
                           compression="lzma")
     assert sorted(os.listdir(tmp_path)) == ["file"]

@@ -9,7 +9,7 @@ import pytest
 from conftest import corpus, make_shot, read_exr, write_exr
 from test_job import channel, shot_spec
 
-from actanywhere import color, imageio, job, raster
+from actanywhere import color, imageio, imagewrite, job, raster
 from actanywhere.errors import InputError
 
 
@@ -43,10 +43,10 @@ def test_inf_in_the_plate_never_reaches_an_output_layer(tmp_path):
 
 def test_writers_clamp_to_the_half_range(tmp_path):
     px = np.array([[[-1e6, 1e6, np.nan], [np.inf, -np.inf, 1.0]]], np.float32)
-    imageio.write_exr(str(tmp_path / "a.exr"), ["R", "G", "B"], px, imageio.Window(0, 0, 2, 1))
+    imagewrite.write_exr(str(tmp_path / "a.exr"), ["R", "G", "B"], px, imageio.Window(0, 0, 2, 1))
     back, _ = _all_finite(tmp_path / "a.exr")
     np.testing.assert_array_equal(back.ravel(), [-65504, 65504, 0, 65504, -65504, 1])
-    imageio.write_image(str(tmp_path / "a.png"), px)
+    imagewrite.write_image(str(tmp_path / "a.png"), px)
     png = oiio.ImageBuf(str(tmp_path / "a.png")).get_pixels(oiio.FLOAT)
     assert np.isfinite(png).all() and png.min() >= 0 and png.max() <= 1
 

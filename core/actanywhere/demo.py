@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import catalog, imageio, job, spec, spec_files
+from . import catalog, imageio, imagewrite, job, spec, spec_files
 from .color import ColorContext
 from .frames import Sequence
 from .imageio import Window
@@ -154,7 +154,7 @@ def make_background(path: str, width: int = 2560, height: int = 1440, seed: int 
     grass = _noise(height, width, rng, 24)[..., None] * 0.5 + 0.5
     ground = np.array([0.08, 0.16, 0.05], np.float32) * grass * (0.6 + 0.8 * v[..., None])
     img = np.where(hills, ground, sky).astype(np.float32)
-    imageio.write_exr(path, ["R", "G", "B"], img, Window(0, 0, width, height),
+    imagewrite.write_exr(path, ["R", "G", "B"], img, Window(0, 0, width, height),
                       {"Software": "actanywhere demo", "Copyright": "CC0 synthetic"})
 
 
@@ -181,7 +181,7 @@ def make_plate(pattern: str, nframes: int = 24, width: int = 2048, height: int =
         rgb = colour + scene * (1 - alpha[..., None])
         crop = (slice(data.y, data.y + data.height), slice(data.x, data.x + data.width))
         rgba = np.concatenate([rgb[crop], alpha[crop][..., None]], axis=-1)
-        imageio.write_exr(seq.path(frame), ["R", "G", "B", "A"], rgba, display,
+        imagewrite.write_exr(seq.path(frame), ["R", "G", "B", "A"], rgba, display,
                           {"Software": "actanywhere demo", "Copyright": "CC0 synthetic",
                            "capDate": "2026:01:01 12:00:00", "owner": "ActAnywhere demo"},
                           data=data)

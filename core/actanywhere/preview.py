@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import OpenImageIO as oiio
 
-from . import imageio, raster
+from . import imageio, imagewrite, raster
 from .api import atomic
 from .color import ColorContext
 from .errors import OutputError
@@ -23,7 +23,7 @@ def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.nda
 
 def contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> None:
     """Write a PNG grid; ``rows`` holds display-referred thumbnails of one size."""
-    imageio.write_image(path, raster.grid([list(r) for r in rows], gap))
+    imagewrite.write_image(path, raster.grid([list(r) for r in rows], gap))
 
 
 def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None:
@@ -39,15 +39,15 @@ def animated_gif(path: str, frames: Sequence[np.ndarray], fps: int = 24) -> None
         with atomic.replacing(path) as tmp:
             out = oiio.ImageOutput.create(tmp)
             if out is None or not out.open(tmp, specs):
-                raise OutputError(imageio.cannot_write(path, imageio.library_error(
+                raise OutputError(imagewrite.cannot_write(path, imageio.library_error(
                     out.geterror if out else oiio.geterror)))
             for i, frame in enumerate(frames):
                 if i and not out.open(tmp, specs[i], "AppendSubimage"):
-                    raise OutputError(imageio.cannot_write(path, imageio.library_error(
+                    raise OutputError(imagewrite.cannot_write(path, imageio.library_error(
                         out.geterror)))
-                out.write_image(np.clip(imageio.finite_half(np.array(frame[..., :3],
+                out.write_image(np.clip(imagewrite.finite_half(np.array(frame[..., :3],
                                                                      np.float32)), 0.0, 1.0))
             if not out.close() or os.path.getsize(tmp) == 0:  # giflib ignores a full disk
-                raise OutputError(imageio.cannot_write(path, "the file written is empty"))
+                raise OutputError(imagewrite.cannot_write(path, "the file written is empty"))
     except OSError as exc:
-        raise OutputError(imageio.cannot_write(path, exc.strerror or str(exc))) from exc
+        raise OutputError(imagewrite.cannot_write(path, exc.strerror or str(exc))) from exc

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from . import catalog, imageio, raster
+from . import catalog, imageio, imagewrite, raster
 from .api import takes
 from .api.patterns import frames_on_disk
 from .color import ColorContext
@@ -62,7 +62,7 @@ class TakeProxies:
 
     def _jpeg(self, path: str, linear_rgb: np.ndarray) -> None:
         small = self.color.to_display_baked(raster.shrink(linear_rgb, self.width), self.view)
-        imageio.write_image(path, small, "uint8", {"Compression": f"jpeg:{QUALITY}"})
+        imagewrite.write_image(path, small, "uint8", {"Compression": f"jpeg:{QUALITY}"})
 
     def start(self, spec: ShotSpec, motion: str, model_hash: str | None) -> None:
         """The record, saying the take runs (created if the folder has none)."""
@@ -104,7 +104,7 @@ class TakeProxies:
         tiles = [_read_jpeg(p) for _, p in raster.spread(found, SHEET_FRAMES)]
         half = [raster.shrink(t, t.shape[1] // 2) for t in tiles]
         rows = [half[i : i + SHEET_COLUMNS] for i in range(0, len(half), SHEET_COLUMNS)]
-        imageio.write_image(self.sheet, raster.grid(rows), "uint8",
+        imagewrite.write_image(self.sheet, raster.grid(rows), "uint8",
                             {"Compression": f"jpeg:{QUALITY}"})
 
     def end(self, status: str, seconds: float, written: int, error: str | None = None

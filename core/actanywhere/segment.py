@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from . import imageio, plan, preview, raster
+from . import imagewrite, plan, preview, raster
 from .errors import JobCancelled
 from .parallel import each
 from .progress import ProgressEvent, Reporter, StageClock, null_reporter
@@ -100,7 +100,7 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
             w = spec.output.preview_width
             disp = preview.thumbnail(rgb, color, w)
             ov = overlay(disp, np.clip(raster.shrink(fm.matte, w), 0.0, 1.0))
-            imageio.write_image(os.path.join(pdir, f"overlay.{frame:04d}.png"), ov)
+            imagewrite.write_image(os.path.join(pdir, f"overlay.{frame:04d}.png"), ov)
             with lock:
                 thumbs[frame] = ov
         clock.advance(frame)

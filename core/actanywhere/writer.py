@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, frames, imageio
+from . import __version__, frames, imagewrite
 from .imageio import ImageInfo
 
 #: one block of channels: names, and (H, W, len(names)) or (H, W) pixels, or a constant
@@ -46,6 +46,6 @@ class FrameWriter:
                 "Software": f"ActAnywhere for VFX {__version__}",
                 "actanywhere:frame": int(frame)}
         path = self.output.path(frame)
-        imageio.write_exr(path, names, pixels, self.ref.display, meta, self.compression,
+        imagewrite.write_exr(path, names, pixels, self.ref.display, meta, self.compression,
                           self.ref.pixel_aspect)
         return path

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import catalog, engines, imageio
+from .. import catalog, engines, imageio, imagewrite
 from .. import frames as frames_mod
 from ..errors import InputError, SpecError
 from ..motion import WITHOUT_PICTURES
@@ -130,7 +130,7 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
                                                   for i, w in blend[f])
             path = out.path(f)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            imageio.write_exr(path, names, pixels, img.info.display, meta,
+            imagewrite.write_exr(path, names, pixels, img.info.display, meta,
                               spec.output.compression, img.info.pixel_aspect)
             written.append(path)
             if proxies is not None and "R" in names:
