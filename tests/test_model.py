@@ -76,6 +76,23 @@ def test_segmentation_is_subject_over_gray():
     assert np.allclose(s[0, 2], 0.5 + 0.5 * 127 / 255)
 
 
+def test_one_scheduler_table_names_what_the_spec_allows(pipe):
+    """model/schedulers.py holds the samplers: the ShotSpec allows exactly its names (default
+    the first), each name builds its class, and an unknown name says which there are."""
+    from typing import get_args
+
+    from actanywhere.model.schedulers import DEFAULT, SCHEDULERS
+    from actanywhere.spec import DiffusionSettings
+
+    assert get_args(DiffusionSettings.model_fields["scheduler"].annotation) == tuple(SCHEDULERS)
+    assert DiffusionSettings().scheduler == DEFAULT
+    for name, (cls, _) in SCHEDULERS.items():
+        assert type(make_scheduler(name, dict(pipe.scheduler.config))) is cls
+    with pytest.raises(ValueError, match=r"unknown scheduler 'lms'; use ddim, dpmsolver\+\+ or "
+                       "euler_a"):
+        make_scheduler("lms", dict(pipe.scheduler.config))
+
+
 @pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++", "euler_a"])
 def test_shapes_range_and_determinism(pipe, scheduler):
     a = run(pipe, scheduler=scheduler)

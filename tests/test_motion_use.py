@@ -185,8 +185,8 @@ def test_metadata_and_auto_say_what_is_missing(tmp_path):
         for f in (1, 2, 3):
             yield f, np.full((90, 160, 3), 0.3, np.float32), np.zeros((90, 160), np.float32)
 
-    m = choose.estimate(spec.MotionSpec(source="auto"), [1, 2, 3], 160, 90, 1.0,
-                        lambda f: {}, flat, notes.append)
+    m = choose.estimate(spec.MotionSpec(source="auto"), frames=[1, 2, 3], width=160, height=90,
+                        pixel_aspect=1.0, headers=lambda f: {}, pictures=flat, note=notes.append)
     assert m.source == "none" and len(notes) == 1
     assert notes[0].startswith("motion: auto found no camera matrices and could not track")
     assert "nor follow the subject (motion subject: no subject on any frame" in notes[0]

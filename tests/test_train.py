@@ -288,7 +288,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
 
 
 def test_training_doc_lists_every_config_field():
-    from actanywhere.spec import reference_markdown
+    from actanywhere.spec_files import reference_markdown
     from actanywhere.train.config import TrainConfig
 
     doc = (REPO / "docs" / "training.md").read_text()

@@ -109,11 +109,6 @@ def settings(scene) -> ActAnywhereSettings:
     return scene.actanywhere
 
 
-def takes_of(scene, plate: str) -> list:
-    return [t for t in scene.actanywhere.takes if t.plate == plate]
-
-
-
 def add_take(settings, take, plate_name: str, seq) -> ActAnywhereTake:
     """A list entry for ``take`` (an ``api.Take``) of the plate strip ``plate_name`` whose
     visible frames are ``seq`` (``plate.Sequence``); its strip gets the colourspace the take

@@ -226,8 +226,10 @@ def _motion(shot: _Shot, warn: plan.Warnings, report: Reporter,
             yield f, inp.rgb, inp.matte
 
     disp = shot.ref.display
-    motion = choose.estimate(settings, _motion_frames(shot.spec, plate.frames), disp.width,
-                             disp.height, shot.ref.pixel_aspect, headers, pictures, warn, paths)
+    motion = choose.estimate(settings, frames=_motion_frames(shot.spec, plate.frames),
+                             width=disp.width, height=disp.height,
+                             pixel_aspect=shot.ref.pixel_aspect, headers=headers,
+                             pictures=pictures, note=warn, names=paths)
     if settings.source != "none":
         low = min(motion.confidence.values(), default=1.0)
         report(ProgressEvent("prepare", message=f"motion: {motion.source}, lowest confidence "

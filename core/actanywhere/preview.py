@@ -13,8 +13,6 @@ from .api import atomic
 from .color import ColorContext
 from .errors import OutputError
 
-shrink = raster.shrink  # callers that shrink for a preview; the one shrink is raster's
-
 
 def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:
     """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]."""

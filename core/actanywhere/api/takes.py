@@ -393,13 +393,3 @@ def label_of(spec: dict[str, Any]) -> str:
     if "steps" in settings:
         bits.append(f"{settings['steps']} steps")
     return " ".join(bits)
-
-
-def __getattr__(name: str) -> Any:
-    """``takes.start`` lives in ``take_session`` (it needs the worker client): loaded when
-    first asked for, so reading records never imports HTTP."""
-    if name == "start":
-        from .take_session import start
-
-        return start
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""The takes window: a shot's takes as tiles, a viewer, and what to do with a take.
+"""The takes window: a shot's takes as tiles (``tiles.py``), a viewer, and what to do with a
+take (star, note, trash, send again through ``resend.py``'s dialog).
 
 Everything that touches the disk runs in the loader's threads: the scan of the folder, the
 thumbnails, the frames. A timer re-reads the records and proxy lists of running takes, so
@@ -14,17 +15,19 @@ import time
 from collections.abc import Callable
 
 from .. import catalog
+from ..api import take_session
 from ..api import takes as takes_mod
 from ..api.client import Client, WorkerError
 from ..api.status import FINAL
 from ..api.takes import Found, Take, Takes
 from .loader import Loader
-from .qt import QtCore, QtGui, QtWidgets, Signal, run_modal
+from .qt import QtCore, QtWidgets, Signal, run_modal
+from .resend import ResendDialog
+from .tiles import TakeGrid, describe
 from .viewer import Viewer
 
-TILE = QtCore.QSize(192, 108)
 SORTS = ("newest first", "oldest first", "seed")
-ROLE = QtCore.Qt.UserRole
+__all__ = ["ResendDialog", "TakesBrowser", "open_browser"]
 
 
 class _MainThread(QtCore.QObject):
@@ -56,7 +59,6 @@ class TakesBrowser(QtWidgets.QWidget):
         self.done_scanning = False
         self._news = ""  # what the last action did, said again after the rescan it causes
         self.loader = Loader(parent=self)
-        self.loader.ready.connect(self._thumb_ready)
         self.main = _MainThread(self)
         self.handles: list = []
         self._build()
@@ -83,18 +85,7 @@ class TakesBrowser(QtWidgets.QWidget):
             top.addWidget(w)
         top.setStretch(0, 1)
 
-        self.grid = QtWidgets.QListWidget()
-        self.grid.setViewMode(QtWidgets.QListView.IconMode)
-        self.grid.setFlow(QtWidgets.QListView.LeftToRight)
-        self.grid.setWrapping(True)
-        self.grid.setIconSize(TILE)
-        self.grid.setGridSize(QtCore.QSize(TILE.width() + 16, TILE.height() + 44))
-        self.grid.setResizeMode(QtWidgets.QListView.Adjust)
-        self.grid.setMovement(QtWidgets.QListView.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setWordWrap(True)
-        self.grid.setSelectionMode(QtWidgets.QAbstractItemView.ExtendedSelection)
-        self.grid.setMinimumWidth(2 * (TILE.width() + 16) + 36)  # two columns and a scroll bar
+        self.grid = TakeGrid(self.loader)
 
         self.viewer = Viewer(self.loader)
         self.mode = QtWidgets.QComboBox()
@@ -203,58 +194,12 @@ class TakesBrowser(QtWidgets.QWidget):
                       reverse=newest)
 
     def _populate(self) -> None:
-        selected = {f.folder + f.record for f in self.selected()}
-        self.grid.blockSignals(True)
-        self.grid.clear()
-        for found in self.visible():
-            item = QtWidgets.QListWidgetItem(self._tile_text(found))
-            item.setData(ROLE, found)
-            if found.take is None:
-                item.setIcon(QtGui.QIcon(_error_tile()))
-                item.setToolTip(found.error)
-            else:
-                item.setIcon(QtGui.QIcon(_blank_tile()))
-                item.setToolTip(found.take.path)
-                self._thumb(item, found.take)
-            self.grid.addItem(item)
-            if found.folder + found.record in selected:
-                item.setSelected(True)
-        self.grid.blockSignals(False)
+        self.grid.fill(self.visible())
         self._show()
-
-    def _tile_text(self, found: Found) -> str:
-        take = found.take
-        if take is None:
-            return f"{found.name}\ncannot read take.json"
-        seed = f" seed {take.seed}" if take.seed is not None else ""
-        star = "\u2605 " if take.starred else ""
-        return f"{star}{take.name}{seed}\n{take.engine or '?'}, {take.status}"
-
-    def _thumb_file(self, take: Take) -> str | None:
-        """The tile's picture: the middle proxy frame so far."""
-        frames = take.proxies()
-        return frames[len(frames) // 2][1] if frames else None
-
-    def _thumb(self, item: QtWidgets.QListWidgetItem, take: Take) -> None:
-        path = self._thumb_file(take)
-        if path is None:
-            return
-        item.setData(ROLE + 1, Loader.key(path, TILE.width()))
-        image = self.loader.image(path, TILE.width())
-        if image is not None and not image.isNull():
-            item.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(_tile(image))))
-
-    def _thumb_ready(self, key: str) -> None:
-        for i in range(self.grid.count()):
-            item = self.grid.item(i)
-            if item.data(ROLE + 1) == key:
-                image = self.loader.cache.get(key)
-                if image is not None and not image.isNull():
-                    item.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(_tile(image))))
 
     # what is shown --------------------------------------------------------------------
     def selected(self) -> list[Found]:
-        return [item.data(ROLE) for item in self.grid.selectedItems()]
+        return self.grid.selected()
 
     def current(self) -> Take | None:
         chosen = [f.take for f in self.selected() if f.take is not None]
@@ -262,12 +207,7 @@ class TakesBrowser(QtWidgets.QWidget):
 
     def select(self, *names: str) -> None:
         """Select takes by name (``take_002``), in that order (the first is the viewer's A)."""
-        self.grid.clearSelection()
-        for name in names:
-            for i in range(self.grid.count()):
-                item = self.grid.item(i)
-                if item.data(ROLE).name == name:
-                    item.setSelected(True)
+        self.grid.select(*names)
 
     def _show(self) -> None:
         picked = self.selected()
@@ -295,7 +235,7 @@ class TakesBrowser(QtWidgets.QWidget):
                 self.slider.setValue(frames[0])
         self.slider.blockSignals(False)
         self._frame(self.slider.value())
-        self.info.setPlainText(_describe(a))
+        self.info.setPlainText(describe(a))
         self.star.blockSignals(True)
         self.star.setChecked(a.starred)
         self.star.setText("\u2605 Chosen" if a.starred else "\u2606 Choose")
@@ -339,12 +279,7 @@ class TakesBrowser(QtWidgets.QWidget):
             changed.add(id(found))
         if not changed:
             return
-        for i in range(self.grid.count()):
-            item = self.grid.item(i)
-            found = item.data(ROLE)
-            if found.take is not None:
-                item.setText(self._tile_text(found))
-                self._thumb(item, found.take)
+        self.grid.refresh()
         if any(id(f) in changed for f in self.selected()):
             self._show()
 
@@ -431,9 +366,9 @@ class TakesBrowser(QtWidgets.QWidget):
             self.load(self.root)
 
         try:
-            handle = takes_mod.start(new, spec, self.connect, stem=stem,
-                                     main_thread=self.main.post, on_end=ended,
-                                     label=label, client="takes browser")
+            handle = take_session.start(new, spec, self.connect, stem=stem,
+                                        main_thread=self.main.post, on_end=ended,
+                                        label=label, client="takes browser")
         except (WorkerError, OSError) as exc:
             self.say(f"{new.name}: not sent ({exc})")
             return None
@@ -441,7 +376,6 @@ class TakesBrowser(QtWidgets.QWidget):
         self._news = f"{new.name}: sent to the worker"
         self.load(self.root)
         return new
-
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         """Stop the timers and let the loader's threads finish before the window goes."""
@@ -496,78 +430,5 @@ def open_browser(root: str, select: list[str] | tuple[str, ...] = (), mode: str 
     return browser
 
 
-class ResendDialog(QtWidgets.QDialog):
-    """The seed, the background and a label for a new take made from an old one."""
-
-    def __init__(self, take: Take, parent=None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Send {take.name} again")
-        form = QtWidgets.QFormLayout(self)
-        self.seed = QtWidgets.QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setValue(int((take.seed or 0) + 1))
-        self.seed.setEnabled(catalog.seeded(take.engine))
-        self.background = QtWidgets.QLineEdit(
-            str((take.spec.get("background") or {}).get("path", "")))
-        self.label = QtWidgets.QLineEdit()
-        form.addRow("seed", self.seed)
-        form.addRow("background", self.background)
-        form.addRow("label", self.label)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Ok |
-                                             QtWidgets.QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def changes(self) -> dict:
-        return {"seed": self.seed.value() if self.seed.isEnabled() else None,
-                "background": self.background.text().strip() or None,
-                "label": self.label.text().strip()}
-
-
 def _is_take_folder(take: Take) -> bool:
     return take.record == takes_mod.TAKE_FILE and take.number > 0
-
-
-def _describe(take: Take) -> str:
-    spec = take.spec or {}
-    lines = [f"{take.name}: {take.label or take.engine}, {take.status}"
-             + (f" ({take.error})" if take.error else ""),
-             f"engine {take.engine or '?'}" + (f", seed {take.seed}" if take.seed is not None
-                                               else "")
-             + (f", model {take.model_hash}" if take.model_hash else ""),
-             f"background {(spec.get('background') or {}).get('path', '?')}",
-             f"motion {take.motion or (spec.get('motion') or {}).get('source', 'none')}, "
-             f"frames {take.frames or 'the plate range'}, {len(take.proxies())} proxy frame(s)",
-             "timings " + ", ".join(f"{k} {v:g}" for k, v in take.timings.items())
-             if take.timings else "timings -",
-             f"output {take.output}", f"proxies {take.view or '-'}"]
-    return "\n".join(lines)
-
-
-def _tile(image: QtGui.QImage) -> QtGui.QImage:
-    """``image`` centred on a tile-sized canvas (every tile the same size)."""
-    canvas = QtGui.QImage(TILE, QtGui.QImage.Format_RGB32)
-    canvas.fill(QtGui.QColor(30, 30, 30))
-    scaled = image.scaled(TILE, QtCore.Qt.KeepAspectRatio, QtCore.Qt.SmoothTransformation)
-    p = QtGui.QPainter(canvas)
-    p.drawImage((TILE.width() - scaled.width()) // 2, (TILE.height() - scaled.height()) // 2,
-                scaled)
-    p.end()
-    return canvas
-
-
-def _blank_tile() -> QtGui.QPixmap:
-    pix = QtGui.QPixmap(TILE)
-    pix.fill(QtGui.QColor(40, 40, 40))
-    return pix
-
-
-def _error_tile() -> QtGui.QPixmap:
-    pix = QtGui.QPixmap(TILE)
-    pix.fill(QtGui.QColor(110, 30, 30))
-    p = QtGui.QPainter(pix)
-    p.setPen(QtGui.QColor(255, 220, 220))
-    p.drawText(pix.rect(), QtCore.Qt.AlignCenter, "cannot read\nthis take")
-    p.end()
-    return pix

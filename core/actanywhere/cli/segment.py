@@ -54,10 +54,11 @@ def segment(
     """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md)."""
     from .. import segment as seg
     from .. import spec as specmod
+    from .. import spec_files
     from ..api.prompts import matte_overrides
     from ..errors import SpecError
 
-    base: dict[str, Any] = specmod.load(spec_file) if spec_file else {}
+    base: dict[str, Any] = spec_files.load(spec_file) if spec_file else {}
     base = {k: base[k] for k in ("plate", "matte", "color", "threads") if k in base}
     overrides = {
         "plate": {"path": plate, "frames": frames, "layer": plate_layer, "view": plate_view,
@@ -69,7 +70,7 @@ def segment(
     }
     overrides["matte"]["track"] = {"mode": track}
     overrides["matte"]["refine"] = {"grow": grow, "feather": feather, "temporal": temporal}
-    merged = specmod.merge(base, overrides)
+    merged = spec_files.merge(base, overrides)
     try:
         shot = seg.SegmentSpec.model_validate(merged)
     except specmod.ValidationError as exc:

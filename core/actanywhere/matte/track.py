@@ -11,8 +11,8 @@ distance, so the result is continuous across key frames.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -128,12 +128,118 @@ def steps(count: int, keys: list[int]) -> int:
     return count + sum(max(0, b - a - 1) for a, b in zip(order, order[1:], strict=False))
 
 
+@dataclass
+class TrackState:
+    """A track at one frame: the matte it is anchored to, the composed coordinate maps from
+    this frame back into that anchor (None at the anchor's own frame), and this frame's matte."""
+
+    anchor: np.ndarray
+    maps: np.ndarray | None
+    matte: np.ndarray
+
+    @classmethod
+    def at(cls, matte: np.ndarray) -> TrackState:
+        """A track anchored at ``matte``, on its own frame."""
+        return cls(matte, None, matte)
+
+
+@dataclass
+class _Tracker:
+    """Frame-to-frame tracking through one shot: the flow, the frames at working size (kept
+    until done with) and ``propagate``'s callbacks."""
+
+    image: Callable[[int], np.ndarray]
+    segmenter: Segmenter | None
+    settings: TrackSettings
+    advance: Callable[[int], None]
+    warn: Callable[[str], None]
+    cancel: threading.Event | None
+    flow: Flow = field(init=False)
+    small: dict[int, np.ndarray] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.flow = Flow(self.settings.flow, self.settings.scale)
+
+    def gray(self, i: int) -> np.ndarray:
+        if i not in self.small:
+            self.small[i] = self.flow.small_gray(self.image(i))
+        return self.small[i]
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise JobCancelled("cancelled while computing mattes")
+
+    def step(self, src: int, state: TrackState, dst: int) -> TrackState:
+        """The track carried from frame ``src`` to frame ``dst``."""
+        self.check_cancel()
+        flow = self.flow
+        maps = flow.compose(state.maps, flow.subject_flow(self.gray(src), self.gray(dst),
+                                                          state.matte))
+        warped = flow.sample(state.anchor, maps)
+        out = self.reanchor(dst, warped) or TrackState(state.anchor, maps, warped)
+        self.advance(dst)
+        return out
+
+    def reanchor(self, dst: int, warped: np.ndarray) -> TrackState | None:
+        """The segmenter's matte of frame ``dst``, prompted by the warped matte, as the anchor
+        of the next frames; None in ``flow`` mode, for an empty warped matte, or when the two
+        disagree (IoU < ``min_agreement``, said)."""
+        s, segmenter = self.settings, self.segmenter
+        if segmenter is None or s.mode == "flow":
+            return None
+        hint = hint_from(warped, s.points, s.negative_points)
+        if hint is None:
+            return None
+        seg = np.asarray(segmenter.track(dst, hint), np.float32)
+        agree = iou(seg, warped)
+        if agree >= s.min_agreement:
+            return TrackState.at(seg)
+        self.warn(f"frame index {dst}: {segmenter.name} disagreed with the tracked matte "
+                  f"(IoU {agree:.2f} < {s.min_agreement}); kept the tracked matte")
+        return None
+
+    def track(self, start: np.ndarray, frames: range) -> Iterator[np.ndarray]:
+        """The mattes of ``frames`` (consecutive, forward or backward) tracked from ``start``,
+        the matte of the frame before the first of them."""
+        state = TrackState.at(start)
+        for i in frames:
+            state = self.step(i - frames.step, state, i)
+            yield state.matte
+
+    def between(self, a: int, b: int, anchors: dict[int, np.ndarray],
+                out: list[np.ndarray | None]) -> None:
+        """Frames strictly between keys ``a`` and ``b``: tracked from both, blended by distance
+        where they agree; where they disagree a blend is a ghost of two shapes, so the nearer
+        key's track is kept, with a warning naming the frames."""
+        fwd = list(self.track(anchors[a], range(a + 1, b)))
+        split: list[tuple[int, float]] = []
+        for i, g in zip(range(b - 1, a, -1), self.track(anchors[b], range(b - 1, a, -1)),
+                        strict=True):
+            t = (i - a) / (b - a)  # 0 at a, 1 at b
+            f = fwd[i - a - 1]
+            agree = iou(f, g)
+            if agree < DISAGREE:
+                out[i] = f if t <= 0.5 else g
+                split.append((i, agree))
+            else:
+                out[i] = (1 - t) * f + t * g
+        if split:
+            idx = sorted(i for i, _ in split)
+            self.warn(f"frame indices {idx[0]}-{idx[-1]}: tracking from key {a} and from key "
+                      f"{b} disagree (IoU down to {min(v for _, v in split):.2f}); kept each "
+                      "frame's nearer key instead of blending; check both key frames (a box or "
+                      "click in the wrong place?) or add a key between them")
+        for i in [i for i in self.small if a < i < b]:  # done with these frames
+            self.small.pop(i)
+
+
 def propagate(
     count: int,
     keys: dict[int, KeyFrame],
     image: Callable[[int], np.ndarray],
     segmenter: Segmenter | None,
     settings: TrackSettings,
+    *,
     advance: Callable[[int], None] = lambda i: None,
     warn: Callable[[str], None] = lambda m: None,
     cancel: threading.Event | None = None,
@@ -144,46 +250,12 @@ def propagate(
     frame (default: the segmenter's). ``segmenter`` None or mode ``flow`` only warps."""
     if not keys:
         raise ValueError("no key frames")
-    flow = Flow(settings.flow, settings.scale)
-    small: dict[int, np.ndarray] = {}
-
-    def gray(i: int) -> np.ndarray:
-        if i not in small:
-            small[i] = flow.small_gray(image(i))
-        return small[i]
-
-    def check_cancel() -> None:
-        if cancel is not None and cancel.is_set():
-            raise JobCancelled("cancelled while computing mattes")
-
-    def step(src: int, state: tuple, dst: int) -> tuple:
-        """One frame on: ``state`` is (anchor matte, maps from frame ``src`` into it, the
-        matte of ``src``); returns the state at ``dst``."""
-        check_cancel()
-        anchor, maps, matte = state
-        maps = flow.compose(maps, flow.subject_flow(gray(src), gray(dst), matte))
-        warped = flow.sample(anchor, maps)
-        if segmenter is None or settings.mode == "flow":
-            out = (anchor, maps, warped)
-        else:
-            hint = hint_from(warped, settings.points, settings.negative_points)
-            out = (anchor, maps, warped)
-            if hint is not None:
-                seg = np.asarray(segmenter.track(dst, hint), np.float32)
-                agree = iou(seg, warped)
-                if agree >= settings.min_agreement:
-                    out = (seg, None, seg)  # the new matte anchors the next frames
-                else:
-                    warn(f"frame index {dst}: {segmenter.name} disagreed with the tracked matte "
-                         f"(IoU {agree:.2f} < {settings.min_agreement}); kept the tracked matte")
-        advance(dst)
-        return out
-
+    tracker = _Tracker(image, segmenter, settings, advance, warn, cancel)
+    get = key_matte or (lambda i, kf: segmenter.key(i, kf))  # type: ignore[union-attr]
     order = sorted(keys)
     anchors: dict[int, np.ndarray] = {}
     for k in order:
-        check_cancel()
-        get = key_matte or (lambda i, kf: segmenter.key(i, kf))  # type: ignore[union-attr]
+        tracker.check_cancel()
         anchors[k] = np.asarray(get(k, keys[k]), np.float32)
         advance(k)
 
@@ -191,42 +263,10 @@ def propagate(
     for k in order:
         out[k] = anchors[k]
     # before the first key: backward only; after the last: forward only
-    st = (anchors[order[0]], None, anchors[order[0]])
-    for i in range(order[0] - 1, -1, -1):
-        st = step(i + 1, st, i)
-        out[i] = st[2]
-    st = (anchors[order[-1]], None, anchors[order[-1]])
-    for i in range(order[-1] + 1, count):
-        st = step(i - 1, st, i)
-        out[i] = st[2]
-    # between two keys: both directions, blended by distance where they agree; where they
-    # disagree a blend is a ghost of two shapes, so the nearer key's track is kept, with a
-    # warning naming the frames
+    first, last = order[0], order[-1]
+    out[:first] = list(tracker.track(anchors[first], range(first - 1, -1, -1)))[::-1]
+    out[last + 1 :] = tracker.track(anchors[last], range(last + 1, count))
     for a, b in zip(order, order[1:], strict=False):
-        if b - a < 2:
-            continue
-        fwd, st = [], (anchors[a], None, anchors[a])
-        for i in range(a + 1, b):
-            st = step(i - 1, st, i)
-            fwd.append(st[2])
-        st = (anchors[b], None, anchors[b])
-        split: list[tuple[int, float]] = []
-        for i in range(b - 1, a, -1):
-            st = step(i + 1, st, i)
-            t = (i - a) / (b - a)  # 0 at a, 1 at b
-            f, g = fwd[i - a - 1], st[2]
-            agree = iou(f, g)
-            if agree < DISAGREE:
-                out[i] = f if t <= 0.5 else g
-                split.append((i, agree))
-            else:
-                out[i] = (1 - t) * f + t * g
-        if split:
-            idx = sorted(i for i, _ in split)
-            warn(f"frame indices {idx[0]}-{idx[-1]}: tracking from key {a} and from key {b} "
-                 f"disagree (IoU down to {min(v for _, v in split):.2f}); kept each frame's "
-                 "nearer key instead of blending; check both key frames (a box or click in "
-                 "the wrong place?) or add a key between them")
-        for i in [i for i in small if a < i < b]:  # done with these frames
-            small.pop(i)
+        if b - a >= 2:
+            tracker.between(a, b, anchors, out)
     return [np.asarray(o, np.float32) for o in out]  # type: ignore[arg-type]

@@ -1,6 +1,11 @@
-"""The ActAnywhere diffusion model: components, checkpoints, pipeline and engine (needs torch).
+"""The ActAnywhere diffusion model: its parts (``components``), checkpoints, the pipeline, its
+samplers (``schedulers``) and frame windows, the device, ``model init`` (``init``,
+``assemble``) and pipelines kept warm between jobs (``cache``). The engine that runs it in a
+job is ``engines/diffusion.py``.
 
-Import the submodules directly; nothing heavy is imported by ``actanywhere`` itself.
+Import the submodules directly; most need torch (``cache`` and ``windows`` do not). Nothing
+heavy is imported by ``actanywhere`` or by this package itself: ``SHIPPED`` and
+``model_hash`` need no torch.
 """
 
 import hashlib

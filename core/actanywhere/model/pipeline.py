@@ -17,27 +17,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import (
-    AutoencoderKL,
-    DDIMScheduler,
-    DiffusionPipeline,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    UNetMotionModel,
-)
+from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin, UNetMotionModel
 from diffusers.utils import BaseOutput
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
 from ..errors import ModelError
 from . import windows
 from .components import Components, ConditionProjector
+from .schedulers import DEFAULT, make_scheduler
 
-SchedulerName = Literal["ddim", "dpmsolver++", "euler_a"]
 StepCallback = Callable[[int, int], None]
 
 
@@ -80,26 +72,13 @@ def clip_input(images: torch.Tensor, fe: CLIPImageProcessor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def make_scheduler(name: SchedulerName, config: dict):
-    """DDIM (default), DPM-Solver++ or Euler-ancestral from the checkpoint's scheduler config
-    (set it as the pipeline's ``scheduler``)."""
-    cfg = {k: v for k, v in config.items() if not k.startswith("_")}
-    if name == "ddim":
-        return DDIMScheduler.from_config(cfg)
-    if name == "dpmsolver++":
-        return DPMSolverMultistepScheduler.from_config(cfg, algorithm_type="dpmsolver++")
-    if name == "euler_a":
-        return EulerAncestralDiscreteScheduler.from_config(cfg)
-    raise ValueError(f"unknown scheduler {name!r}; use ddim, dpmsolver++ or euler_a")
-
-
 class ActAnywherePipeline(DiffusionPipeline):
     model_cpu_offload_seq = "image_encoder->condition_projector->unet->vae"
 
     def __init__(self, unet: UNetMotionModel, vae: AutoencoderKL,
                  image_encoder: CLIPVisionModelWithProjection,
                  condition_projector: ConditionProjector,
-                 feature_extractor: CLIPImageProcessor, scheduler: DDIMScheduler) -> None:
+                 feature_extractor: CLIPImageProcessor, scheduler: SchedulerMixin) -> None:
         super().__init__()
         self.register_modules(unet=unet, vae=vae, image_encoder=image_encoder,
                               condition_projector=condition_projector,
@@ -108,8 +87,9 @@ class ActAnywherePipeline(DiffusionPipeline):
 
     @classmethod
     def from_components(cls, c: Components) -> ActAnywherePipeline:
+        """The pipeline over a model's parts, with the default scheduler (``schedulers.py``)."""
         return cls(c.unet, c.vae, c.image_encoder, c.condition_projector, c.feature_extractor,
-                   DDIMScheduler.from_config(c.scheduler_config))
+                   make_scheduler(DEFAULT, c.scheduler_config))
 
     @property
     def max_frames(self) -> int:
@@ -155,8 +135,10 @@ class ActAnywherePipeline(DiffusionPipeline):
                 torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------------------ steps
-    def check_inputs(self, foreground: np.ndarray, mask: np.ndarray, window: int) -> None:
-        """Shapes agree, the window fits the motion modules, the frame fits the UNet."""
+    def check_inputs(self, foreground: np.ndarray, mask: np.ndarray, window: int,
+                     span: tuple[int, int] | None = None) -> None:
+        """Shapes agree, the window fits the motion modules, the frame fits the UNet, the
+        frames fit in the ``span``'s shot."""
         t_frames, height, width = mask.shape
         if foreground.shape != (t_frames, height, width, 3):
             raise ValueError(f"foreground {foreground.shape} does not match mask {mask.shape}")
@@ -166,6 +148,9 @@ class ActAnywherePipeline(DiffusionPipeline):
         factor = self.vae_scale * 2 ** (len(self.unet.config.block_out_channels) - 1)
         if height % factor or width % factor:
             raise ValueError(f"frame size {width}x{height} must be a multiple of {factor}")
+        if span is not None and not (span[0] >= 0 and span[0] + t_frames <= span[1]):
+            raise ModelError(f"span {span}: {t_frames} frames from frame {span[0]} do "
+                             f"not fit in a shot of {span[1]}")
 
     @torch.no_grad()
     def prepare_conditioning(self, foreground: np.ndarray, mask: np.ndarray, chunk: int
@@ -335,27 +320,34 @@ class ActAnywherePipeline(DiffusionPipeline):
         generated in parts (farm splits): the noise and the windows are the whole shot's, so
         parts agree with each other and with a single pass where they overlap.
         """
-        self.check_inputs(foreground, mask, window)
-        if span is not None and not (span[0] >= 0 and span[0] + mask.shape[0] <= span[1]):
-            raise ModelError(f"span {span}: {mask.shape[0]} frames from frame {span[0]} do "
-                             f"not fit in a shot of {span[1]}")
+        # 1. Check inputs
+        self.check_inputs(foreground, mask, window, span)
+
+        # 2. Define call parameters: the noise's generator, how much of ``init`` is kept
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else seed)
         if init is None:
             init_strength = 0.0
+        t_frames = mask.shape[0]
+
+        # 3. Prepare timesteps
         timesteps = self.prepare_timesteps(num_inference_steps, init_strength)
 
+        # 4. Encode the conditioning: S and M, each window's condition tokens, the moved
+        # condition (spatial pathway)
         fg_lat, m_lat = self.prepare_conditioning(foreground, mask, decode_chunk)
-        t_frames, (lh, lw) = mask.shape[0], fg_lat.shape[-2:]
         win = self.prepare_windows(t_frames, window, overlap, span)
         tokens = self.prepare_tokens(condition, guidance_scale, win)
         moved = self.prepare_spatial(condition if spatial is None else spatial, t_frames,
                                      mask.shape[1:], decode_chunk)
+
+        # 5. Prepare latent variables
         latents = self.prepare_latents(
-            (1, self.unet.config.out_channels, t_frames, lh, lw), generator,
+            (1, self.unet.config.out_channels, t_frames, *fg_lat.shape[-2:]), generator,
             init if init_strength > 0 else None, timesteps[0] if len(timesteps) else None,
             decode_chunk, span)
 
+        # 6. Denoising loop
         steps = len(timesteps)
         for i, t in enumerate(timesteps):
             if cancel is not None and cancel.is_set():
@@ -367,6 +359,10 @@ class ActAnywherePipeline(DiffusionPipeline):
             if callback is not None:
                 callback(i + 1, steps)
 
+        # 7. Decode the latents to frames
         video = self.decode_latents(latents, decode_chunk)
+
+        # 8. Offload all models (after ``enable_model_cpu_offload``)
+        self.maybe_free_model_hooks()
         return ActAnywherePipelineOutput(
             frames=video.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32))

@@ -42,12 +42,14 @@ def static(frames: list[int], width: int, height: int) -> Motion:
                   {f: 1.0 for f in frames})
 
 
-def estimate(settings: Settings, frames: list[int], width: int, height: int,
+def estimate(settings: Settings, *, frames: list[int], width: int, height: int,
              pixel_aspect: float, headers: Callable[[int], Mapping[str, Any]],
              pictures: Pictures, note: Callable[[str], None] = lambda _m: None,
              names: Mapping[int, str] | None = None) -> Motion:
-    """The shot's motion (``source`` "none" for a static camera). ``headers(frame)``: a plate
-    frame's metadata; ``pictures()``: (frame, linear rgb, matte) over the shot, in order."""
+    """The shot's motion over ``frames`` (``source`` "none" for a static camera) at the
+    plate's display size. ``headers(frame)``: a plate frame's metadata; ``pictures()``:
+    (frame, linear rgb, matte) over the shot, in order; ``note``: what auto chose and why;
+    ``names``: each frame's file, for messages."""
     source = settings.source
 
     def from_headers() -> Motion:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .. import frames as frameseq
-from .. import imageio, preview
+from .. import imageio, preview, raster
 from ..errors import InputError
 from . import choose
 from .format import Motion
@@ -54,15 +54,17 @@ def estimate(plate_pattern: str, frames: str | None, settings: choose.Settings, 
     def pictures() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         for f, rgb, m in _frames(plate, matte, matte_channel):
             if f in sampled:
-                samples[f] = preview.shrink(np.asarray(rgb), 480)
+                samples[f] = raster.shrink(np.asarray(rgb), 480)
             yield f, rgb, m
 
     paths = {f: plate.path(f) for f in plate.frames}
-    motion = choose.estimate(settings, list(plate.frames), w, h, info.pixel_aspect,
-                             lambda f: imageio.probe(paths[f]).metadata, pictures, note, paths)
+    motion = choose.estimate(settings, frames=list(plate.frames), width=w, height=h,
+                             pixel_aspect=info.pixel_aspect,
+                             headers=lambda f: imageio.probe(paths[f]).metadata,
+                             pictures=pictures, note=note, names=paths)
     for f in sampled:  # sources that read no pixels
         if f not in samples:
-            samples[f] = preview.shrink(_rgb(imageio.read(paths[f]), paths[f]), 480)
+            samples[f] = raster.shrink(_rgb(imageio.read(paths[f]), paths[f]), 480)
     return motion, sorted(samples.items())
 
 

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from ..errors import SpecError
 from ..spec import Strict, format_errors
-from ..spec import load as load_file
+from ..spec_files import load as load_file
 
 
 class ClipSource(Strict):

@@ -7,28 +7,29 @@ path is VAE-encoded too (both zeroed for dropped conditions, the unconditional i
 pipeline uses for guidance); the UNet predicts the noise added at a random timestep (MSE).
 VAE stage: reconstruction (L1) plus a small KL term, for models whose autoencoder is ours.
 
+Accelerate places the model, runs mixed precision on the GPU, scales and clips the gradients
+and, with several processes, averages them (DDP around the loss as one module).
+
 Exact resume: sample i of the run, the noise and the timesteps of step k are pure functions of
-the seeds, and the state folder holds the trainable weights, the optimizer, the EMA and the
-step, so stopping at step k and resuming gives the same weights as never stopping (on the same
-device and library versions).
+the seeds, and the state folder (``runfolder.py``) holds the trainable weights, the optimizer,
+the EMA and the step, so stopping at step k and resuming gives the same weights as never
+stopping (on the same device and library versions).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
-import shutil
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
@@ -39,10 +40,11 @@ from ..model.device import pick
 from ..model.pipeline import clip_input
 from .config import TrainConfig
 from .dataset import TrainSamples
+from .runfolder import Log, Report, latest_state, load_state, save_state
 from .validate import write_grid
 
-Report = Callable[[str], None]
-STATE = "state"
+if TYPE_CHECKING:
+    from diffusers.training_utils import EMAModel
 
 
 class _StepBatches(Sampler[list[int]]):
@@ -162,83 +164,6 @@ def latent_scale(c: Components, data: TrainSamples, count: int = 8) -> float:
     return float(1.0 / torch.cat([x.flatten() for x in lats]).float().std())
 
 
-# ------------------------------------------------------------------------------ state files
-def _state_dir(output: str) -> str:
-    return os.path.join(output, STATE)
-
-
-def latest_state(output: str) -> str | None:
-    root = _state_dir(output)
-    if not os.path.isdir(root):
-        return None
-    done = sorted(d for d in os.listdir(root) if d.startswith("step-")
-                  and os.path.isfile(os.path.join(root, d, "meta.json")))
-    return os.path.join(root, done[-1]) if done else None
-
-
-def save_state(output: str, step: int, modules: dict[str, nn.Module], optimizer, ema,
-               config_json: str, keep: int = 2) -> str:
-    """Resumable state at ``step``, written to a temp folder and renamed (never half-written)."""
-    root = _state_dir(output)
-    final = os.path.join(root, f"step-{step:08d}")
-    with checkpoint.atomic_folder(final, ".step-") as tmp:
-        for name, module in modules.items():
-            checkpoint.save_weights(module, os.path.join(tmp, f"{name}.safetensors"))
-        torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
-        if ema is not None:
-            torch.save(ema.state_dict(), os.path.join(tmp, "ema.pt"))
-        with open(os.path.join(tmp, "meta.json"), "w") as fh:
-            json.dump({"step": step, "config": json.loads(config_json)}, fh, indent=2)
-    older = sorted(d for d in os.listdir(root) if d.startswith("step-"))[:-keep]
-    for d in older:
-        shutil.rmtree(os.path.join(root, d), ignore_errors=True)
-    return final
-
-
-def load_state(folder: str, modules: dict[str, nn.Module], optimizer, ema) -> int:
-    with open(os.path.join(folder, "meta.json")) as fh:
-        step = int(json.load(fh)["step"])
-    for name, module in modules.items():
-        module.load_state_dict(load_file(os.path.join(folder, f"{name}.safetensors")))
-    # our own file, written by save_state: full unpickling is needed for optimizer state
-    optimizer.load_state_dict(torch.load(os.path.join(folder, "optimizer.pt"),
-                                         weights_only=False))
-    if ema is not None:
-        ema.load_state_dict(torch.load(os.path.join(folder, "ema.pt"), weights_only=False))
-    return step
-
-
-# ------------------------------------------------------------------------------------ logs
-class _Log:
-    def __init__(self, output: str, tensorboard: bool, report: Report) -> None:
-        self.path = os.path.join(output, "log.csv")
-        new = not os.path.exists(self.path)
-        self.fh = open(self.path, "a", newline="")  # noqa: SIM115 - closed in close()
-        self.csv = csv.writer(self.fh)
-        if new:
-            self.csv.writerow(["step", "loss", "lr", "seconds_per_step", "elapsed"])
-        self.tb = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(os.path.join(output, "tensorboard"))
-            except ImportError:
-                report("tensorboard is not installed: logging to log.csv only "
-                       "(pip install tensorboard)")
-
-    def write(self, step: int, loss: float, lr: float, sps: float, elapsed: float) -> None:
-        self.csv.writerow([step, f"{loss:.6f}", f"{lr:.3g}", f"{sps:.3f}", f"{elapsed:.1f}"])
-        self.fh.flush()
-        if self.tb is not None:
-            self.tb.add_scalar("train/loss", loss, step)
-            self.tb.add_scalar("train/lr", lr, step)
-
-    def close(self) -> None:
-        self.fh.close()
-        if self.tb is not None:
-            self.tb.close()
-
-
 # ------------------------------------------------------------------------------------- run
 def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str], str | None]:
     """The starting model, given the configured condition pathway (a checkpoint without the
@@ -267,14 +192,45 @@ def _components(cfg: TrainConfig) -> tuple[Components, dict[str, str], str | Non
                          "(tiny, small, full or a JSON file)") from exc
 
 
-def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
-        cancel: Any = None) -> str:
-    """Train as configured (resuming from the run folder's latest state); returns the folder
-    of the exported model. ``stop_at`` stops after that step with state saved (tests)."""
-    os.makedirs(cfg.output, exist_ok=True)
-    config_json = cfg.model_dump_json(indent=2)
-    with open(os.path.join(cfg.output, "train_config.json"), "w") as fh:
-        fh.write(config_json)
+class _Objective(nn.Module):
+    """The stage's loss on one batch, as one module holding the trainable parts: what
+    ``Accelerator.prepare`` wraps (with several processes, DDP averages their gradients)."""
+
+    def __init__(self, comps: Components, cfg: TrainConfig, trainable: dict[str, nn.Module]
+                 ) -> None:
+        super().__init__()
+        self.parts = nn.ModuleDict(trainable)
+        self.comps, self.stage, self.kl_weight = comps, cfg.stage, cfg.kl_weight
+        self.noise = DDPMScheduler.from_config(
+            {k: v for k, v in comps.scheduler_config.items() if not k.startswith("_")})
+
+    def forward(self, batch: dict[str, torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        if self.stage == "vae":
+            return vae_loss(self.comps, batch, g, self.kl_weight)
+        return diffusion_loss(self.comps, self.noise, batch, g, self.comps.unet.dtype)
+
+
+@dataclass(kw_only=True)
+class _Trainer:
+    """One run, ready to step: the model, the objective and optimizer prepared by accelerate,
+    the EMA, the step it starts at and what the export says of the starting model."""
+
+    cfg: TrainConfig
+    acc: Accelerator
+    comps: Components
+    modules: dict[str, nn.Module]  # the trainable ones, by component name
+    params: list[nn.Parameter]
+    objective: nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: EMAModel | None
+    start: int
+    trained_before: dict[str, str]
+    widened: str | None
+
+
+def _prepare(cfg: TrainConfig, report: Report) -> _Trainer:
+    """The starting model on the device, its optimizer and EMA, resumed from the run folder's
+    latest state, then prepared by accelerate (device, mixed precision, processes)."""
     use_cuda = pick(cfg.device, "device").type == "cuda"
     acc = Accelerator(cpu=not use_cuda,
                       mixed_precision=cfg.mixed_precision if use_cuda else "no")
@@ -300,95 +256,122 @@ def run(cfg: TrainConfig, report: Report = print, stop_at: int | None = None,
     if state is not None:
         start = load_state(state, modules, optimizer, ema)
         report(f"resuming {cfg.output} at step {start}")
-    # Only the optimizer is prepared (mixed-precision scaling); the modules are called
-    # directly, so with several processes the gradients are averaged by hand below.
-    optimizer = acc.prepare(optimizer)
-    noise_sched = DDPMScheduler.from_config(
-        {k: v for k, v in comps.scheduler_config.items() if not k.startswith("_")})
+    objective, optimizer = acc.prepare(_Objective(comps, cfg, modules), optimizer)
+    return _Trainer(cfg=cfg, acc=acc, comps=comps, modules=modules, params=params,
+                    objective=objective, optimizer=optimizer, ema=ema, start=start,
+                    trained_before=trained_before, widened=widened)
 
+
+def _step(t: _Trainer, step: int, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """One optimizer step on ``batch``; (its loss, its learning rate)."""
+    cfg, acc = t.cfg, t.acc
+    lr = learning_rate(cfg, step)
+    for group in t.optimizer.param_groups:
+        group["lr"] = lr
+    with acc.accumulate(t.objective):
+        loss = t.objective(batch, _step_generator(cfg.seed, step, acc.process_index))
+        if not torch.isfinite(loss):
+            raise ModelError(f"loss became {loss.item()} at step {step}; lower "
+                             "learning_rate or use mixed_precision = 'bf16' / 'no'")
+        acc.backward(loss)
+        if acc.sync_gradients:
+            acc.clip_grad_norm_(t.params, cfg.grad_clip)
+        t.optimizer.step()
+        t.optimizer.zero_grad(set_to_none=True)
+    if t.ema is not None and acc.sync_gradients:
+        t.ema.step(t.params)
+    return loss.item(), lr
+
+
+def _train(t: _Trainer, *, last: int, config_json: str, report: Report,
+           cancel: threading.Event | None) -> int:
+    """Steps from ``t.start`` up to ``last``: logged, state saved every ``checkpoint_every``
+    and at ``last``, validation grids every ``validation.every``; returns the step reached."""
+    cfg, acc = t.cfg, t.acc
     world, rank = acc.num_processes, acc.process_index
     data = TrainSamples(cfg.data, cfg.steps * cfg.batch_size * world)
-    loader = DataLoader(data, batch_sampler=_StepBatches(start, cfg.steps, cfg.batch_size,
+    # each process reads its own samples of each step (exact resume), so the loader is not
+    # prepared: accelerate would shard it again
+    loader = DataLoader(data, batch_sampler=_StepBatches(t.start, cfg.steps, cfg.batch_size,
                                                          world, rank),
                         num_workers=cfg.data.workers)
-    log = _Log(cfg.output, cfg.tensorboard and acc.is_main_process, report)
-    last = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
-    t_start = time.perf_counter()
-    t_last, running, count = t_start, 0.0, 0
-    step = start
+    log = Log(cfg, cfg.tensorboard and acc.is_main_process, report)
+    step = t.start
     try:
-        for step, batch in zip(range(start, last), loader, strict=False):
+        for step, batch in zip(range(t.start, last), loader, strict=False):
             if cancel is not None and cancel.is_set():
                 raise JobCancelled(f"training cancelled at step {step}")
-            batch = {k: v.to(acc.device) for k, v in batch.items()}
-            lr = learning_rate(cfg, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            g = _step_generator(cfg.seed, step, rank)
-            with acc.autocast():
-                if cfg.stage == "vae":
-                    loss = vae_loss(comps, batch, g, cfg.kl_weight)
-                else:
-                    loss = diffusion_loss(comps, noise_sched, batch, g, comps.unet.dtype)
-            if not torch.isfinite(loss):
-                raise ModelError(f"loss became {loss.item()} at step {step}; lower "
-                                 "learning_rate or use mixed_precision = 'bf16' / 'no'")
-            acc.backward(loss)
-            if world > 1:
-                for p in params:
-                    if p.grad is not None:
-                        p.grad = acc.reduce(p.grad, reduction="mean")
-            acc.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.step(params)
-            running += loss.item()
-            count += 1
+            loss, lr = _step(t, step, {k: v.to(acc.device) for k, v in batch.items()})
             done = step + 1
-            if done % cfg.log_every == 0 or done == last:
-                now = time.perf_counter()
-                log.write(done, running / count, lr, (now - t_last) / count, now - t_start)
-                report(f"step {done}/{cfg.steps} loss {running / count:.4f} "
-                       f"({(now - t_last) / count:.2f} s/step)")
-                t_last, running, count = now, 0.0, 0
+            log.add(done, loss, lr, last)
             if acc.is_main_process and (done % cfg.checkpoint_every == 0 or done == last):
-                save_state(cfg.output, done, modules, optimizer, ema, config_json)
+                save_state(cfg.output, done, t.modules, t.optimizer, t.ema, config_json)
             if (acc.is_main_process and cfg.validation.every
                     and done % cfg.validation.every == 0 and done < cfg.steps):
-                write_grid(comps, cfg, done, ema, params)
-                for module in modules.values():
+                write_grid(t.comps, cfg, done, t.ema, t.params)
+                for module in t.modules.values():
                     module.train()
             step = done
     finally:
         log.close()
-    if step < cfg.steps:
-        report(f"stopped at step {step} of {cfg.steps}; run again to resume")
-        return ""
-    if not acc.is_main_process:
-        return ""
-    if ema is not None:
-        ema.copy_to(params)
+    return step
+
+
+def _recommended(cfg: TrainConfig) -> dict[str, Any]:
+    """The generation settings the exported model recommends: the data's size and window,
+    or for a VAE trained under a checkpoint's denoiser, the checkpoint's (they stand)."""
+    frames = cfg.data.frames
+    recommended = {"resolution": max(64, round(cfg.data.resolution / 64) * 64),
+                   "frames_per_window": frames, "overlap": min(2, frames - 1) if frames > 1 else 0,
+                   "guidance": cfg.validation.guidance}
+    if cfg.stage == "vae" and os.path.isdir(cfg.model):
+        recommended = checkpoint.manifest(cfg.model).get("recommended") or recommended
+    return recommended
+
+
+def _export(t: _Trainer, config_json: str, report: Report) -> str:
+    """``<output>/model``: the trained model (the EMA weights when kept), its final
+    validation grid, and in its manifest what trained each part."""
+    cfg, comps = t.cfg, t.comps
+    if t.ema is not None:
+        t.ema.copy_to(t.params)
     for module in comps.modules().values():
         module.eval()
     if cfg.stage == "vae" and cfg.trainable != "decoder":  # new latents: a new scale
         scale = latent_scale(comps, TrainSamples(cfg.data, 8, heldout=True))
         comps.vae.register_to_config(scaling_factor=scale)
         report(f"latent scaling_factor set to {scale:.5f}")
-    write_grid(comps, cfg, cfg.steps, None, params)
+    write_grid(comps, cfg, cfg.steps, None, t.params)
     note = f"actanywhere train ({cfg.stage}, {cfg.steps} steps, seed {cfg.seed})"
-    trained = dict(trained_before)
-    trained.update({name: note for name in modules})
-    if widened:
-        trained["unet"] = f"{trained['unet']}; {widened}"
-    frames = cfg.data.frames
-    recommended = {"resolution": max(64, round(cfg.data.resolution / 64) * 64),
-                   "frames_per_window": frames, "overlap": min(2, frames - 1) if frames > 1 else 0,
-                   "guidance": cfg.validation.guidance}
-    if cfg.stage == "vae" and os.path.isdir(cfg.model):  # the denoiser's settings stand
-        recommended = checkpoint.manifest(cfg.model).get("recommended") or recommended
+    trained = dict(t.trained_before)
+    trained.update({name: note for name in t.modules})
+    if t.widened:
+        trained["unet"] = f"{trained['unet']}; {t.widened}"
     out = checkpoint.save(comps, os.path.join(cfg.output, "model"), trained=trained,
                           source={"train_config": json.loads(config_json)}, overwrite=True,
-                          recommended=recommended)
+                          recommended=_recommended(cfg))
     report(f"model written to {out}")
     return out
+
+
+def run(cfg: TrainConfig, *, report: Report = print, stop_at: int | None = None,
+        cancel: threading.Event | None = None) -> str:
+    """Train as configured (resuming from the run folder's latest state); returns the folder
+    of the exported model. ``stop_at`` stops after that step with state saved (tests)."""
+    # 1. The run folder and its config
+    os.makedirs(cfg.output, exist_ok=True)
+    config_json = cfg.model_dump_json(indent=2)
+    with open(os.path.join(cfg.output, "train_config.json"), "w") as fh:
+        fh.write(config_json)
+    # 2. The model, optimizer and EMA, resumed and prepared
+    t = _prepare(cfg, report)
+    # 3. Train up to stop_at
+    last = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    step = _train(t, last=last, config_json=config_json, report=report, cancel=cancel)
+    if step < cfg.steps:
+        report(f"stopped at step {step} of {cfg.steps}; run again to resume")
+        return ""
+    # 4. Export the model (the main process)
+    if not t.acc.is_main_process:
+        return ""
+    return _export(t, config_json, report)
