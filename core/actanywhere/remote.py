@@ -38,6 +38,8 @@ def run(shot: ShotSpec, report: Reporter, state_dir: str | None = None,
         except KeyboardInterrupt:
             raise JobCancelled(f"job {handle.job_id} cancelled; rerun with --existing skip "
                                "/ output.existing=skip to resume") from None
+    if handle.client is not None and handle.client.notice:  # e.g. a stale connection file
+        report(ProgressEvent("warning", message=handle.client.notice))
     if handle.job_id is None:  # refused at submit: the exit code a local run would give
         raise from_exit_code(handle.error or "the worker refused the job", handle.exit_code)
     if handle.job is None:  # the worker went away while the job ran

@@ -37,7 +37,8 @@ class Strict(BaseModel):
 
 
 class PlateSpec(Strict):
-    path: str = Field(description="Plate sequence pattern: plate.####.exr, plate.%04d.exr, ...")
+    path: str = Field(min_length=1, description="Plate sequence pattern: plate.####.exr, "
+                      "plate.%04d.exr, ...")
     frames: str | None = Field(None, description="Frame range, e.g. 1001-1100 or 1-50x2; default: "
                                "first to last frame on disk")
     layer: str = Field("", description="Layer holding the colour (empty: R,G,B)")
@@ -192,7 +193,8 @@ class MatteSpec(Strict):
 
 
 class BackgroundSpec(Strict):
-    path: str = Field(description="Background image (any format OpenImageIO reads)")
+    path: str = Field(min_length=1, description="Background image (any format OpenImageIO "
+                      "reads)")
     layer: str = Field("", description="Layer holding the colour (empty: R,G,B or Y)")
     colorspace: str | None = Field(None, description="OCIO colourspace; default by file format")
     fit: Literal["cover", "contain", "stretch"] = Field(
@@ -333,7 +335,8 @@ class ColorSpec(Strict):
 
 
 class OutputSpec(Strict):
-    path: str = Field(description="Output sequence pattern, e.g. out/comp.####.exr")
+    path: str = Field(min_length=1, description="Output sequence pattern, e.g. "
+                      "out/comp.####.exr")
     layers: list[Literal["rgba", "bg", "matte"]] = Field(
         default_factory=lambda: ["rgba", "bg", "matte"],
         description="rgba: the comp (A=1); bg: bg.R/G/B, the new background; matte: matte.A")

@@ -4,7 +4,9 @@ Nuke's and Blender's own Pythons import this file (it needs neither numpy nor to
 nothing else from the package). It finds a running worker through the connection file in
 the user's state folder, or starts one from a configured venv, submits ShotSpecs (as dicts),
 streams progress to a callback, cancels, and turns every failure into one ``WorkerError``
-whose message says what to do.
+whose message says what to do. A connection file left by a worker that has stopped is removed
+(and said so); a worker that cannot start is reported with its own one-line error; one that
+finds the folder served already leads to the worker that serves it.
 
     from actanywhere.api import Client
     c = Client.connect(python="/studio/actanywhere/.venv/bin/python")
@@ -17,6 +19,7 @@ whose message says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -42,6 +45,8 @@ class WorkerError(Exception):
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        #: set when a stale connection file was removed: what was done, for the user
+        self.notice: str | None = None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -83,11 +88,16 @@ class Client:
                  state: str | None = None) -> None:
         self.url, self.token, self.pid, self.timeout = url.rstrip("/"), token, pid, timeout
         self.state = state
+        #: what ``connect`` did on the way that the user should hear of (a stale connection
+        #: file removed), or None
+        self.notice: str | None = None
 
     # ---------------------------------------------------------------------------- connect
     @classmethod
     def from_state(cls, state: str | None = None, timeout: float = 10.0) -> Client:
-        """The worker whose connection file is in ``state``; WorkerError if none answers."""
+        """The worker whose connection file is in ``state``; WorkerError if none answers. A
+        file left by a worker that has stopped (its pid gone, or its port refusing) is
+        removed, and the error says so (``notice``)."""
         folder = state_dir(state)
         path = connection.path(folder)
         try:
@@ -96,10 +106,28 @@ class Client:
             raise WorkerError(f"no worker is running (no {path}); start one with "
                               "`actanywhere serve`") from exc
         except (OSError, ValueError) as exc:
-            raise WorkerError(f"{path}: unreadable connection file ({exc}); delete it and "
-                              "start the worker again") from exc
-        client = cls(info["url"], info["token"], int(info.get("pid", 0)), timeout, folder)
-        client.health()
+            raise WorkerError(f"{path}: unreadable connection file ({exc}); start the worker "
+                              "(`actanywhere serve`): it replaces the file, or the worker that "
+                              "serves this folder puts it back") from exc
+        try:
+            client = cls(str(info["url"]), str(info["token"]), int(info.get("pid") or 0),
+                         timeout, folder)
+        except (TypeError, ValueError) as exc:
+            raise WorkerError(f"{path}: unreadable connection file ({exc}); start the worker "
+                              "(`actanywhere serve`): it replaces the file") from exc
+        try:
+            client.health()
+        except WorkerError as exc:
+            if not _stale(client.pid, exc):
+                raise
+            connection.remove(folder, info.get("pid"))
+            notice = (f"removed {path}, left by worker pid {client.pid}, which has stopped"
+                      if not _pid_alive(client.pid) else f"removed {path}: worker pid "
+                      f"{client.pid} does not answer at {client.url}")
+            err = WorkerError(f"no worker is running: {notice}; start one with "
+                              "`actanywhere serve`")
+            err.notice = notice
+            raise err from exc
         return client
 
     @classmethod
@@ -108,26 +136,52 @@ class Client:
                 timeout: float = 10.0) -> Client:
         """A running worker, or (``start``) a new one started with ``python`` (the venv's
         interpreter; default ``$ACTANYWHERE_PYTHON``, else this interpreter)."""
+        notice = None
         try:
             return cls.from_state(state, timeout)
-        except WorkerError:
+        except WorkerError as exc:
             if not start:
                 raise
+            notice = exc.notice
         python = python or os.environ.get("ACTANYWHERE_PYTHON") or sys.executable
         if not os.path.isfile(python):
             raise WorkerError(f"{python}: no such Python; set the ActAnywhere venv's python "
                               "(ACTANYWHERE_PYTHON or the host preferences) after running "
                               "install.py")
         folder = state_dir(state)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        log_path = os.path.join(folder, "worker.log")
+        deadline = time.monotonic() + start_timeout
+        for _ in range(3):
+            client = cls._start(folder, python, idle_s=idle_s, timeout=timeout,
+                                deadline=deadline, start_timeout=start_timeout)
+            if client is not None:
+                client.notice = notice
+                return client
+        raise WorkerError(f"{folder}: the worker that held this state folder kept stopping as "
+                          "a new one started; start one again")
+
+    @classmethod
+    def _start(cls, folder: str, python: str, *, idle_s: float | None, timeout: float,
+               deadline: float, start_timeout: float) -> Client | None:
+        """Start a worker on ``folder`` and wait until it, or the worker that already serves
+        the folder, answers. None when the folder's worker was stopping and has gone: start
+        again."""
+        log_path = os.path.join(folder, connection.LOG)
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if hasattr(os, "fchmod"):
+                os.fchmod(log_fd, 0o600)  # one an older run left readable
+        except OSError as exc:
+            raise WorkerError(f"{log_path}: cannot write the worker's log ({exc.strerror or exc}"
+                              "); pass another state folder") from exc
+        said_from = os.fstat(log_fd).st_size  # what this start adds to the log is read back
         cmd = [python, "-m", "actanywhere", "serve", "--state-dir", folder]
         if idle_s is not None:
             cmd += ["--idle-timeout", str(idle_s)]
         env = dict(os.environ, HF_HUB_OFFLINE="1")
         if python != sys.executable:
             env.pop("PYTHONPATH", None)  # a host's PYTHONPATH is not for the worker's venv
-        with open(log_path, "ab") as log:
+        with open(log_fd, "ab") as log:
             kw: dict[str, Any] = {"stdout": log, "stderr": log, "stdin": subprocess.DEVNULL,
                                   "env": env}
             if sys.platform == "win32":
@@ -135,19 +189,42 @@ class Client:
             else:
                 kw["start_new_session"] = True
             proc = subprocess.Popen(cmd, **kw)
-        deadline = time.monotonic() + start_timeout
+        busy = None  # the new worker's line when another holds the folder
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise WorkerError(f"the worker did not start (exit code {proc.returncode}): "
-                                  f"{_tail(log_path)}; check that ActAnywhere is installed in "
-                                  f"{python} (python3 install.py setup)")
+            ended = proc.poll() is not None
             try:
+                # this one, or the worker that already serves the folder (only the holder of
+                # the folder's lock writes the connection file)
                 client = cls.from_state(folder, timeout)
-                if client.pid == proc.pid:
-                    return client
             except WorkerError:
                 pass
+            else:
+                if client.pid != proc.pid and proc.poll() is None:
+                    proc.terminate()  # still waiting for the lock: not to serve once it goes
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=10)
+                return client
+            if ended and busy is None:
+                said = _said(log_path, said_from)
+                error = _error_line(said)
+                if error is None:
+                    raise WorkerError(f"the worker did not start (exit code {proc.returncode}): "
+                                      f"{_last_lines(said)}; check that ActAnywhere is installed"
+                                      f" in {python} (python3 install.py setup)")
+                if connection.BUSY not in error:  # the worker's own one-line error
+                    code = proc.returncode if proc.returncode in (2, 3, 4, 5) else None
+                    raise WorkerError(f"the worker did not start: {error}", code)
+                busy = error
+            if busy is not None:
+                # the folder's worker puts its connection file back within a second or two,
+                # is still starting, or is stopping (then start again)
+                holder = connection.lock_holder(folder)
+                if holder is None or not _pid_alive(holder):
+                    return None
             time.sleep(0.2)
+        if busy is not None:
+            raise WorkerError(f"{busy}; it did not answer within {start_timeout:.0f} s (see "
+                              f"{log_path})")
         proc.kill()
         raise WorkerError(f"the worker did not answer within {start_timeout:.0f} s; see "
                           f"{log_path}")
@@ -230,10 +307,33 @@ class Client:
                 return self.job(job_id)
 
 
-def _tail(path: str, lines: int = 3) -> str:
+def _stale(pid: int, exc: WorkerError) -> bool:
+    """Whether a connection file whose worker failed to answer with ``exc`` is a stopped
+    worker's: its pid is gone, or nothing listens on its port."""
+    if not _pid_alive(pid):
+        return True
+    cause = exc.__cause__
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, ConnectionRefusedError)
+
+
+def _said(path: str, offset: int) -> str:
+    """What was written to the log at ``path`` from ``offset`` on."""
     try:
-        with open(path, errors="replace") as fh:
-            text = fh.read().strip().splitlines()
-        return " | ".join(text[-lines:]) or "no output"
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(1 << 20).decode(errors="replace")
     except OSError:
-        return "no log"
+        return ""
+
+
+def _error_line(text: str) -> str | None:
+    """The last ``error: ...`` line the CLI printed (its one-line error), without the prefix."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("error: "):
+            return line[len("error: "):].strip()
+    return None
+
+
+def _last_lines(text: str, lines: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"

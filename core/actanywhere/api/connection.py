@@ -1,7 +1,10 @@
 """Where a running worker is found: its connection file in the user's state folder.
 
-The worker writes ``worker.json`` (url, token, pid; readable by the user only) when it starts
-and removes it when it stops; clients read it. This module is both sides' one definition.
+The worker writes ``worker.json`` (url, token, pid; readable by the user only) when it starts,
+puts it back if it is damaged or removed while the worker runs, and removes it when it stops;
+clients read it, and remove one left by a worker that has stopped. One worker serves a state
+folder: it holds an OS lock on ``worker.lock`` there for its life (``worker/paths.py``), and a
+second one exits with ``busy_message``. This module is both sides' one definition.
 """
 
 from __future__ import annotations
@@ -13,6 +16,18 @@ import tempfile
 from typing import Any
 
 CONNECTION = "worker.json"
+LOCK = "worker.lock"
+LOG = "worker.log"  # where a worker started by a client writes (0600)
+#: the words a worker's start error uses when another worker holds the folder's lock
+BUSY = "already serves"
+
+
+def busy_message(folder: str, pid: int | None) -> str:
+    """The one line a second worker exits with; clients recognise it by ``BUSY``."""
+    who = f"another worker (pid {pid})" if pid else "another worker"
+    return (f"{folder}: {who} {BUSY} this state folder; use it (its connection file is "
+            f"{os.path.join(folder, CONNECTION)}), stop it (`actanywhere serve --stop "
+            "--state-dir ...`) or pass another --state-dir")
 
 
 def state_dir(explicit: str | None = None) -> str:
@@ -29,6 +44,16 @@ def state_dir(explicit: str | None = None) -> str:
     else:
         base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return os.path.join(base, "actanywhere")
+
+
+def lock_holder(folder: str) -> int | None:
+    """The pid the worker holding ``folder``'s lock wrote into the lock file, if readable
+    (the file stays after its worker; whether that pid lives is the reader's question)."""
+    try:
+        with open(os.path.join(folder, LOCK)) as fh:
+            return int(fh.read(32).strip())
+    except (OSError, ValueError):
+        return None
 
 
 def path(folder: str | None = None) -> str:

@@ -40,6 +40,8 @@ def serve(
             client = Client.connect(state_dir, start=True, idle_s=idle_timeout)
         except WorkerError as exc:
             raise InputError(str(exc)) from None
+        if client.notice:
+            typer.echo(f"warning: {client.notice}", err=True)
         typer.echo(f"worker {client.url} (pid {client.pid})", err=True)
         return
 

@@ -23,7 +23,9 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "ActAnywhere worker", "version": "1",
              "description": "Local job service. Loopback only; every request carries "
-             "`Authorization: Bearer <token>` from the connection file."},
+             "`Authorization: Bearer <token>` from the connection file. A connection that "
+             "has not sent an authorised request head within a few seconds is closed; "
+             "methods a path does not take get 405 with an `Allow` header."},
     "components": {
         "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         "schemas": {
@@ -67,34 +69,39 @@ OPENAPI: dict[str, Any] = {
                          "400": _ERROR, "401": _ERROR, "409": _ERROR, "413": _ERROR,
                          "422": _ERROR}},
             "get": {"summary": "List jobs, newest first",
-                    "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}},
+                    "parameters": [{"name": "status", "in": "query",
+                                    "schema": {"enum": list(STATUSES)}},
                                    {"name": "limit", "in": "query", "schema": {
                                        "type": "integer", "minimum": 1, "maximum": 10000}}],
                     "responses": {"200": _ok("jobs", {"type": "object", "properties": {
                         "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}),
                         "400": _ERROR, "401": _ERROR}},
         },
-        "/v1/jobs/{id}": {"get": {"summary": "One job", "parameters": [_JOB_ID], "responses": {
-            "200": _ok("job", {"$ref": "#/components/schemas/Job"}), "404": _ERROR}}},
+        "/v1/jobs/{id}": {"get": {"summary": "One job (500 naming it if its stored record "
+                                  "is damaged)", "parameters": [_JOB_ID], "responses": {
+            "200": _ok("job", {"$ref": "#/components/schemas/Job"}), "404": _ERROR,
+            "500": _ERROR}}},
         "/v1/jobs/{id}/events": {"get": {
             "summary": "Progress events after `after`, waiting up to `wait` s (long poll, <= 30)",
             "parameters": [_JOB_ID,
-                           {"name": "after", "in": "query", "schema": {"type": "integer"}},
+                           {"name": "after", "in": "query", "schema": {
+                               "type": "integer", "minimum": 0}},
                            {"name": "wait", "in": "query", "schema": {"type": "number"}}],
             "responses": {"200": _ok("events", {"type": "object", "properties": {
                 "status": {"type": "string"}, "done": {"type": "integer"},
                 "total": {"type": "integer"}, "error": {"type": ["string", "null"]},
                 "last": {"type": "integer"},
                 "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}),
-                "404": _ERROR}}},
+                "400": _ERROR, "404": _ERROR, "500": _ERROR}}},
         "/v1/jobs/{id}/cancel": {"post": {
             "summary": "Cancel: a queued job at once, a running one between steps/frames",
             "parameters": [_JOB_ID], "responses": {"202": _ok("cancel requested"),
-                                                   "404": _ERROR, "409": _ERROR}}},
+                                                   "404": _ERROR, "409": _ERROR,
+                                                   "500": _ERROR}}},
         "/v1/jobs/{id}/resume": {"post": {
             "summary": "Queue an interrupted/failed/cancelled job again; written frames are kept",
             "parameters": [_JOB_ID], "responses": {"202": _ok("queued"), "404": _ERROR,
-                                                   "409": _ERROR}}},
+                                                   "409": _ERROR, "500": _ERROR}}},
         "/v1/takes": {"get": {"summary": "Finished takes: output, seed, model hash, frames, "
                                          "record (take.json), proxies, contact sheet, star",
                               "parameters": [{"name": "limit", "in": "query", "schema": {
