@@ -28,21 +28,27 @@ def _cli(*args):
                           env=dict(os.environ, HF_HUB_OFFLINE="1"))
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    """A small tmpfs (256 KiB), mounted for the test (needs root and a kernel that lets this
-    process mount; skipped otherwise)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``folder`` (needs root and a kernel that lets this
+    process mount; the test is skipped otherwise)."""
+    folder.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                           capture_output=True, text=True) if shutil.which("mount") else None
     if made is None or made.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (not root, or no mount permission): "
                     f"{made.stderr.strip() if made else 'no mount command'}")
     try:
-        yield mount
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs (256 KiB) for the test to fill."""
+    with _small_disk(tmp_path / "small", "256k") as folder:
+        yield folder
 
 
 def _fill(folder: Path, leave: int) -> None:
@@ -268,3 +274,34 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(shot):
     assert r.returncode == 0, r.stderr
     assert "removed 3 temporary file(s) a stopped run left" in r.stderr
     assert not any(p.exists() for p in ours) and other.exists()
+
+
+def test_a_full_state_disk_is_a_507_and_the_worker_lives_on(tmp_path, shot):
+    """The job store (SQLite) on a full disk: submit answers 507 naming the store, the worker
+    stays up, and once there is room again the next job runs."""
+
+    root, plate, bg = shot
+    with _small_disk(tmp_path / "disk", "4m") as disk:
+        _state_disk_fills_and_frees(disk, plate, bg, root)
+
+
+def _state_disk_fills_and_frees(full_disk: Path, plate, bg, root: Path) -> None:
+    from actanywhere.api import WorkerError
+
+    proc, client = start_worker(full_disk / "state")
+    try:
+        data = {"plate": {"path": str(plate)}, "background": {"path": str(bg)},
+                "output": {"path": str(root / "o1" / "c.####.exr")}, "threads": 1}
+        assert client.wait(client.submit(data), timeout=120)["status"] == "done"
+        _fill(full_disk, 0)
+        data["output"]["path"] = str(root / "o2" / "c.####.exr")
+        with pytest.raises(WorkerError) as err:
+            client.submit(data)
+        assert "jobs.sqlite: the disk holding the worker's job store is full" in str(err.value)
+        assert "(HTTP 507)" in str(err.value) and proc.poll() is None
+        for fill in full_disk.glob("fill-*"):
+            fill.unlink()
+        data["output"]["path"] = str(root / "o3" / "c.####.exr")
+        assert client.wait(client.submit(data), timeout=120)["status"] == "done"
+    finally:
+        stop_worker(proc, client)

@@ -67,7 +67,7 @@ OPENAPI: dict[str, Any] = {
                      "responses": {"202": _ok("queued", {"type": "object", "properties": {
                          "id": {"type": "string"}, "status": {"const": "queued"}}}),
                          "400": _ERROR, "401": _ERROR, "409": _ERROR, "413": _ERROR,
-                         "422": _ERROR}},
+                         "422": _ERROR, "507": _ERROR}},
             "get": {"summary": "List jobs, newest first",
                     "parameters": [{"name": "status", "in": "query",
                                     "schema": {"enum": list(STATUSES)}},

@@ -47,7 +47,7 @@ from ..model import model_hash
 from ..progress import ProgressEvent
 from . import paths
 from .openapi import OPENAPI
-from .store import DamagedRecord, JobStore
+from .store import DamagedRecord, JobStore, StateFull
 
 MAX_BODY = 1 << 20  # a ShotSpec is a few KB
 DRAIN_LIMIT = 64 << 20  # bodies up to this are read and dropped before an error answer
@@ -241,11 +241,27 @@ class Worker:
             code = 1
         # the end event goes with the final status (one transaction): a client that sees the
         # status also finds the exit code
-        self.store.finish(job_id, status, exit_code=code, error=error, outputs=outputs,
-                          timings={"run_s": round(time.monotonic() - t0, 3)})
+        self._record_end(job_id, status, exit_code=code, error=error, outputs=outputs,
+                         timings={"run_s": round(time.monotonic() - t0, 3)})
         self.current = None
         self.last_activity = time.monotonic()
         self.notify()
+
+    def _record_end(self, job_id: str, status: str, **fields: Any) -> None:
+        """The job's end stored; while the store's disk is full, tried again each second
+        (one warning), so the job does not stay "running" once there is room. A worker
+        stopped meanwhile leaves it to the next start, which marks it interrupted."""
+        warned = False
+        while True:
+            try:
+                self.store.finish(job_id, status, **fields)
+                return
+            except StateFull as exc:
+                if not warned:
+                    self.store.warn(f"{exc}; job {job_id} ends {status} once there is room")
+                    warned = True
+            if self.stopping.wait(1.0):
+                return
 
     def cancel(self, job_id: str) -> str | None:
         before = self.store.request_cancel(job_id)
@@ -292,8 +308,11 @@ class Worker:
             raise HttpError(422, str(exc), exit_code=exc.exit_code) from exc
         # only the fields the client set: defaults stay defaults, so a model's recommended
         # settings still apply to what the job leaves unset
-        job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
-                                   str(body.get("client", ""))[:64])
+        try:
+            job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
+                                       str(body.get("client", ""))[:64])
+        except StateFull as exc:
+            raise HttpError(507, str(exc), exit_code=exc.exit_code) from None
         self.notify()
         return {"id": job_id, "status": "queued"}
 

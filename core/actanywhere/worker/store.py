@@ -16,6 +16,7 @@ with a warning naming the job (once), and named in a ``DamagedRecord`` when aske
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -77,6 +78,10 @@ class DamagedRecord(ValueError):
 
 def _stderr(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+class StateFull(OutputError):
+    """The job store cannot be written: its disk is full."""
 
 
 class JobStore:
@@ -176,15 +181,26 @@ class JobStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a full disk is a ``StateFull`` line, not SQLite's error."""
         db = self._db()
         with self._write:
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):
+                    raise
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise StateFull(f"{self.path}: the disk holding the worker's job store is "
+                                "full; free space there (or start the worker with another "
+                                "--state-dir)") from None
 
     # ------------------------------------------------------------------------------ writes
     def submit(self, spec: dict[str, Any], client: str = "") -> str:
