@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.join(REPO, "blender_addon"))
 
 import build as addon_build  # noqa: E402 - blender_addon/build.py
 
-from actanywhere import demo  # noqa: E402
 from actanywhere.api import Client, WorkerError  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
 
 
 def main() -> None:

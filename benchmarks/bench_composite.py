@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import OpenImageIO as oiio
 
-from actanywhere import demo, job
+from actanywhere.cli import demo_shot as demo
+from actanywhere.shot import job
 
 
 def io_floor(paths: list[str], out_dir: str, threads: int, nchannels: int) -> None:

@@ -34,11 +34,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import imageio, imagewrite, job, spec  # noqa: E402
-from actanywhere.color import ColorContext  # noqa: E402
-from actanywhere.imageio import Window  # noqa: E402
+from actanywhere import spec  # noqa: E402
+from actanywhere.media import imageio, imagewrite  # noqa: E402
+from actanywhere.media.color import ColorContext  # noqa: E402
+from actanywhere.media.imageio import Window  # noqa: E402
 from actanywhere.model import SHIPPED  # noqa: E402
 from actanywhere.motion import Motion, save  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 from actanywhere.train import metrics  # noqa: E402
 from actanywhere.train import subject_motion as sm  # noqa: E402
 from actanywhere.train.motion_clips import photo_shot  # noqa: E402
@@ -93,7 +95,7 @@ def score(color: ColorContext, runs: dict[str, np.ndarray], truth: np.ndarray,
 def sheet(path: str, color: ColorContext, clip, runs: dict[str, np.ndarray]) -> None:
     """Rows of three frames (first, middle, last): the plate; the bg layer with detail model;
     with detail plate; with another photograph as the background; the truth."""
-    from actanywhere.preview import contact_sheet
+    from actanywhere.media.preview import contact_sheet
 
     picks = [0, len(clip.frames) // 2, len(clip.frames) - 1]
     rows = [clip.frames, runs["model"], runs["own"], runs["other"], clip.backgrounds]

@@ -24,9 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import imageio, imagewrite, job, spec  # noqa: E402
-from actanywhere.imageio import Window  # noqa: E402
+from actanywhere import spec  # noqa: E402
+from actanywhere.media import imageio, imagewrite  # noqa: E402
+from actanywhere.media.imageio import Window  # noqa: E402
 from actanywhere.motion import Motion, save, track  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 from actanywhere.train import subject_motion as sm  # noqa: E402
 from actanywhere.train.motion_clips import make_motion_clip  # noqa: E402
 

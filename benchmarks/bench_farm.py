@@ -32,7 +32,8 @@ from pathlib import Path  # noqa: E402
 
 from conftest import make_shot  # noqa: E402
 
-from actanywhere import job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 

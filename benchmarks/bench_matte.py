@@ -22,10 +22,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 
-from actanywhere import demo, imageio  # noqa: E402
-from actanywhere.color import ColorContext  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
 from actanywhere.matte import keyer, sam, track  # noqa: E402
 from actanywhere.matte.grabcut import GrabCut  # noqa: E402
+from actanywhere.media import imageio  # noqa: E402
+from actanywhere.media.color import ColorContext  # noqa: E402
 from actanywhere.spec import KeyerSettings, KeyFrame, TrackSettings  # noqa: E402
 
 VIT_B = sam.Arch(embed_dim=768, depth=12, num_heads=12, global_attn=(2, 5, 8, 11),

@@ -22,8 +22,8 @@ import torch
 from diffusers import AnimateDiffPipeline, DDIMScheduler, UNetMotionModel
 
 from actanywhere.model import components, device
+from actanywhere.model.modelspace import segmentation
 from actanywhere.model.pipeline import ActAnywherePipeline
-from actanywhere.modelspace import segmentation
 
 
 def clip_inputs(frames: int, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,9 +27,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "core"))
 
 import numpy as np  # noqa: E402
 
-from actanywhere import demo, frames, imageio, job, preview, raster, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
+from actanywhere.media import frames, imageio, preview, raster  # noqa: E402
 from actanywhere.motion import save, track  # noqa: E402
 from actanywhere.motion.shot import _frames, estimate  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 from actanywhere.spec import MotionSpec  # noqa: E402
 
 

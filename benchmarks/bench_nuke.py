@@ -28,8 +28,8 @@ for sub in ("core", os.path.join("tests", "fake_nuke"), "nuke_plugin"):
 
 import nuke  # noqa: E402 - the test double
 
-from actanywhere import demo  # noqa: E402
 from actanywhere.api import Client  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
 
 
 def _pump_until(done, timeout=1800.0) -> None:

@@ -34,8 +34,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from conftest import make_shot  # noqa: E402
 
-from actanywhere import imageio, job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.farm import join  # noqa: E402
+from actanywhere.media import imageio  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 BG = ["bg.R", "bg.G", "bg.B"]
 

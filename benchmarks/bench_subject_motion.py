@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bench_motion import best  # noqa: E402
 
-from actanywhere import frames, imageio, imagewrite  # noqa: E402
+from actanywhere.media import frames, imageio, imagewrite  # noqa: E402
 from actanywhere.motion import subject, track  # noqa: E402
 from actanywhere.motion.shot import _frames  # noqa: E402
 from actanywhere.motion.smooth import smooth  # noqa: E402

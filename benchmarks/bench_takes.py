@@ -31,12 +31,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from actanywhere import demo, frames, imageio, imagewrite, job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.api.takes import Take  # noqa: E402
-from actanywhere.color import ColorContext  # noqa: E402
-from actanywhere.imageio import Window  # noqa: E402
-from actanywhere.proxy import TakeProxies  # noqa: E402
-from actanywhere.writer import FrameWriter  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
+from actanywhere.media import frames, imageio, imagewrite  # noqa: E402
+from actanywhere.media.color import ColorContext  # noqa: E402
+from actanywhere.media.imageio import Window  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
+from actanywhere.shot.proxy import TakeProxies  # noqa: E402
+from actanywhere.shot.writer import FrameWriter  # noqa: E402
 
 
 def best(fn, repeat: int = 3) -> float:

@@ -21,8 +21,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 
-from actanywhere import demo, job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.api import Client  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 
 def shot_spec(root: str, model: str | None, device: str, seed: int, out: str) -> dict:

@@ -45,9 +45,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 
 import numpy as np  # noqa: E402
 
-from actanywhere import demo, imageio, job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.api import Client, JobHandle, WorkerError  # noqa: E402
 from actanywhere.api.handle import call_now  # noqa: E402
+from actanywhere.cli import demo_shot as demo  # noqa: E402
+from actanywhere.media import imageio  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
 

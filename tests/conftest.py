@@ -88,12 +88,14 @@ def corpus(sub: str) -> Path:
 
 
 # ------------------------------------------------------------------------------ the worker
-def start_worker(state, idle=120, *extra):
-    """A real worker process (``actanywhere serve``) on loopback; (process, client)."""
+def start_worker(state, idle=120, *extra, preexec_fn=None):
+    """A real worker process (``actanywhere serve``) on loopback; (process, client).
+    ``preexec_fn``: run in the child before the worker starts (e.g. a lower file limit)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
                              str(state), "--idle-timeout", str(idle), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=preexec_fn)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()

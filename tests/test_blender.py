@@ -312,7 +312,7 @@ def test_the_add_on_imports_only_the_standard_library_and_bpy():
 def test_every_colourspace_target_is_in_the_workers_config():
     import PyOpenColorIO as ocio
 
-    from actanywhere.color import DEFAULT_CONFIG
+    from actanywhere.media.color import DEFAULT_CONFIG
 
     spec = importlib.util.spec_from_file_location("aa_colour", EXTENSION / "colour.py")
     colour = importlib.util.module_from_spec(spec)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from actanywhere import color
 from actanywhere.errors import SpecError
+from actanywhere.media import color
 
 
 def srgb_encode(x):
@@ -72,7 +72,7 @@ def test_convert_srgb_to_linear_is_inverse():
 
 
 def test_the_baked_view_matches_the_ocio_view_it_was_sampled_from():
-    from actanywhere.color import ColorContext
+    from actanywhere.media.color import ColorContext
 
     color = ColorContext()
     rng = np.random.default_rng(3)

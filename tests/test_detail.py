@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from actanywhere import detail
-from actanywhere.color import ColorContext
+from actanywhere.engines import detail
+from actanywhere.media.color import ColorContext
 
 
 def _plate(h=96, w=160):

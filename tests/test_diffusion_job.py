@@ -16,9 +16,10 @@ pytest.importorskip("diffusers")
 
 from conftest import make_shot, output_frames, read_exr  # noqa: E402
 
-from actanywhere import job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.errors import JobCancelled, ModelError  # noqa: E402
 from actanywhere.model import checkpoint, components  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 FRAMES = range(1, 7)
 

@@ -124,8 +124,8 @@ def test_farm_export_plans_a_registered_engine_by_its_traits(flat, tmp_path):
 
 def test_the_browser_shows_a_registered_engines_take(flat, shot, qtbot):
     pytest.importorskip("PySide6")
-    from actanywhere import job
     from actanywhere.browser.window import ResendDialog, TakesBrowser
+    from actanywhere.shot import job
 
     root, plate, bg = shot
     job.run(spec.from_dict({"plate": {"path": str(plate)}, "background": {"path": str(bg)},

@@ -14,8 +14,9 @@ import pytest
 import yaml
 from conftest import make_shot, read_exr
 
-from actanywhere import job, spec
+from actanywhere import spec
 from actanywhere.api.takes import Take
+from actanywhere.shot import job
 
 BIN = os.path.dirname(sys.executable)
 OPENJD = shutil.which("openjd", path=BIN) or shutil.which("openjd")

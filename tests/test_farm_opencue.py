@@ -15,7 +15,8 @@ import pytest
 from conftest import make_shot, read_exr
 from fileseq import FrameSet
 
-from actanywhere import job, spec
+from actanywhere import spec
+from actanywhere.shot import job
 
 pytest.importorskip("outline", reason="opencue-pyoutline is not installed")
 BIN = os.path.dirname(sys.executable)

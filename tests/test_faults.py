@@ -17,9 +17,11 @@ import OpenImageIO as oiio
 import pytest
 from conftest import corpus, make_shot, start_worker, stop_worker, write_exr
 
-from actanywhere import imageio, job, spec
+from actanywhere import spec
 from actanywhere.api import takes as takes_mod
 from actanywhere.errors import InputError
+from actanywhere.media import imageio
+from actanywhere.shot import job
 
 
 def _cli(*args):
@@ -64,7 +66,7 @@ def test_every_writer_reports_a_full_disk_in_one_line(full_disk, ext):
     _fill(full_disk, 0)
     target = full_disk / f"frame.{ext}"
     code = ("import numpy as np, sys\n"
-            "from actanywhere import imageio, imagewrite, preview\n"
+            "from actanywhere.media import imageio, imagewrite, preview\n"
             "from actanywhere.errors import OutputError\n"
             "px = np.random.default_rng(0).random((300, 400, 3)).astype('float32')\n"
             "try:\n"

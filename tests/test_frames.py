@@ -1,7 +1,7 @@
 import pytest
 
-from actanywhere import frames
 from actanywhere.errors import InputError, SpecError
+from actanywhere.media import frames
 
 
 @pytest.mark.parametrize("pattern", ["s/plate.####.exr", "s/plate.%04d.exr", "s/plate.$F4.exr"])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import corpus, read_exr, write_exr
 
-from actanywhere import imageio, imagewrite
 from actanywhere.errors import InputError, OutputError
-from actanywhere.imageio import Window
+from actanywhere.media import imageio, imagewrite
+from actanywhere.media.imageio import Window
 
 
 def test_data_window_is_placed_in_display_window(tmp_path):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from conftest import make_shot, read_exr, write_exr
 
-from actanywhere import job, spec
+from actanywhere import spec
 from actanywhere.errors import InputError, JobCancelled, OutputError
+from actanywhere.shot import job
 
 
 def shot_spec(root, plate_path, bg_path, **sections):

@@ -108,11 +108,11 @@ def _imports_anywhere(name: str) -> set[str]:
     ("actanywhere.spec", {"OpenImageIO", "torch", "diffusers", "cv2"}),
     ("actanywhere.engines", {"numpy", "torch"}),
     ("actanywhere.matte", {"numpy", "torch"}),
-    ("actanywhere.formats", {"OpenImageIO", "numpy"}),
+    ("actanywhere.media.formats", {"OpenImageIO", "numpy"}),
     # the composite path and the diffusion engine's check never load torch
     ("actanywhere.engines.composite", {"torch", "diffusers"}),
     ("actanywhere.engines.diffusion", {"torch", "diffusers"}),
-    ("actanywhere.job", {"torch", "diffusers"}),
+    ("actanywhere.shot.job", {"torch", "diffusers"}),
     ("actanywhere.worker.server", {"torch", "diffusers", "numpy"}),
     ("actanywhere.model.cache", {"torch"}),
     # matte algorithms do not depend on the settings' module; plates not on mattes
@@ -120,7 +120,7 @@ def _imports_anywhere(name: str) -> set[str]:
     ("actanywhere.matte.track", {"actanywhere.spec", "torch"}),
     ("actanywhere.matte.grabcut", {"actanywhere.spec", "torch"}),
     ("actanywhere.matte.refine", {"actanywhere.spec", "torch"}),
-    ("actanywhere.plate", {"actanywhere.matte.shot", "actanywhere.matte.channels",
+    ("actanywhere.shot.plate", {"actanywhere.matte.shot", "actanywhere.matte.channels",
                            "actanywhere.matte.source", "torch"}),
     # training data is numpy/torch, not the diffusers pipeline
     ("actanywhere.train.dataset", {"diffusers", "actanywhere.model.pipeline"}),
@@ -134,8 +134,8 @@ def test_layers_import_only_what_they_may(module, forbidden):
 
 
 def test_the_graph_is_read():  # the checks above would pass on an empty graph
-    assert "actanywhere.spec" in _imports_anywhere("actanywhere.job")
-    assert "numpy" in _imports_anywhere("actanywhere.job")
+    assert "actanywhere.spec" in _imports_anywhere("actanywhere.shot.job")
+    assert "numpy" in _imports_anywhere("actanywhere.shot.job")
     assert "torch" in _imports_anywhere("actanywhere.model.pipeline")
     assert {"actanywhere.matte.sam.loader", "actanywhere.matte.sam.segmenter"} <= \
         GRAPH["actanywhere.matte.sam"]

@@ -13,10 +13,10 @@ import pytest
 from conftest import read_exr
 from matte_shots import iou, walking_shot, write_sequence
 
-from actanywhere import segment
-from actanywhere.color import ColorContext
 from actanywhere.errors import InputError, ModelError
 from actanywhere.matte import keyer, refine, track
+from actanywhere.media.color import ColorContext
+from actanywhere.shot import segment
 from actanywhere.spec import KeyerSettings, KeyFrame, MatteSpec, RefineSettings, TrackSettings
 
 CC = ColorContext()
@@ -381,7 +381,8 @@ def test_sam_checkpoint_errors(tmp_path, tiny_sam, monkeypatch):
 def test_real_sam_on_the_demo_shot(tmp_path):
     """With a real checkpoint: a box on the first demo frame, tracked through 12 frames,
     IoU >= 0.85 against the demo plate's own alpha."""
-    from actanywhere import demo, imageio
+    from actanywhere.cli import demo_shot as demo
+    from actanywhere.media import imageio
 
     pattern = str(tmp_path / "demo" / "plate" / "plate.####.exr")
     demo.make_plate(pattern, nframes=12)

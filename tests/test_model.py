@@ -25,13 +25,13 @@ from transformers import (  # noqa: E402
 
 from actanywhere.errors import ModelError  # noqa: E402
 from actanywhere.model import assemble, checkpoint, components, windows  # noqa: E402
+from actanywhere.model.modelspace import segmentation  # noqa: E402
 from actanywhere.model.pipeline import (  # noqa: E402
     ActAnywherePipeline,
     ActAnywherePipelineOutput,
     Interrupted,
     make_scheduler,
 )
-from actanywhere.modelspace import segmentation  # noqa: E402
 
 T, H, W = 6, 64, 128
 
@@ -357,7 +357,7 @@ def test_model_cli_init_info_verify(tmp_path, capsys):
 
 
 def test_doctor_checks_model_folders(tiny_dir, broken):
-    from actanywhere import doctor
+    from actanywhere.cli import doctor
 
     good = doctor.check([str(tiny_dir)])
     assert good["ok"] and good["models"][str(tiny_dir)]["components"]["unet"] > 1_000_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actanywhere import modelspace
-from actanywhere.color import ColorContext
+from actanywhere.media.color import ColorContext
+from actanywhere.model import modelspace
 
 
 @pytest.mark.parametrize("w,h,res,pa,expect", [

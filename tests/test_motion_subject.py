@@ -154,7 +154,7 @@ def test_train_motion_writes_a_model_a_shot_can_use(tmp_path, capsys):
 def test_real_photographs_panned_and_zoomed_track_within_half_a_pixel():
     """OpenEXR's photographs moved along a known path with a walker over them: ``track``
     under 0.5 px a frame step (at 1920 px width), far below the static camera's."""
-    from actanywhere import imageio
+    from actanywhere.media import imageio
     from actanywhere.motion import track
 
     for name, kind in (("Garden", "follow"), ("Desk", "push")):

@@ -14,11 +14,13 @@ import pytest
 from conftest import output_frames, read_exr, write_exr
 from test_motion import _epe, _texture
 
-from actanywhere import job, raster, spec
+from actanywhere import spec
 from actanywhere.errors import InputError
+from actanywhere.media import raster
 from actanywhere.motion import Motion, choose, keys, metadata
 from actanywhere.motion.backdrop import Backdrop
 from actanywhere.motion.format import apply
+from actanywhere.shot import job
 
 
 def _dot_background(w: int, h: int, at: tuple[float, float]) -> np.ndarray:
@@ -312,7 +314,8 @@ def test_the_nuke_corner_pin_moves_the_plate_as_the_motion_does(tmp_path, capsys
 def test_the_demo_background_follows_the_demo_camera(tmp_path):
     """The built-in shot pans (``demo.PAN``): ``motion auto`` finds it on the plate's own set
     and the new background in the ``bg`` layer slides by the same amount."""
-    from actanywhere import demo, imageio
+    from actanywhere.cli import demo_shot as demo
+    from actanywhere.media import imageio
 
     width, height, n = 1024, 540, 8  # at 512 px the wall shows too few corners to track
     p = demo.run_demo(str(tmp_path / "d"), n, width, height, engine="composite")

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from conftest import make_shot, write_exr
 
-from actanywhere import job, spec
+from actanywhere import spec
 from actanywhere.api import takes as takes_mod
 from actanywhere.errors import OutputError
 from actanywhere.farm import join
+from actanywhere.shot import job
 
 BIN = os.path.dirname(sys.executable)
 

@@ -128,7 +128,7 @@ def test_colourspace_names_map_to_the_built_in_config():
     import PyOpenColorIO as ocio
     from actanywhere_nuke.colour import NUKE_DEFAULT, ocio_name
 
-    from actanywhere.color import DEFAULT_CONFIG
+    from actanywhere.media.color import DEFAULT_CONFIG
 
     config = ocio.Config.CreateFromFile(DEFAULT_CONFIG)
     for target in NUKE_DEFAULT.values():
@@ -324,7 +324,8 @@ def test_the_takes_panel_docks_and_choosing_a_take_switches_the_node(comp, qtbot
     import nukescripts
     from actanywhere_nuke import panel
 
-    from actanywhere import job, spec
+    from actanywhere import spec
+    from actanywhere.shot import job
 
     assert nukescripts.panels.registered[panel.PANEL_ID] == (
         "actanywhere_nuke.panel.TakesPanel", "ActAnywhere Takes")

@@ -10,11 +10,12 @@ import OpenImageIO as oiio
 import pytest
 from conftest import make_shot, read_exr
 
-from actanywhere import job, spec
+from actanywhere import spec
 from actanywhere.api.takes import Take, Takes, find, record_file, trash
-from actanywhere.color import ColorContext
 from actanywhere.errors import ActAnywhereError, SpecError
-from actanywhere.raster import shrink
+from actanywhere.media.color import ColorContext
+from actanywhere.media.raster import shrink
+from actanywhere.shot import job
 
 
 def _spec(root, plate, bg, out="out/comp.####.exr", **output):

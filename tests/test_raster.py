@@ -1,6 +1,6 @@
 import numpy as np
 
-from actanywhere import raster
+from actanywhere.media import raster
 
 
 def test_decontaminate_removes_old_set_from_soft_edges():

@@ -9,8 +9,9 @@ import pytest
 from conftest import corpus, make_shot, read_exr, write_exr
 from test_job import channel, shot_spec
 
-from actanywhere import color, imageio, imagewrite, job, raster
 from actanywhere.errors import InputError
+from actanywhere.media import color, imageio, imagewrite, raster
+from actanywhere.shot import job
 
 
 def _all_finite(path) -> None:
@@ -367,7 +368,7 @@ def test_info_lists_views_and_parts(tmp_path):
 
 
 def test_segment_checks_plate_frames_before_its_first_matte(tmp_path):
-    from actanywhere import segment
+    from actanywhere.shot import segment
 
     plate, _ = make_shot(tmp_path)
     (tmp_path / "plate" / "plate.0002.exr").write_bytes(b"")

@@ -107,8 +107,8 @@ def test_init_strength_keeps_the_moved_background_with_the_shipped_model():
     import numpy as np
     import torch
 
+    from actanywhere.model.modelspace import segmentation
     from actanywhere.model.pipeline import ActAnywherePipeline
-    from actanywhere.modelspace import segmentation
 
     pipe = ActAnywherePipeline.from_components(checkpoint.load(SHIPPED))
     t, h, w = 6, 64, 128

@@ -13,11 +13,12 @@ from conftest import make_shot, write_exr
 
 pytest.importorskip("PySide6")
 
-from actanywhere import job, spec  # noqa: E402
+from actanywhere import spec  # noqa: E402
 from actanywhere.api import Client  # noqa: E402
 from actanywhere.api.takes import Take, Takes  # noqa: E402
 from actanywhere.browser.qt import QtCore, QtGui  # noqa: E402
 from actanywhere.browser.window import TakesBrowser  # noqa: E402
+from actanywhere.shot import job  # noqa: E402
 
 TINTS = [(1.0, 1.0, 1.0), (0.3, 0.6, 1.6), (1.6, 0.8, 0.3), (0.5, 1.5, 0.5)]
 

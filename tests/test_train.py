@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from actanywhere.cli import main as cli_main
 from actanywhere.errors import InputError
-from actanywhere.modelspace import GRAY
+from actanywhere.model.modelspace import GRAY
 from actanywhere.train import loop
 from actanywhere.train.config import DataConfig, from_dict
 from actanywhere.train.dataset import TrainSamples, heldout_clip_seed, train_clip_seed

@@ -96,7 +96,8 @@ def test_token_and_bad_requests(worker, tmp_path):
 def test_load_many_clients_every_job_once(worker, tmp_path):
     plate, bg = make_shot(tmp_path, frames=range(1, 3))
     ref_out = tmp_path / "ref" / "c.####.exr"
-    from actanywhere import job, spec
+    from actanywhere import spec
+    from actanywhere.shot import job
 
     job.run(spec.from_dict(composite_spec(plate, bg, ref_out)))
     reference = [read_exr(tmp_path / "ref" / f"c.000{f}.exr")[0] for f in (1, 2)]
@@ -151,7 +152,8 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
     state = tmp_path / "state"
     out = tmp_path / "out" / "c.####.exr"
     spec_dict = _long_spec(tmp_path, out)
-    from actanywhere import job, spec
+    from actanywhere import spec
+    from actanywhere.shot import job
 
     job.run(spec.from_dict(dict(spec_dict, output={"path": str(tmp_path / "ref" / "c.####.exr")})))
     proc, client = start_worker(state)

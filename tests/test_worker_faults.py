@@ -338,22 +338,7 @@ def _serve_with_file_limit(state, limit: int):
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(
             resource.RLIMIT_NOFILE)[1]))
 
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
-                             str(state), "--idle-timeout", "120"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lower)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            client = Client.from_state(str(state))
-            if client.pid == proc.pid:
-                return proc, client
-        except WorkerError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("worker did not start")
+    return start_worker(state, preexec_fn=lower)
 
 
 def _closed_by_peer(sock: socket.socket, within: float) -> bool:

@@ -18,8 +18,8 @@ from pydantic import (
 from . import catalog
 from .api.shotspec import SPEC_VERSION, check_size
 from .errors import SpecError
-from .formats import COMPRESSIONS
-from .frames import parse_frames
+from .media.formats import COMPRESSIONS
+from .media.frames import parse_frames
 from .motion import SOURCES as MOTION_SOURCES
 
 MATTE_SOURCES = tuple(catalog.matte_sources())

@@ -19,7 +19,7 @@ def demo(
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Make the built-in demo shot, run it, and write a contact sheet and a preview."""
-    from .. import demo as demo_mod
+    from . import demo_shot as demo_mod
 
     with reporter(progress) as report:
         p = demo_mod.run_demo(out, frames, width, height, engine, report, threads)

@@ -56,10 +56,10 @@ def join(
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Cross-fade a split take's overlapping parts into its frames (the farm's last step)."""
-    from .. import frames as frames_mod
     from .. import spec as spec_mod
     from .. import spec_files
     from ..farm import join as join_mod
+    from ..media import frames as frames_mod
 
     data = spec_files.load(spec_file)
     if output:

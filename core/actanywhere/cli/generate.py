@@ -77,8 +77,9 @@ def generate(
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Generate output frames for a shot (from --spec and/or flags; flags win)."""
-    from .. import job, spec, spec_files
+    from .. import spec, spec_files
     from ..api.prompts import matte_overrides
+    from ..shot import job
 
     base: dict[str, Any] = spec_files.load(spec_file) if spec_file else {}
     overrides = {
@@ -105,7 +106,7 @@ def generate(
         typer.echo(spec_files.dump_json(shot))
         return
     if worker:
-        from .. import remote
+        from ..shot import remote
 
         with reporter(progress) as report:
             final = remote.run(shot, report, state_dir)

@@ -20,7 +20,8 @@ def info(
     """Range, gaps, sizes, windows and channels of a sequence (or one image).
 
     Exits 3 when the sequence has gaps, unreadable frames or mixed sizes/channels."""
-    from .. import imageio, shotinfo
+    from ..media import imageio
+    from . import shotinfo
 
     if os.path.isfile(pattern):
         i = imageio.probe(pattern)
@@ -47,7 +48,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Check Python, OpenImageIO, OpenColorIO, torch/CUDA and model folders."""
-    from .. import doctor as doc
+    from . import doctor as doc
 
     report = doc.check(model)
     if as_json:

@@ -52,11 +52,11 @@ def segment(
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
     """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md)."""
-    from .. import segment as seg
     from .. import spec as specmod
     from .. import spec_files
     from ..api.prompts import matte_overrides
     from ..errors import SpecError
+    from ..shot import segment as seg
 
     base: dict[str, Any] = spec_files.load(spec_file) if spec_file else {}
     base = {k: base[k] for k in ("plate", "matte", "color", "threads") if k in base}

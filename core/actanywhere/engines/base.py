@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import raster
+from ..media import raster
 from ..motion.backdrop import Backdrop
 from ..progress import Reporter
 

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from .. import raster
+from ..media import raster
 from ..motion.backdrop import Backdrop
 from ..progress import Reporter, null_reporter
 from ..spec import CompositeSettings

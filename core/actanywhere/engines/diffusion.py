@@ -20,14 +20,14 @@ import threading
 
 import numpy as np
 
-from .. import detail, modelspace
-from .. import frames as frames_mod
-from ..color import ColorContext
 from ..errors import JobCancelled, ModelError, SpecError
-from ..model import SHIPPED
+from ..media import frames as frames_mod
+from ..media.color import ColorContext
+from ..model import SHIPPED, modelspace
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
+from . import detail
 from .base import EngineInput, EngineOutput, ShotEngine, over, subject_of
 
 NEEDS = ("torch", "diffusers", "transformers")

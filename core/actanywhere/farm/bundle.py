@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import yaml
 
 from .. import catalog
-from .. import frames as frames_mod
 from ..api.atomic import write_json as atomic_json
 from ..api.atomic import write_text as atomic_text
 from ..api.takes import Take, Takes
 from ..errors import OutputError, SpecError
-from ..plan import spec_inputs
+from ..media import frames as frames_mod
+from ..shot.plan import spec_inputs
 from ..spec import ShotSpec, from_dict
 from . import join, openjd, wedge
 

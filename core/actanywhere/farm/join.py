@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import catalog, engines, imageio, imagewrite
-from .. import frames as frames_mod
+from .. import catalog, engines
 from ..errors import InputError, SpecError
+from ..media import frames as frames_mod
+from ..media import imageio, imagewrite
 from ..motion import WITHOUT_PICTURES
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import ShotSpec
@@ -85,8 +86,8 @@ def join(spec: ShotSpec, parts: list[list[int]], parts_dir: str, stem: str,
     """The take's frames (``spec.output.path``) from its parts' frames, cross-faded where
     they overlap; proxies and ``take.json`` as a job writes them."""
     from ..model import model_hash
-    from ..plan import color_context, refuse_over_inputs, spec_inputs
-    from ..proxy import TakeProxies
+    from ..shot.plan import color_context, refuse_over_inputs, spec_inputs
+    from ..shot.proxy import TakeProxies
 
     start = time.monotonic()
     blend = weights(parts)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import imageio
 from ..errors import InputError
-from ..imageio import Image, ImageInfo
+from ..media import imageio
+from ..media.imageio import Image, ImageInfo
 
 
 def plate_channel(img: Image, channel: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import Image
+from ..media.imageio import Image
 from .source import FrameSource, Warn
 
 

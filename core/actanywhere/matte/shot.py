@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import catalog, imageio
-from .. import frames as frameseq
-from ..color import ColorContext
+from .. import catalog
 from ..errors import InputError, JobCancelled, SpecError
-from ..imageio import Image, ImageInfo
+from ..media import frames as frameseq
+from ..media import imageio
+from ..media.color import ColorContext
+from ..media.imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import MatteSpec
 from . import channels, refine, source_class, track

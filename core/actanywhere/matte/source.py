@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import Image, ImageInfo
+from ..media.imageio import Image, ImageInfo
 from ..progress import Reporter
 from . import channels
 

@@ -22,13 +22,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from ..errors import ModelError
 from . import checkpoint
 from .components import IN_CHANNELS as PATHWAY_CHANNELS
-from .components import (
-    Components,
-    ConditionProjector,
-    architecture,
-    clip_processor,
-    widen_conv_in,
-)
+from .components import Components, ConditionProjector, architecture, clip_processor, widen_conv_in
 
 IN_CHANNELS = PATHWAY_CHANNELS["crossattn"]
 

@@ -17,8 +17,8 @@ import math
 import cv2
 import numpy as np
 
-from .. import frames as frameseq
-from .. import raster
+from ..media import frames as frameseq
+from ..media import raster
 from .format import Motion
 
 #: the overscan region is clipped to this many frame widths/heights around the frame (a

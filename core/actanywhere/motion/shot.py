@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from .. import frames as frameseq
-from .. import imageio, preview, raster
 from ..errors import InputError
+from ..media import frames as frameseq
+from ..media import imageio, preview, raster
 from . import choose
 from .format import Motion
 

@@ -226,7 +226,7 @@ def estimate(pictures: Iterable[tuple[int, np.ndarray, np.ndarray]], width: int,
                          "the matte is empty); give --matte, or use motion.source track or "
                          "keys")
     if empty:
-        from ..frames import compact
+        from ..media.frames import compact
 
         note(f"motion subject: no subject on frame(s) {compact(empty)}; the camera is held "
              "there")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..modelspace import GRAY
+from ..model.modelspace import GRAY
 from .config import ClipSource, DataConfig, is_path
 from .synthetic import carry, make_clip
 
@@ -72,8 +72,8 @@ def _matte_channel(names: tuple[str, ...]) -> list[str]:
 def _read_sequence(pattern: str, channel: str | None = None, matte: bool = False
                    ) -> tuple[list[np.ndarray], str]:
     """Every frame of a sequence: RGB, one named channel, or (matte) A/Y/R."""
-    from .. import imageio
-    from ..frames import resolve
+    from ..media import imageio
+    from ..media.frames import resolve
 
     seq = resolve(pattern)
     missing = seq.missing()
@@ -109,7 +109,7 @@ def _fit(a: np.ndarray, short: int) -> np.ndarray:
 @lru_cache(maxsize=64)
 def load_clip(frames: str, matte: str, colorspace: str | None, short: int) -> LoadedClip:
     """A real clip in model space, resized so its shorter side is ``short``; cached."""
-    from ..color import ColorContext, default_colorspace
+    from ..media.color import ColorContext, default_colorspace
 
     color = ColorContext()
     if frames.lower().endswith(VIDEO_SUFFIXES):

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..media.preview import contact_sheet
 from ..model import checkpoint
 from ..model.components import Components, build_module
-from ..preview import contact_sheet
 from . import metrics, validate
 from .config import DataConfig
 from .dataset import TrainSamples

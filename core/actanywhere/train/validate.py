@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..preview import contact_sheet
+from ..media.preview import contact_sheet
 
 if TYPE_CHECKING:
     from ..model.components import Components

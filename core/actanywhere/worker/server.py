@@ -209,8 +209,8 @@ class Worker:
         cache.enable(self.model_budget)
 
     def _run(self, job: dict[str, Any]) -> None:
-        from .. import job as job_mod
         from .. import spec as spec_mod
+        from ..shot import job as job_mod
 
         job_id = job["id"]
         cancel = threading.Event()
@@ -289,8 +289,8 @@ class Worker:
 
     # ----------------------------------------------------------------------------- requests
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        from .. import job as job_mod
         from .. import spec as spec_mod
+        from ..shot import job as job_mod
 
         raw = body.get("spec")
         if not isinstance(raw, dict):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...imageio import ImageInfo
+from ...media.imageio import ImageInfo
 from ...progress import ProgressEvent, Reporter
 from ..source import TrackedSource
 from .cache import cache_folder, shared_cache

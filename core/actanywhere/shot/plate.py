@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import frames, imageio
-from .color import ColorContext
-from .imageio import Image, ImageInfo
-from .spec import PlateSpec
+from ..media import frames, imageio
+from ..media.color import ColorContext
+from ..media.imageio import Image, ImageInfo
+from ..spec import PlateSpec
 
 
 @dataclass

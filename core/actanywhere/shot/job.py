@@ -15,18 +15,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import catalog, engines, frames, imageio, plan, raster
-from .color import PRIMARIES, ColorContext
-from .engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
-from .errors import JobCancelled
-from .imageio import ImageInfo
-from .motion import WITHOUT_PICTURES, choose
-from .motion.backdrop import Backdrop
+from .. import catalog, engines
+from ..engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
+from ..errors import JobCancelled
+from ..media import frames, imageio, raster
+from ..media.color import PRIMARIES, ColorContext
+from ..media.imageio import ImageInfo
+from ..motion import WITHOUT_PICTURES, choose
+from ..motion.backdrop import Backdrop
+from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
+from ..spec import ShotSpec
+from . import plan
 from .parallel import each
 from .plate import Plate
-from .progress import ProgressEvent, Reporter, StageClock, null_reporter
 from .proxy import TakeProxies
-from .spec import ShotSpec
 from .writer import Block, FrameWriter
 
 #: inputs a ShotEngine keeps between reading the plate and writing the output, so an output
@@ -87,7 +89,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     plan.remove_leftovers([*shot.out.sequence.paths(), *(shot.proxies.files(plate.frames)
                                                           if shot.proxies else [])], warn)
     if shot.proxies is not None:
-        from .model import model_hash
+        from ..model import model_hash
 
         shot.proxies.start(spec, spec.motion.source, model_hash(spec.engine.model)
                            if catalog.engine(spec.engine.name).model else None)

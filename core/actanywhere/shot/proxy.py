@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from . import catalog, imageio, imagewrite, raster
-from .api import takes
-from .api.patterns import frames_on_disk
-from .color import ColorContext
-from .errors import ActAnywhereError
-from .spec import ShotSpec
+from .. import catalog
+from ..api import takes
+from ..api.patterns import frames_on_disk
+from ..errors import ActAnywhereError
+from ..media import imageio, imagewrite, raster
+from ..media.color import ColorContext
+from ..spec import ShotSpec
 
 QUALITY = 88
 SHEET_COLUMNS = 4

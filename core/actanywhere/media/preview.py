@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import OpenImageIO as oiio
 
+from ..api import atomic
+from ..errors import OutputError
 from . import imageio, imagewrite, raster
-from .api import atomic
 from .color import ColorContext
-from .errors import OutputError
 
 
 def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:

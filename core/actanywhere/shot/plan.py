@@ -11,15 +11,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import frames
-from .api import atomic
-from .api.patterns import frames_on_disk
-from .color import ColorContext
-from .errors import OutputError
-from .matte.shot import ShotMattes, check, files
+from ..api import atomic
+from ..api.patterns import frames_on_disk
+from ..errors import OutputError
+from ..matte.shot import ShotMattes, check, files
+from ..media import frames
+from ..media.color import ColorContext
+from ..progress import ProgressEvent, Reporter
+from ..spec import ColorSpec, MatteSpec, PlateSpec, ShotSpec
 from .plate import Plate
-from .progress import ProgressEvent, Reporter
-from .spec import ColorSpec, MatteSpec, PlateSpec, ShotSpec
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, frames, imagewrite
-from .imageio import ImageInfo
+from .. import __version__
+from ..media import frames, imagewrite
+from ..media.imageio import ImageInfo
 
 #: one block of channels: names, and (H, W, len(names)) or (H, W) pixels, or a constant
 Block = tuple[list[str], "np.ndarray | float"]

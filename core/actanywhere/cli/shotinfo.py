@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from . import frames, imageio
-from .errors import ActAnywhereError
+from ..errors import ActAnywhereError
+from ..media import frames, imageio
 
 
 def describe(pattern: str, frame_range: str | None = None) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from . import imagewrite, plan, preview, raster
-from .errors import JobCancelled
+from ..errors import JobCancelled
+from ..media import imagewrite, preview, raster
+from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
+from ..spec import ColorSpec, MatteSpec, PlateSpec, Strict
+from . import plan
 from .parallel import each
-from .progress import ProgressEvent, Reporter, StageClock, null_reporter
-from .spec import ColorSpec, MatteSpec, PlateSpec, Strict
 from .writer import Block, FrameWriter
 
 TINT = np.array([0.15, 0.35, 0.9], np.float32)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import raster
-from .color import ColorContext
+from ..media import raster
+from ..media.color import ColorContext
 
 MULTIPLE = 64
 GRAY = 127.0 / 255.0

@@ -28,7 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import raster
+from ..media import raster
 
 GAMMA = 2.2
 GAIN_LIMIT = 16.0

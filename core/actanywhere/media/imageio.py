@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import OpenImageIO as oiio
 
-from .errors import InputError
+from ..errors import InputError
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 HALF_MAX = 65504.0

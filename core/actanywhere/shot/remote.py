@@ -9,12 +9,12 @@ import json
 import os
 import sys
 
-from .api.client import Client
-from .api.handle import JobHandle, MainThreadQueue
-from .api.shotspec import absolute_paths
-from .errors import JobCancelled, ModelError, from_exit_code
-from .progress import ProgressEvent, Reporter
-from .spec import ShotSpec
+from ..api.client import Client
+from ..api.handle import JobHandle, MainThreadQueue
+from ..api.shotspec import absolute_paths
+from ..errors import JobCancelled, ModelError, from_exit_code
+from ..progress import ProgressEvent, Reporter
+from ..spec import ShotSpec
 
 
 def run(shot: ShotSpec, report: Reporter, state_dir: str | None = None,

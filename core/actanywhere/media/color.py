@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import PyOpenColorIO as ocio
 
-from .errors import SpecError
+from ..errors import SpecError
 
 DEFAULT_CONFIG = "ocio://studio-config-v2.2.0_aces-v1.3_ocio-v2.4"
 WORKING_SPACE = "Linear Rec.709 (sRGB)"

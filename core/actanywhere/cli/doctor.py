@@ -42,7 +42,7 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
     except ImportError as exc:
         problems.append(f"OpenImageIO does not import ({exc}); run python install.py")
     try:
-        from .color import ColorContext
+        from ..media.color import ColorContext
 
         ctx = ColorContext()
         report["ocio_config"] = ctx.ref
@@ -55,7 +55,7 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
     dirs = list(model_dirs or [])
     if os.environ.get("ACTANYWHERE_MODEL"):
         dirs.append(os.environ["ACTANYWHERE_MODEL"])
-    from .model import SHIPPED  # a path constant; no torch import
+    from ..model import SHIPPED  # a path constant; no torch import
 
     report["shipped_model"] = _model_dir(SHIPPED)
     if not report["shipped_model"].get("exists"):
@@ -73,8 +73,8 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
 
 def _mattes() -> dict[str, Any]:
     """Which matte sources work here (docs/mattes.md)."""
-    from .catalog import matte_sources
-    from .matte import source_class
+    from ..catalog import matte_sources
+    from ..matte import source_class
 
     info: dict[str, Any] = {"sources": [], "problems": []}
     for name in matte_sources():  # every registered source whose module imports here
@@ -118,7 +118,7 @@ def _model_dir(path: str) -> dict[str, Any]:
     if not os.path.isdir(path):
         return {"exists": False, "note": "not a folder"}
     try:
-        from .model import checkpoint
+        from ..model import checkpoint
     except ImportError as exc:
         return {"exists": True, "note": f"cannot check without torch/diffusers ({exc.msg})"}
     report = checkpoint.verify(path, hashes=False)

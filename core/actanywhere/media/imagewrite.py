@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import OpenImageIO as oiio
 
-from .api import atomic
-from .errors import OutputError
+from ..api import atomic
+from ..errors import OutputError
 from .formats import COMPRESSIONS
 from .imageio import HALF_MAX, Attr, Window, first_line, incomplete, library_error
 

@@ -13,7 +13,7 @@ from typing import Literal
 import fileseq
 from fileseq import FileSequence, FrameSet
 
-from .errors import InputError, SpecError
+from ..errors import InputError, SpecError
 
 MissingPolicy = Literal["error", "hold", "black"]
 PAD = fileseq.PAD_STYLE_HASH1

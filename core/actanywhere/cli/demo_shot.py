@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import catalog, imageio, imagewrite, job, spec, spec_files
-from .color import ColorContext
-from .frames import Sequence
-from .imageio import Window
-from .preview import animated_gif, contact_sheet, thumbnail
-from .progress import ProgressEvent, Reporter, null_reporter
+from .. import catalog, spec, spec_files
+from ..media import imageio, imagewrite
+from ..media.color import ColorContext
+from ..media.frames import Sequence
+from ..media.imageio import Window
+from ..media.preview import animated_gif, contact_sheet, thumbnail
+from ..progress import ProgressEvent, Reporter, null_reporter
+from ..shot import job
 
 FIRST_FRAME = 1001
 #: the camera's pan over the whole shot, in pixels of a 2048-wide plate

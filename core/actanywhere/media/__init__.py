@@ -1,0 +1,1 @@
+"""Image files, colour and pixels: what every floor above reads and writes."""
