@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from typing import Any
+
+from . import atomic
 
 CONNECTION = "worker.json"
 LOCK = "worker.lock"
@@ -73,18 +74,7 @@ def read(folder: str | None = None) -> dict[str, Any]:
 def write(folder: str, info: dict[str, Any]) -> str:
     """Write the connection file readable by the user only (0600), atomically."""
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".worker-", dir=folder)  # created 0600
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        target = os.path.join(folder, CONNECTION)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return atomic.write_json(os.path.join(folder, CONNECTION), info, mode=0o600)
 
 
 def remove(folder: str, pid: int) -> None:

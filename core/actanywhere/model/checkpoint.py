@@ -38,6 +38,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .. import __version__
+from ..api import atomic
 from ..errors import ModelError
 from .components import (
     IN_CHANNELS,
@@ -170,8 +171,7 @@ def module_config(module: torch.nn.Module) -> dict[str, Any]:
 
 def _umask_permissions(root: str) -> None:
     """mkdtemp and safetensors create owner-only entries; give them the user's usual modes."""
-    mask = os.umask(0)
-    os.umask(mask)
+    mask = atomic.UMASK  # read once at import: never set in a thread
     os.chmod(root, 0o777 & ~mask)
     for folder, dirs, files in os.walk(root):
         for d in dirs:

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..api import atomic
+from ..errors import InputError, OutputError
 
 VERSION = 1
 
@@ -74,14 +74,13 @@ def apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def save(motion: Motion, path: str) -> str:
-    """Write atomically (never a half-written file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(motion.to_dict(), fh, indent=1)
-    os.replace(tmp, path)
-    return path
+    """Write atomically (never a half-written file); OutputError (one line) when it cannot
+    be written (an unwritable folder, a full disk)."""
+    try:
+        return atomic.write_json(path, motion.to_dict(), indent=1)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the motion ({exc.strerror or exc}); choose "
+                          "a writable folder with free space") from None
 
 
 def load(path: str) -> Motion:

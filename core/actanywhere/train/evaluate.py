@@ -9,7 +9,6 @@ The truth's own scores are reported as the reference a perfect model would reach
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..api import atomic
 from ..media.preview import contact_sheet
 from ..model import checkpoint
 from ..model.components import Components, build_module
@@ -156,10 +156,7 @@ def run(model: str, output: str, clips: int = 8, data: DataConfig | None = None,
     doc["seconds"] = round(time.perf_counter() - t0, 1)
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, "evaluation.json")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=2)
-    os.replace(tmp, path)
+    atomic.write_json(path, doc)
     _samples_sheet(os.path.join(output, "samples.png"), samples, outputs, base_outputs)
     _plot(os.path.join(output, "report.png"), doc, report)
     report(f"wrote {path}")
@@ -201,10 +198,9 @@ def _plot(path: str, doc: dict[str, Any], report: Callable[[str], None]) -> None
         ax.set_title(f"{label}\n({'higher' if higher else 'lower'} is better)", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    tmp = f"{os.path.splitext(path)[0]}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 
