@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -51,8 +51,6 @@ class EngineTraits:
     #: a long shot can be generated in overlapping parts (farm export --split); its settings
     #: section then has ``shot_frames`` (the whole shot's range the parts share)
     splittable: bool = False
-    #: settings a host shows before the user changes them (section fields -> values)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,29 +138,32 @@ def load(entry: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def seeded(name: str) -> bool:
+    """Whether engine ``name`` takes a seed (False for an engine not registered here)."""
+    traits = engines().get(name)
+    return bool(traits and traits.seeded and traits.settings)
+
+
+def _seed_section(spec: Mapping[str, Any]) -> str | None:
+    """The settings section holding the seed of a ShotSpec dict's engine, or None."""
+    name = (spec.get("engine") or {}).get("name", "composite")
+    return engines()[name].settings if seeded(name) else None
+
+
 def seed_of(spec: Mapping[str, Any]) -> int | None:
     """The seed of a ShotSpec dict's engine (None when the engine takes none): hosts label
     and vary takes by it."""
-    name = (spec.get("engine") or {}).get("name", "composite")
-    traits = engines().get(name)
-    if traits is None or not traits.seeded or not traits.settings:
-        return None
-    return int((spec.get(traits.settings) or {}).get("seed", 0))
+    section = _seed_section(spec)
+    return None if section is None else int((spec.get(section) or {}).get("seed", 0))
 
 
 def set_seed(spec: dict[str, Any], seed: int) -> bool:
     """Set the seed of a ShotSpec dict's engine, if it takes one; whether it did."""
-    traits = engines().get((spec.get("engine") or {}).get("name", "composite"))
-    if traits is None or not traits.seeded or not traits.settings:
+    section = _seed_section(spec)
+    if section is None:
         return False
-    spec.setdefault(traits.settings, {})["seed"] = int(seed)
+    spec.setdefault(section, {})["seed"] = int(seed)
     return True
-
-
-def seeded(name: str) -> bool:
-    """Whether engine ``name`` takes a seed (False for an engine not registered here)."""
-    traits = engines().get(name)
-    return bool(traits and traits.seeded)
 
 
 def shot_frames(spec: Any) -> str | None:
@@ -177,12 +178,12 @@ def shot_frames(spec: Any) -> str | None:
 register_engine(EngineTraits(
     name="composite", entry="actanywhere.engines.composite:CompositeEngine",
     summary="Subject over the background plate, harmonised, with a contact shadow (no model)",
-    settings="composite", defaults={"harmonize": 0.0, "shadow": 0.5}))
+    settings="composite"))
 register_engine(EngineTraits(
     name="diffusion", entry="actanywhere.engines.diffusion:DiffusionEngine",
     summary="The ActAnywhere model generates the background (a checkpoint of this package)",
     settings="diffusion", seeded=True, whole_shot=True, needs_gpu=True, model="actanywhere",
-    splittable=True, defaults={"seed": 0, "guidance": 2.0, "init_strength": 0.5}))
+    splittable=True))
 
 register_matte(MatteTraits("alpha", "actanywhere.matte.source:AlphaSource"))
 register_matte(MatteTraits("file", "actanywhere.matte.source:FileSource"))

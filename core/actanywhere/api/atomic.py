@@ -2,8 +2,8 @@
 
 A file is written under a hidden temporary name beside its target
 (``.<name>.<random>.tmp<ext>``) and renamed over it when complete, so a reader never sees
-half a file and a crash leaves the target as it was. ``stale_temporaries`` finds what a
-killed writer left behind, so the next run of that output can remove it.
+half a file and a crash leaves the target as it was. ``leftovers`` finds what a killed
+writer left behind, so the next run of that output can remove it.
 """
 
 from __future__ import annotations
@@ -49,13 +49,19 @@ def replacing(path: str, *, mode: int | None = None) -> Iterator[str]:
             os.unlink(tmp)
 
 
-def write_text(path: str, text: str, *, mode: int | None = None) -> str:
-    """``text`` (UTF-8) written to ``path`` atomically; returns ``path``."""
-    with replacing(path, mode=mode) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def write_bytes(path: str, data: bytes, *, mode: int | None = None) -> str:
+    """``data`` written to ``path`` atomically (flushed to the disk before the rename, so a
+    full or failing disk raises OSError here); returns ``path``."""
+    with replacing(path, mode=mode) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     return path
+
+
+def write_text(path: str, text: str, *, mode: int | None = None) -> str:
+    """``text`` (UTF-8) written to ``path`` atomically; returns ``path``."""
+    return write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def write_json(path: str, data: Any, *, mode: int | None = None, indent: int = 2) -> str:

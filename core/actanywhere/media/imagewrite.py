@@ -126,10 +126,7 @@ def _encode(pixels: np.ndarray, ext: str, metadata: Mapping[str, object]) -> byt
 def _write_bytes(path: str, data: bytes) -> None:
     """``data`` written to ``path`` atomically; OutputError (one line) when it cannot be."""
     try:
-        with atomic.replacing(path) as tmp, open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        atomic.write_bytes(path, data)
     except OSError as exc:
         raise OutputError(cannot_write(path, exc.strerror or str(exc))) from exc
 
