@@ -10,7 +10,7 @@ import re
 import bpy
 
 from . import colour, compat, jobs, plate, preferences, props
-from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build
+from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build, shotspec
 from .vendor.actanywhere.api.prompts import key_frames
 from .vendor.actanywhere.api.take_session import start as start_take
 from .vendor.actanywhere.errors import InputError
@@ -43,6 +43,7 @@ def start(scene) -> Take:
                          "it first")
     seq = plate.sequence(strip)
     plate_ocio = plate.ocio(seq.colorspace, f"plate strip {strip.name!r}")
+    _engine(scene)  # a missing engine or model folder is said before a take folder is made
     python = preferences.worker_python()
     root = take_root(scene, strip.name)
     try:
@@ -91,6 +92,19 @@ def _connect(python: str) -> Client:
     return Client.connect(python=python, start=True)
 
 
+def _engine(scene) -> tuple[str, str | None]:
+    """The chosen engine and its model folder (absolute), or a one-line InputError/SpecError:
+    no engine (the .blend chose one no longer registered), no model folder where it needs
+    one."""
+    s = scene.actanywhere
+    engine = s.engine
+    if not engine:
+        raise InputError("pick an Engine: the one this .blend chose is not registered here")
+    model = bpy.path.abspath(s.model.strip()) if s.model.strip() else None
+    shotspec.check_model(engine, model)
+    return engine, model
+
+
 def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
     s = scene.actanywhere
     inputs = os.path.join(take.folder, "inputs")
@@ -107,14 +121,15 @@ def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
         bg_path, bg_ocio = bpy.path.abspath(s.background_file.strip()), None
         if not os.path.isfile(bg_path):
             raise InputError(f"background file {bg_path} does not exist")
-    engine = s.engine
-    diffusion = {"seed": s.seed, "steps": s.steps, "guidance": round(s.guidance, 4),
-                 "init_strength": round(s.init_strength, 4)}
-    model = bpy.path.abspath(s.model.strip()) if s.model.strip() else None
+    engine, model = _engine(scene)
+    # the chosen engine's settings, into its own section; Blender's 32-bit floats rounded
+    settings = {k: round(v, 4) if isinstance(v, float) else v
+                for k, v in shotspec.panel_settings(
+                    engine, props.panel_values(s, engine)).items()}
     return build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
                  plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
                  matte=_matte(scene, seq, inputs), engine=engine, model=model,
-                 diffusion=diffusion, motion={"source": s.motion},
+                 settings=settings, motion={"source": s.motion},
                  color={"working_space": colour.working_space(plate_ocio)},
                  base=os.path.dirname(bpy.data.filepath) or take.folder)
 

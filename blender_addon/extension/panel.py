@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from . import compat, jobs
+from .vendor.actanywhere.api import shotspec
 
 ICONS = {"done": "CHECKMARK", "failed": "ERROR", "interrupted": "ERROR", "cancelled": "CANCEL",
          "running": "SORTTIME", "queued": "SORTTIME", "starting": "SORTTIME"}
@@ -70,12 +71,13 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
 
         col = layout.column()
         col.prop(s, "engine")
-        if s.engine == "diffusion":
+        # what the chosen engine takes: its model folder, its settings (a prompt for vace)
+        traits = next((t for t in shotspec.engines()[0] if t.name == s.engine), None)
+        if traits is not None and traits.model:
             col.prop(s, "model")
-            col.prop(s, "seed")
-            col.prop(s, "steps")
-            col.prop(s, "guidance")
-            col.prop(s, "init_strength")
+        for name in shotspec.panel(s.engine):
+            if hasattr(s, name):
+                col.prop(s, name)
         col.prop(s, "motion")
         col.prop(s, "output_folder")
         col.operator("actanywhere.apply_motion", icon="TRACKING")
@@ -102,7 +104,7 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
             take = s.takes[s.take_index]
             box = layout.box()
             box.label(text=f"{take.name}: {take.status}  {take.label}")
-            if take.engine == "diffusion":
+            if "seed" in shotspec.panel(take.engine):
                 box.label(text=f"seed {take.seed}")
             if take.message:
                 box.label(text=take.message)

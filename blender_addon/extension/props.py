@@ -4,10 +4,12 @@ list of takes made (each a folder on disk; deleting an entry or its strip keeps 
 from __future__ import annotations
 
 import time
+import zlib
 
 import bpy
 
 from . import colour, strips
+from .vendor.actanywhere.api import shotspec
 
 MATTES = [
     ("ALPHA", "Plate Alpha", "The plate's alpha channel"),
@@ -16,6 +18,43 @@ MATTES = [
     ("SAM", "SAM", "Segment Anything from points/boxes on key frames, tracked"),
     ("GRABCUT", "GrabCut", "OpenCV GrabCut from points/boxes on key frames (no model)"),
 ]
+
+
+#: the numbers .blend files saved before the engine menu came from the catalog hold
+_SAVED = {"composite": 0, "diffusion": 1}
+#: every item list handed to Blender, kept: Blender keeps pointers to their strings
+_ITEMS: dict[tuple, list] = {}
+_SAID: set[str] = set()
+
+
+def engine_number(name: str) -> int:
+    """An engine's number in the menu (what a .blend saves): the same in every session
+    whatever engines are registered and in what order."""
+    return _SAVED.get(name, 2 + zlib.crc32(name.encode()) % (1 << 30))
+
+
+def _engine_items(settings, context) -> list:
+    """The engine menu: every engine of the catalog (a studio's too), as it is now."""
+    found, problem = shotspec.engines()
+    if problem and problem not in _SAID:  # said once, in the console
+        _SAID.add(problem)
+        print(f"ActAnywhere: {problem}")
+    items = [(t.name, t.name.replace("_", " ").title(), t.summary or t.name, "NONE",
+              engine_number(t.name)) for t in found]
+    return _ITEMS.setdefault(tuple(items), items)
+
+
+def panel_values(settings, engine: str) -> dict:
+    """The properties of engine ``engine``'s settings (named as its fields)."""
+    return {k: getattr(settings, k) for k in shotspec.panel(engine) if hasattr(settings, k)}
+
+
+def _engine_changed(settings, context) -> None:
+    """Settings still at an engine's starting value take the new engine's (steps 25 -> 30
+    for vace); those the artist set are kept."""
+    engine = settings.engine
+    for name, value in shotspec.switched(engine, panel_values(settings, engine)).items():
+        setattr(settings, name, value)
 
 
 def _switch_take(settings, context) -> None:
@@ -62,23 +101,34 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
         name="Boxes", description="Key-frame boxes FRAME:X0,Y0,X1,Y1 (timeline frame, plate "
         "pixels from the top left), separated by spaces")
     sam_checkpoint: bpy.props.StringProperty(name="SAM Checkpoint", subtype="FILE_PATH")
-    engine: bpy.props.EnumProperty(name="Engine", items=[
-        ("composite", "Composite", "Subject over the background plate (no model)"),
-        ("diffusion", "Diffusion", "The ActAnywhere model generates the background")],
-        default="composite")
-    model: bpy.props.StringProperty(name="Model", subtype="DIR_PATH",
-                                    description="Model folder; empty: the shipped model")
+    engine: bpy.props.EnumProperty(
+        name="Engine", items=_engine_items, default=0, update=_engine_changed,
+        description="What makes the background: the engines of the catalog (docs/vace.md for "
+        "vace)")
+    model: bpy.props.StringProperty(
+        name="Model", subtype="DIR_PATH",
+        description="Model folder. Diffusion: an ActAnywhere model, empty: the shipped model; "
+        "Vace: the Wan VACE diffusers folder you downloaded, e.g. "
+        "Wan2.1-VACE-1.3B-diffusers (needed, docs/vace.md)")
+    prompt: bpy.props.StringProperty(
+        name="Prompt", description="Vace: what the background shows, in words (the "
+        "background decides most of it); empty: a neutral prompt asking for its scene")
+    negative_prompt: bpy.props.StringProperty(
+        name="Negative Prompt", description="Vace: what to steer away from; empty: the "
+        "engine's own list")
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
-    steps: bpy.props.IntProperty(name="Steps", default=25, min=1, max=1000)
+    steps: bpy.props.IntProperty(name="Steps", default=25, min=1, max=1000,
+                                 description="Denoising steps (Diffusion 25, Vace 30 to "
+                                 "start with)")
     guidance: bpy.props.FloatProperty(
         name="Guidance", default=2.0, min=1.0, max=50.0,
-        description="How strongly the take follows the background; 2 is the shipped "
-        "model's recommended value")
+        description="How strongly the take follows the background (Diffusion: 2, the shipped "
+        "model's recommended value) or the prompt (Vace: 5)")
     init_strength: bpy.props.FloatProperty(
         name="Start From Background", default=0.5, min=0.0, max=1.0,
         description="Start from the (moved) background, 0 to 1 (img2img): 0 starts from "
-        "noise, 0.5 (the shipped model's recommended value) keeps the layout, 0.85 nearly "
-        "all of it")
+        "noise; Diffusion: 0.5 (the shipped model's recommended value) keeps the layout, "
+        "0.85 nearly all of it; Vace starts at 0")
     motion: bpy.props.EnumProperty(name="Background Motion", items=[
         ("none", "None", "A still background"),
         ("auto", "Auto", "Camera metadata, else tracking, else the subject"),
@@ -99,6 +149,7 @@ CLASSES = (ActAnywhereTake, ActAnywhereSettings)
 
 def register() -> None:
     bpy.types.Scene.actanywhere = bpy.props.PointerProperty(type=ActAnywhereSettings)
+    _engine_items(None, None)  # a studio's engine module that cannot load: said now, once
 
 
 def unregister() -> None:

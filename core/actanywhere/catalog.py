@@ -184,6 +184,12 @@ register_engine(EngineTraits(
     summary="The ActAnywhere model generates the background (a checkpoint of this package)",
     settings="diffusion", seeded=True, whole_shot=True, needs_gpu=True, model="actanywhere",
     splittable=True))
+register_engine(EngineTraits(
+    name="vace", entry="actanywhere.engines.vace:VaceEngine",
+    summary="Wan VACE generates the background (a diffusers folder you downloaded, "
+    "docs/vace.md)",
+    settings="vace", seeded=True, whole_shot=True, needs_gpu=True, model="wan-vace",
+    splittable=True))
 
 register_matte(MatteTraits("alpha", "actanywhere.matte.source:AlphaSource"))
 register_matte(MatteTraits("file", "actanywhere.matte.source:FileSource"))

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -21,6 +19,7 @@ from .errors import SpecError
 from .media.formats import COMPRESSIONS
 from .media.frames import parse_frames
 from .motion import SOURCES as MOTION_SOURCES
+from .settings import CompositeSettings, DiffusionSettings, Strict, VaceSettings
 
 MATTE_SOURCES = tuple(catalog.matte_sources())
 
@@ -28,12 +27,6 @@ MATTE_SOURCES = tuple(catalog.matte_sources())
 #: the format bumps SPEC_VERSION and adds its step here, so specs the worker stored, and
 #: files artists saved, keep loading (docs/shotspec.md).
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
-
-class Strict(BaseModel):
-    """Unknown fields are errors (a misspelt setting must not be silently ignored)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class PlateSpec(Strict):
@@ -260,70 +253,6 @@ class EngineSpec(Strict):
         return v
 
 
-class CompositeSettings(Strict):
-    harmonize: float = Field(0.0, ge=0.0, le=1.0,
-                             description="0: subject untouched (a compositor's plate stays as "
-                             "shot), 1: the subject's mean over the shot matches the background; "
-                             "one gain per shot")
-    shadow: float = Field(0.5, ge=0.0, le=1.0, description="Contact shadow opacity (0: none)")
-    shadow_offset: tuple[float, float] = Field(
-        (0.01, 0.02), description="Shadow offset (x, y) as a fraction of plate height")
-    shadow_softness: float = Field(0.02, gt=0.0, le=0.5,
-                                   description="Shadow blur radius as a fraction of plate height")
-
-
-class DiffusionSettings(Strict):
-    resolution: int = Field(256, ge=64, le=2048, description="Model short side, multiple of 64")
-    frames_per_window: int = Field(16, ge=1, le=32, description="Frames denoised together")
-    overlap: int = Field(4, ge=0, le=31, description="Frames shared by adjacent windows")
-    steps: int = Field(25, ge=1, le=1000, description="Denoising steps")
-    guidance: float = Field(4.0, ge=1.0, le=50.0, description="Classifier-free guidance scale")
-    scheduler: Literal["ddim", "dpmsolver++", "euler_a"] = Field("ddim", description="Sampler")
-    seed: int = Field(0, description="Random seed (same seed + inputs + device = same output)")
-    condition: Literal["background", "composite"] = Field(
-        "background", description="Condition image: the background plate, or the subject of "
-        "condition_frame composited over it")
-    condition_frame: int | None = Field(None, description="Plate frame for condition=composite; "
-                                        "default: the first frame")
-    init_strength: float = Field(
-        0.0, ge=0.0, le=1.0, description="Start sampling from the background plate moved with "
-        "the shot's motion (img2img): 0 starts from noise, 0.5 keeps its layout and camera "
-        "path and lets the model relight and add contact, 1 keeps it as is")
-    detail: Literal["plate", "model"] = Field(
-        "plate", description="Background at plate size: plate keeps the moved background "
-        "plate's detail and highlights where the model kept its content (the model's shading "
-        "on top), model is the model frame enlarged")
-    detail_tolerance: float = Field(
-        0.25, gt=0.0, le=1.0, description="detail=plate: how far (display-referred, 0-1) the "
-        "model may differ from the plate and still count as keeping it; lower keeps more of "
-        "the model")
-    shot_frames: str | None = Field(
-        None, description="The whole shot's frames (e.g. 1001-1400) when this job renders "
-        "one part of it (the farm's split of a long shot, docs/farm.md): the noise and the "
-        "windows are the whole shot's, so parts agree where they overlap")
-    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
-        "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
-    decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "
-                              "(halved automatically on CUDA out-of-memory)")
-    compile: bool = Field(False, description="torch.compile the UNet (CUDA; slow first window)")
-    allow_pickle: bool = Field(False, description="Accept .bin/.ckpt pickle weights (can run "
-                               "code; only for files you trust)")
-
-    @field_validator("resolution")
-    @classmethod
-    def _multiple_of_64(cls, v: int) -> int:
-        if v % 64:
-            raise ValueError(f"{v} is not a multiple of 64; use e.g. {max(64, v // 64 * 64)}")
-        return v
-
-    @model_validator(mode="after")
-    def _overlap_fits(self) -> DiffusionSettings:
-        if self.frames_per_window > 1 and self.overlap >= self.frames_per_window:
-            raise ValueError(f"overlap {self.overlap} must be smaller than frames_per_window "
-                             f"{self.frames_per_window}")
-        return self
-
-
 class ColorSpec(Strict):
     config: str | None = Field(None, description="OCIO config; default $OCIO, else built-in")
     working_space: str = Field("Linear Rec.709 (sRGB)",
@@ -379,6 +308,7 @@ class ShotSpec(Strict):
     engine: EngineSpec = Field(default_factory=EngineSpec)
     composite: CompositeSettings = Field(default_factory=CompositeSettings)
     diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)
+    vace: VaceSettings = Field(default_factory=VaceSettings)
     color: ColorSpec = Field(default_factory=ColorSpec)
     output: OutputSpec
     threads: int = Field(2, ge=1, le=64, description="Frames processed at once")

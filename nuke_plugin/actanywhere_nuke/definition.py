@@ -22,7 +22,16 @@ GIZMO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 #: Nuke's knob type ids, as addUserKnob takes them
 TYPES = {"String_Knob": 1, "File_Knob": 2, "Int_Knob": 3, "Enumeration_Knob": 4,
          "Boolean_Knob": 6, "Double_Knob": 7, "Tab_Knob": 20, "PyScript_Knob": 22,
-         "Text_Knob": 26}
+         "Text_Knob": 26, "Multiline_Eval_String_Knob": 43}
+
+#: the engine menu as the gizmo file writes it: the engines this package ships. The node
+#: lists the catalog's engines (a studio's too) when it is made, opened or its panel shown
+#: (``node.refresh_engines``), so an engine registered later needs no edit here.
+ENGINES = ("composite", "diffusion", "vace")
+#: the knobs only some engines use; the node shows those of the chosen engine (hidden here:
+#: the menu starts at composite, which uses none)
+ENGINE_KNOBS = ("model", "seed", "steps", "guidance", "init_strength", "prompt",
+                "negative_prompt")
 
 MATTE_SOURCES = ("plate alpha", "matte input", "keyer", "sam", "grabcut")
 RANGE_MODES = ("input", "root", "custom")
@@ -52,12 +61,15 @@ class Knob:
 
 KNOBS: list[Knob] = [
     Knob("Tab_Knob", "actanywhere", "ActAnywhere"),
-    Knob("Enumeration_Knob", "engine", "engine", values=("composite", "diffusion"),
+    Knob("Enumeration_Knob", "engine", "engine", values=ENGINES,
          tooltip="composite: the subject over the background with a contact shadow (fast, no "
          "model); diffusion: the ActAnywhere model generates a background video that follows "
-         "the subject"),
-    Knob("File_Knob", "model", "model folder", tooltip="Diffusion model folder; empty: the "
-         "shipped small model (a proof, not production)"),
+         "the subject; vace: Wan VACE (a model folder you downloaded, docs/vace.md) generates "
+         "it from the background and the prompt. Engines a studio registers are listed too"),
+    Knob("File_Knob", "model", "model folder", tooltip="diffusion: an ActAnywhere model "
+         "folder; empty: the shipped small model (a proof, not production). vace: the Wan "
+         "VACE diffusers folder you downloaded, e.g. Wan2.1-VACE-1.3B-diffusers (needed; "
+         "docs/vace.md)", flags=("+INVISIBLE",)),
     Knob("Enumeration_Knob", "matte_source", "matte", values=MATTE_SOURCES,
          tooltip="plate alpha: the plate's own A; matte input: the A of the matte input; "
          "keyer: a green/blue-screen key of the plate; sam / grabcut: segmented from the "
@@ -69,16 +81,25 @@ KNOBS: list[Knob] = [
          "FRAME:X0,Y0,X1,Y1 (Viewer pixels) separated by spaces"),
     Knob("File_Knob", "sam_checkpoint", "SAM checkpoint", tooltip="Segment Anything "
          "checkpoint (.pth/.safetensors); empty: $ACTANYWHERE_SAM_CHECKPOINT"),
-    Knob("Int_Knob", "seed", "seed", 0, tooltip="Same seed + inputs + device = same take"),
-    Knob("Int_Knob", "steps", "steps", 25, tooltip="Denoising steps (diffusion)",
-         flags=("-STARTLINE",)),
+    Knob("Int_Knob", "seed", "seed", 0, tooltip="Same seed + inputs + device = same take",
+         flags=("+INVISIBLE",)),
+    Knob("Int_Knob", "steps", "steps", 25, tooltip="Denoising steps (diffusion 25, vace 30 "
+         "to start with)", flags=("-STARTLINE", "+INVISIBLE")),
     Knob("Double_Knob", "guidance", "guidance", 2.0, range=(1.0, 10.0),
-         tooltip="How strongly the take follows the background (diffusion); 2 is the "
-         "shipped model's recommended value"),
+         tooltip="How strongly the take follows the background (diffusion: 2, the shipped "
+         "model's recommended value) or the prompt (vace: 5)", flags=("+INVISIBLE",)),
     Knob("Double_Knob", "init_strength", "start from background", 0.5, range=(0.0, 1.0),
-         tooltip="Diffusion: start from the (moved) background, 0 to 1 (img2img); 0 starts "
-         "from noise, 0.5 (the shipped model's recommended value) keeps the layout and lets "
-         "the model relight it, 0.85 nearly all of it"),
+         tooltip="Start from the (moved) background, 0 to 1 (img2img); 0 starts from noise. "
+         "Diffusion: 0.5 (the shipped model's recommended value) keeps the layout and lets "
+         "the model relight it, 0.85 nearly all of it; vace starts at 0",
+         flags=("+INVISIBLE",)),
+    Knob("Multiline_Eval_String_Knob", "prompt", "prompt", tooltip="vace: what the "
+         "background shows, in words (the background input decides most of it), e.g. 'a "
+         "rainy city street at night'; empty: a neutral prompt that asks for the background "
+         "input's scene", flags=("+INVISIBLE",)),
+    Knob("String_Knob", "negative_prompt", "negative prompt", tooltip="vace: what to steer "
+         "away from; empty: the engine's own list (blurry, flicker, text, ...)",
+         flags=("+INVISIBLE",)),
     Knob("Enumeration_Knob", "motion", "background motion", values=MOTION_SOURCES,
          tooltip="How the background moves with the plate's camera (docs/motion.md). none: a "
          "still background; auto: camera metadata, else tracking, else the subject; "
@@ -111,6 +132,9 @@ KNOBS: list[Knob] = [
     Knob("Int_Knob", "take_first", default=1, flags=("+INVISIBLE",)),
     Knob("Int_Knob", "take_last", default=1, flags=("+INVISIBLE",)),
     Knob("Boolean_Knob", "has_take", default=False, flags=("+INVISIBLE",)),
+    # the chosen engine's name, saved with the script: an engine missing from the menu
+    # written above (a studio's) is chosen again when the node lists the catalog's
+    Knob("String_Knob", "engine_name", flags=("+INVISIBLE",)),
 ]
 
 ON_CREATE = _py("on_create(nuke.thisNode())")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import nuke
 
-from actanywhere.api import Client, JobHandle, Take, Takes, WorkerError, build
+from actanywhere.api import Client, JobHandle, Take, Takes, WorkerError, build, shotspec
 from actanywhere.api.prompts import key_frames
 from actanywhere.api.status import describe
 from actanywhere.api.take_session import start as start_take
@@ -25,6 +25,7 @@ from actanywhere.errors import SpecError
 
 from . import inputs
 from .colour import color_section
+from .definition import ENGINE_KNOBS
 from .inputs import InputError
 
 
@@ -54,6 +55,8 @@ def _generate(node) -> Take:
     running = RUNS.get(node.fullName())
     if running is not None and not running.handle.finished.is_set():
         raise InputError(f"{running.take.name} is still generating; Cancel it first")
+    engine = node["engine"].value()
+    shotspec.check_model(engine, _model(node))  # said before a take folder is made
     folder = take_root(node)
     first, last = frame_range(node)
     try:
@@ -121,17 +124,65 @@ def refresh(node, select: str | None = None) -> list[Take]:
 
 
 def on_create(node) -> None:
-    """When the node is made or its script opened: the take list from disk."""
+    """When the node is made, its script opened or its panel shown: the engine menu from the
+    catalog, the take list from disk."""
+    try:
+        refresh_engines(node)
+    except Exception as exc:  # noqa: BLE001 - never stop a script from opening
+        print(f"ActAnywhere: {node.name()}: engine menu not read ({exc})")
     try:
         refresh(node)
     except Exception as exc:  # noqa: BLE001 - never stop a script from opening
         print(f"ActAnywhere: {node.name()}: take list not read ({exc})")
 
 
+def refresh_engines(node) -> list[str]:
+    """The engine menu: every engine of the catalog (the gizmo file lists the shipped ones),
+    its tooltip their summaries, the knobs of the chosen engine shown. The engine saved in
+    the hidden ``engine_name`` is chosen again when the script's menu could not hold it (a
+    studio's engine, missing from the gizmo's menu when the script was read)."""
+    found, problem = shotspec.engines()
+    if problem:
+        print(f"ActAnywhere: {problem}")
+    names = [t.name for t in found]
+    menu = node["engine"]
+    current, saved = menu.value(), node["engine_name"].value()
+    if menu.values() != names:
+        menu.setValues(names)
+    if saved in names and saved != current and current == (menu.values() or [""])[0]:
+        current = saved  # the script's menu fell back to its first item
+    if current in names and menu.value() != current:
+        menu.setValue(current)
+    menu.setTooltip("; ".join(f"{t.name}: {t.summary}" for t in found if t.summary))
+    _show_engine_knobs(node)
+    return names
+
+
+def _engine_changed(node) -> None:
+    """The artist chose another engine: its knobs shown, the settings still at an engine's
+    starting value moved to this engine's (steps 25 -> 30 for vace), the choice recorded."""
+    engine = node["engine"].value()
+    node["engine_name"].setValue(engine)
+    for name, value in shotspec.switched(engine, _panel_values(node, engine)).items():
+        node[name].setValue(value)
+    _show_engine_knobs(node)
+
+
+def _show_engine_knobs(node) -> None:
+    engine = node["engine"].value()
+    traits = next((t for t in shotspec.engines()[0] if t.name == engine), None)
+    shown = set(shotspec.panel(engine)) | ({"model"} if traits and traits.model else set())
+    for name in ENGINE_KNOBS:
+        if node.knob(name) is not None:
+            node[name].setVisible(name in shown)
+
+
 def knob_changed(node, knob) -> None:
     if knob is None:
         return
-    if knob.name() == "take":
+    if knob.name() == "engine":
+        _engine_changed(node)
+    elif knob.name() == "take":
         take = chosen_take(node)
         _show(node, take)
         if take is not None:
@@ -187,17 +238,31 @@ def _spec(node, take: Take, first: int, last: int) -> dict:
     plate = inputs.source(node.input(0), "plate", first, last, folder)
     bg = inputs.source(node.input(1), "bg", first, last, folder, still=True)
     engine = node["engine"].value()
-    diffusion = {"seed": int(node["seed"].value()), "steps": int(node["steps"].value()),
-                 "guidance": float(node["guidance"].value()),
-                 "init_strength": float(node["init_strength"].value())}
+    node["engine_name"].setValue(engine)  # the engine of the script's last take
+    settings = shotspec.panel_settings(engine, _panel_values(node, engine))
     script = nuke.root().name()
     # the output is a placeholder: takes.start puts it in the take's folder
     return build(plate.path, bg.path, "take.####.exr", frames=f"{first}-{last}",
                  plate_colorspace=plate.colorspace, background_colorspace=bg.colorspace,
-                 matte=_matte(node, first, last, folder), engine=engine,
-                 model=node["model"].evaluate().strip() or None, diffusion=diffusion,
-                 color=color_section(), motion={"source": node["motion"].value()},
+                 matte=_matte(node, first, last, folder), engine=engine, model=_model(node),
+                 settings=settings, color=color_section(),
+                 motion={"source": node["motion"].value()},
                  base=os.path.dirname(script) if script and script != "Root" else take.folder)
+
+
+def _model(node) -> str | None:
+    return node["model"].evaluate().strip() or None
+
+
+def _panel_values(node, engine: str) -> dict:
+    """The knobs of engine ``engine``'s settings (named as its fields), typed as its panel
+    starts them: Nuke's values, never Tcl-evaluated (a prompt may hold [brackets])."""
+    out = {}
+    for name, start in shotspec.panel(engine).items():
+        knob = node.knob(name)
+        if knob is not None:
+            out[name] = type(start)(knob.value())
+    return out
 
 
 def _matte(node, first: int, last: int, folder: str) -> dict:

@@ -135,6 +135,12 @@ class Text_Knob(String_Knob):  # noqa: N801
     kind = "Text_Knob"
 
 
+class Multiline_Eval_String_Knob(String_Knob):  # noqa: N801
+    """A text box of several lines (``addUserKnob`` type 43)."""
+
+    kind = "Multiline_Eval_String_Knob"
+
+
 class Tab_Knob(Knob):  # noqa: N801
     kind = "Tab_Knob"
 
@@ -215,7 +221,8 @@ class PyScript_Knob(Knob):  # noqa: N801
 
 
 KNOB_IDS = {1: String_Knob, 2: File_Knob, 3: Int_Knob, 4: Enumeration_Knob, 6: Boolean_Knob,
-            7: Double_Knob, 20: Tab_Knob, 22: PyScript_Knob, 26: Text_Knob}
+            7: Double_Knob, 20: Tab_Knob, 22: PyScript_Knob, 26: Text_Knob,
+            43: Multiline_Eval_String_Knob}
 
 
 # ------------------------------------------------------------------------------------ nodes

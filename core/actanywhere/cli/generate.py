@@ -25,6 +25,28 @@ from .common import (
 )
 
 
+def model_settings(engine: str | None, flags: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The model flags given, as ShotSpec sections: each into the chosen engine's settings
+    section when it has that field, else ``diffusion`` (whose section takes them whatever
+    the engine, as before the vace engine)."""
+    from .. import catalog, spec
+
+    section = catalog.engines().get(engine or "")
+    name = section.settings if section is not None else None
+    fields = spec.ShotSpec.model_fields[name].annotation.model_fields \
+        if name in spec.ShotSpec.model_fields else {}
+    out: dict[str, dict[str, Any]] = {"diffusion": {}}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        target = name if key in fields else "diffusion"
+        if target == "diffusion" and key not in spec.DiffusionSettings.model_fields:
+            raise typer.BadParameter(f"--{key.replace('_', '-')} is a setting of "
+                                     f"another engine than {engine or 'composite'}")
+        out.setdefault(target, {})[key] = value
+    return out
+
+
 def generate(
     spec_file: Annotated[str | None, typer.Option("--spec", help="ShotSpec JSON or TOML file")] = None,
     plate: PlateOpt = None,
@@ -43,8 +65,10 @@ def generate(
     screen: ScreenOpt = None,
     background: Annotated[str | None, typer.Option(help="Background image")] = None,
     background_colorspace: Annotated[str | None, typer.Option(help="OCIO colourspace of the background")] = None,
-    engine: Annotated[str | None, typer.Option(help="composite or diffusion")] = None,
-    model: Annotated[str | None, typer.Option(help="Model folder for --engine diffusion")] = None,
+    engine: Annotated[str | None, typer.Option(help="composite, diffusion or vace (docs/vace.md)")] = None,
+    model: Annotated[str | None, typer.Option(help="Model folder for --engine diffusion or vace")] = None,
+    prompt: Annotated[str | None, typer.Option(help="Vace: what the background shows")] = None,
+    negative_prompt: Annotated[str | None, typer.Option(help="Vace: what to steer away from")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output pattern, e.g. out/comp.####.exr")] = None,
     existing: Annotated[str | None, typer.Option(help="Existing output frames: error|skip|overwrite")] = None,
     compression: Annotated[str | None, typer.Option(help="EXR compression: zip|piz|dwaa|...")] = None,
@@ -90,10 +114,12 @@ def generate(
         "background": {"path": background, "colorspace": background_colorspace},
         "engine": {"name": engine, "model": model, "device": device},
         "composite": {"harmonize": harmonize, "shadow": shadow},
-        "diffusion": {"seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
-                      "resolution": resolution, "frames_per_window": window, "overlap": overlap,
-                      "dtype": dtype, "condition": condition, "allow_pickle": allow_pickle,
-                      "init_strength": init_strength},
+        **model_settings(engine or (base.get("engine") or {}).get("name"), {
+            "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
+            "resolution": resolution, "frames_per_window": window, "overlap": overlap,
+            "dtype": dtype, "condition": condition, "allow_pickle": allow_pickle,
+            "init_strength": init_strength, "prompt": prompt,
+            "negative_prompt": negative_prompt}),
         "motion": {"source": motion, "path": motion_path, "keys": motion_key or None},
         "color": {"config": ocio, "output_space": output_colorspace},
         "output": {"path": output, "existing": existing, "compression": compression,

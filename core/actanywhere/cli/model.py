@@ -53,8 +53,35 @@ def _print_report(report, as_json: bool) -> None:
         typer.echo(f"problem: {p}", err=True)
 
 
+def _check_vace(path: str, hashes: bool, as_json: bool) -> None:
+    """A Wan (VACE) diffusers folder: checked from its JSON and safetensors headers; a
+    problem is one line (ModelError, exit 5)."""
+    from ..model import vace_folder
+
+    info = vace_folder.inspect(path)
+    digests, problems = vace_folder.hashes(info) if hashes else ({}, [])
+    if as_json:
+        typer.echo(json.dumps({**info.to_dict(), "sha256": digests, "problems": problems},
+                              indent=2))
+    else:
+        for line in vace_folder.describe(info):
+            typer.echo(line)
+        for rel, digest in digests.items():
+            typer.echo(f"  {rel:<60} sha256 {digest[:16]}")
+    for p in problems:
+        typer.echo(f"problem: {p}", err=True)
+    if problems:
+        raise typer.Exit(5)
+    if hashes and not as_json:
+        typer.echo("ok")
+
+
 def _check_model(path: str, hashes: bool, as_json: bool) -> None:
-    from ..model import checkpoint
+    from ..model import checkpoint, vace_folder
+
+    if vace_folder.is_wan_folder(path):
+        _check_vace(path, hashes, as_json)
+        return
 
     report = checkpoint.verify(path, hashes=hashes)
     _print_report(report, as_json)
@@ -66,16 +93,17 @@ def _check_model(path: str, hashes: bool, as_json: bool) -> None:
 
 @app.command("info")
 def model_info(
-    path: Annotated[str, typer.Argument(help="Checkpoint folder")],
+    path: Annotated[str, typer.Argument(help="Checkpoint folder, or a Wan VACE diffusers folder")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Architecture, parameters, dtypes and which parts are trained (no hashing)."""
+    """Architecture, parameters, dtypes and which parts are trained (no hashing); for a Wan VACE
+    folder the model, its parts and estimated GPU memory."""
     _check_model(path, False, as_json)
 
 
 @app.command("verify")
 def model_verify(
-    path: Annotated[str, typer.Argument(help="Checkpoint folder")],
+    path: Annotated[str, typer.Argument(help="Checkpoint folder, or a Wan VACE diffusers folder")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Check every tensor's name and shape against the configs and every file's sha256."""

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 
 from ..media import raster
+from ..model import modelspace
+from .base import EngineInput, EngineOutput, over, subject_of
 
 GAMMA = 2.2
 GAIN_LIMIT = 16.0
@@ -69,3 +71,21 @@ def combine(enlarged: np.ndarray, plate: np.ndarray, agree: np.ndarray, gain: np
     a = np.clip(raster.resize(agree[..., None], w, h), 0.0, 1.0)
     k = np.clip(raster.resize(gain, w, h), 1 / GAIN_LIMIT, GAIN_LIMIT)
     return (a * plate * k + (1.0 - a) * enlarged).astype(np.float32)
+
+
+def finish(geo: modelspace.Geometry, color, generated: np.ndarray, *, mask: np.ndarray,
+           moved: np.ndarray | None, plate: np.ndarray | None, inp: EngineInput, detail: str,
+           tolerance: float, recomposite: bool) -> EngineOutput:
+    """A model engine's output frame at plate size: ``generated`` (model frame, display
+    referred) without the subject's echo (``mask``: 1 = background), back to linear at plate
+    size, with the moved ``plate``'s detail where the model kept it (``detail`` plate;
+    ``moved``: the moved plate in model colour at content size) and, with ``recomposite``,
+    the original subject over it."""
+    generated = without_subject(generated, 1.0 - mask)
+    bg = modelspace.background(geo, color, generated)
+    if detail == "plate" and moved is not None and plate is not None:
+        agree, gain = agreement(geo.content(generated), moved, tolerance)
+        bg = combine(bg, plate, agree, gain)
+    if not recomposite:
+        return EngineOutput(background=bg, comp=bg)
+    return EngineOutput(background=bg, comp=over(subject_of(inp), inp.matte, bg))

@@ -28,7 +28,7 @@ from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
 from . import detail
-from .base import EngineInput, EngineOutput, ShotEngine, over, subject_of
+from .base import EngineInput, ShotEngine, over, subject_of
 
 NEEDS = ("torch", "diffusers", "transformers")
 
@@ -250,22 +250,17 @@ class DiffusionEngine(ShotEngine):
                 spatial = np.stack([modelspace.initial(self.geo, c) for c in condition])
         return condition, init, spatial
 
-    def finish(self, inp: EngineInput) -> EngineOutput:
-        assert self.geo is not None
-        # the model's frame under the subject echoes it: filled from its surroundings
-        generated = detail.without_subject(self.generated[inp.frame],
-                                           1.0 - self.mask.pop(inp.frame))
-        bg = modelspace.background(self.geo, self.color, generated)
+    def finish(self, inp: EngineInput):
+        assert self.geo is not None and self.background is not None
         moved = self.moved.pop(inp.frame, None)
-        if self.settings.detail == "plate" and self.background is not None:
-            plate = self.background.at(inp.frame)
-            if moved is None:  # a still background is the condition; else convert it now
-                still = not self.background.moving and self.settings.condition == "background"
-                moved = self.condition if still else \
-                    modelspace.condition(self.geo, self.color, plate)
-            agree, gain = detail.agreement(self.geo.content(generated), moved,
-                                           self.settings.detail_tolerance)
-            bg = detail.combine(bg, plate, agree, gain)
-        if not self.spec.output.recomposite:
-            return EngineOutput(background=bg, comp=bg)
-        return EngineOutput(background=bg, comp=over(subject_of(inp), inp.matte, bg))
+        plate = self.background.at(inp.frame) if self.settings.detail == "plate" else None
+        if plate is not None and moved is None:
+            # a still background is the condition; else convert the moved plate now
+            still = not self.background.moving and self.settings.condition == "background"
+            moved = self.condition if still else \
+                modelspace.condition(self.geo, self.color, plate)
+        return detail.finish(self.geo, self.color, self.generated[inp.frame],
+                             mask=self.mask.pop(inp.frame), moved=moved, plate=plate, inp=inp,
+                             detail=self.settings.detail,
+                             tolerance=self.settings.detail_tolerance,
+                             recomposite=self.spec.output.recomposite)

@@ -20,9 +20,10 @@ SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 def model_hash(model: str | None) -> str:
     """A short hash of a model folder's manifest (the shipped model when None); "" when it
     cannot be read. Takes record it, so two takes say whether they used the same weights."""
-    path = os.path.join(model or SHIPPED, "actanywhere.json")
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:16]
-    except OSError:
-        return ""
+    for manifest in ("actanywhere.json", "model_index.json"):  # ours; a diffusers folder
+        try:
+            with open(os.path.join(model or SHIPPED, manifest), "rb") as fh:
+                return hashlib.sha256(fh.read()).hexdigest()[:16]
+        except OSError:
+            continue
+    return ""

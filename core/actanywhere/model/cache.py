@@ -1,13 +1,14 @@
 """Loaded pipelines kept warm between jobs (the worker enables this; one-shot runs do not).
 Importing this module does not import torch.
 
-Keyed by the checkpoint's real path and manifest time, device, dtype and compile flag, so an
+Keyed by the model folder's real path and manifest time, device, dtype and compile flag, so an
 edited or replaced checkpoint is loaded again. Least recently used pipelines are dropped when
 the parameters held exceed the memory budget (the one just loaded always stays).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -18,22 +19,26 @@ if TYPE_CHECKING:  # torch is imported by the first model loaded, not by a start
     import torch
 
 Key = tuple[Any, ...]
+#: a model folder's manifest files (this package's checkpoints; diffusers folders)
+MANIFESTS = ("actanywhere.json", "model_index.json")
 
 
 def key_for(model: str, device: torch.device, dtype: torch.dtype, compiled: bool) -> Key:
     real = os.path.realpath(model)
-    try:
-        stamp = os.stat(os.path.join(real, "actanywhere.json")).st_mtime_ns
-    except OSError:
-        stamp = 0
+    stamp = 0
+    for manifest in MANIFESTS:
+        with contextlib.suppress(OSError):
+            stamp = max(stamp, os.stat(os.path.join(real, manifest)).st_mtime_ns)
     return (real, stamp, str(device), str(dtype), compiled)
 
 
 def pipeline_bytes(pipe: Any) -> int:
-    """Memory the weights of a loaded pipeline take."""
-    return sum(p.numel() * p.element_size() for name in ("unet", "vae", "image_encoder",
-                                                          "condition_projector")
-               for p in getattr(pipe, name).parameters())
+    """Memory the weights of a loaded pipeline take (every part that has parameters)."""
+    parts = getattr(pipe, "components", None) or {
+        name: getattr(pipe, name, None) for name in ("unet", "vae", "image_encoder",
+                                                     "condition_projector")}
+    return sum(p.numel() * p.element_size() for part in parts.values()
+               if hasattr(part, "parameters") for p in part.parameters())
 
 
 class PipelineCache:

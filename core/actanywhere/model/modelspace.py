@@ -2,10 +2,10 @@
 
 The plate's display window is scaled, keeping its physical aspect (pixel aspect included), so
 that its short side is ``resolution``; the scaled picture is padded to multiples of 64 (the
-UNet's and VAE's combined stride) and centred. On the way back the padding is cropped and the
-picture resized to the display window, so a model pixel maps onto the plate pixels it came from:
-the generated background lines up with the plate. Padding is marked "generate" in the mask and
-gray in the foreground, as any other background.
+UNet's and VAE's combined stride; 16 for Wan VACE) and centred. On the way back the padding is
+cropped and the picture resized to the display window, so a model pixel maps onto the plate
+pixels it came from: the generated background lines up with the plate. Padding is marked
+"generate" in the mask and gray in the foreground, as any other background.
 
 Colour: working-space linear -> display-referred sRGB in [0, 1] (``ColorContext.to_model``, with
 the highlight roll-off) and back. The subject is reduced premultiplied (the correct way to
@@ -38,11 +38,13 @@ class Geometry:
 
     @classmethod
     def fit(cls, plate_w: int, plate_h: int, resolution: int,
-            pixel_aspect: float = 1.0) -> Geometry:
+            pixel_aspect: float = 1.0, *, multiple: int = MULTIPLE) -> Geometry:
+        """The model frame for a plate: short side ``resolution``, padded to ``multiple``
+        (64 for this package's model, 16 for Wan VACE)."""
         phys_w = plate_w * pixel_aspect
         scale = resolution / min(phys_w, plate_h)
         cw, ch = max(1, round(phys_w * scale)), max(1, round(plate_h * scale))
-        mw, mh = -(-cw // MULTIPLE) * MULTIPLE, -(-ch // MULTIPLE) * MULTIPLE
+        mw, mh = -(-cw // multiple) * multiple, -(-ch // multiple) * multiple
         return cls(plate_w, plate_h, cw, ch, mw, mh, (mw - cw) // 2, (mh - ch) // 2)
 
     def _pad(self, a: np.ndarray, value: float | None) -> np.ndarray:
