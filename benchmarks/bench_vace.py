@@ -6,14 +6,14 @@ decode seconds, peak memory; the baseline measured in the same run.
         [--offload none|model|group] [--fp8] [--compile]
 
 What runs: the real diffusers WanVACETransformer3DModel built from the Wan2.1-VACE-1.3B config
-(actanywhere.model.vace_memory.WAN21_VACE_1_3B: 30 layers, 12 x 128 = 1536 wide, ffn 8960,
+(actanywhere.model.vace.memory.WAN21_VACE_1_3B: 30 layers, 12 x 128 = 1536 wide, ffn 8960,
 VACE blocks at layers 0, 2, ..., 28, vace_in_channels 96, text_dim 4096, freq_dim 256, patch
 1x2x2, rms_norm_across_heads, eps 1e-6, rope_max_seq_len 1024; checked against diffusers'
 scripts/convert_wan_to_diffusers.py "Wan-VACE-1.3B" entry and a public mirror of the repo's
 transformer/config.json) and the real AutoencoderKLWan (base_dim 96, z_dim 16, dim_mult 1 2 4 4,
 2 res blocks, temporal downsampling [False, True, True]; the mirrored Wan2.1-VACE vae/config.json),
 random weights (slices of one seeded N(0, 0.02) draw), placed by
-actanywhere.model.vace_folder.place (the engine's own offload / fp8 / VAE-tiling code),
+actanywhere.model.vace.folder.place (the engine's own offload / fp8 / VAE-tiling code),
 parameters kept in float32 where diffusers keeps them.
 NOT run: the 5.7 B umT5-xxl text encoder (once per job, not per step); a random (1, 512, 4096)
 embedding stands in for the prompt and for the negative prompt.
@@ -43,8 +43,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from actanywhere.model import vace_folder  # noqa: E402
-from actanywhere.model.vace_memory import WAN21_VACE_1_3B, WAN_VAE  # noqa: E402
+from actanywhere.model.vace import folder as vace_folder  # noqa: E402
+from actanywhere.model.vace.memory import WAN21_VACE_1_3B, WAN_VAE  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 TEXT = (1, 512, 4096)  # umT5-xxl output for one prompt padded to max_sequence_length

@@ -74,6 +74,8 @@ def test_generate_vace_from_the_cli_writes_a_take_with_the_subject_exact(tmp_pat
     take = Take.load(str(tmp_path / "out"))
     assert take.status == "done" and take.engine == "vace" and take.seed == 0
     assert take.model_hash and len(take.proxies()) == 6
+    assert meta.getattribute("actanywhere:model").endswith(take.model_hash)  # name + hash
+    assert take.engine_info["frames_per_window"] == 5 and take.engine_info["offload"] == "none"
 
 
 def test_same_seed_same_frames_and_another_seed_another_take(tmp_path, vace_dir):
@@ -161,3 +163,50 @@ def test_a_split_vace_shot_joins_parts_that_agree_with_one_pass(tmp_path, vace_d
     # windows 1-5 and 4-8 lie inside the first part: its frames there are the single pass's
     assert max(diff[:6]) < 1e-6, diff
     assert all(np.isfinite(f).all() for f in joined)
+
+
+def test_the_worker_keeps_the_vace_model_warm_between_takes(tmp_path, vace_dir):
+    from conftest import start_worker, stop_worker
+
+    proc, client = start_worker(tmp_path / "state")
+    try:
+        for take in ("t1", "t2"):
+            data = _spec(tmp_path, vace_dir, out=f"{take}/c.####.exr", proxy=True,
+                         seed=3 if take == "t2" else 0)
+            job = client.wait(client.submit(data), timeout=300)
+            assert job["status"] == "done", job
+        models = client.health()["models"]
+        assert models["loads"] == 1 and models["hits"] == 1, models
+        assert os.path.realpath(vace_dir) in models["models"][0]
+        takes = {t["seed"]: t for t in client.takes() if t.get("engine") == "vace"}
+        assert set(takes) == {0, 3}
+        record = Take.load(str(tmp_path / "t2"))
+        assert record.engine_info["model"]
+        assert record.engine_info["frames_per_window"] == 5
+    finally:
+        stop_worker(proc, client)
+
+
+def test_farm_export_asks_for_the_gpu_memory_the_model_needs(tmp_path, vace_dir):
+    import yaml
+
+    data = _spec(tmp_path, vace_dir, frames=range(1, 13))
+    path = tmp_path / "sh.json"
+    path.write_text(json.dumps(data))
+    r = _cli("farm", "export", path, "--out", tmp_path / "b", "--output-root",
+             tmp_path / "r", "--split", "8", "--split-overlap", "3")
+    assert r.returncode == 0, r.stderr
+    step = yaml.safe_load((tmp_path / "b" / "template.yaml").read_text())["steps"][0]
+    amounts = {a["name"]: a for a in step["hostRequirements"]["amounts"]}
+    from actanywhere.engines.vace import VaceEngine
+
+    need = VaceEngine.gpu_memory_gib(spec.from_dict(data))
+    assert need and amounts["amount.worker.gpu.memory"]["min"] == int(need * 1024)
+    parts = {p["name"]: p["range"] for p in
+             step["parameterSpace"]["taskParameterDefinitions"]}["Part"]
+    assert parts == ["1-8", "6-12"]  # a vace take splits as a diffusion one does
+    r = _cli("farm", "export", path, "--out", tmp_path / "b2", "--output-root",
+             tmp_path / "r2", "--gpu-memory", "40")
+    step = yaml.safe_load((tmp_path / "b2" / "template.yaml").read_text())["steps"][0]
+    amounts = {a["name"]: a for a in step["hostRequirements"]["amounts"]}
+    assert amounts["amount.worker.gpu.memory"]["min"] == 40 * 1024

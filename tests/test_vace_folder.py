@@ -23,7 +23,9 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from actanywhere.cli import main  # noqa: E402
 from actanywhere.errors import ModelError, SpecError  # noqa: E402
-from actanywhere.model import vace_folder, vace_load, vace_memory  # noqa: E402
+from actanywhere.model.vace import folder as vace_folder  # noqa: E402
+from actanywhere.model.vace import load as vace_load  # noqa: E402
+from actanywhere.model.vace import memory as vace_memory  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TRANSFORMER_FILE = "transformer/diffusion_pytorch_model.safetensors"
@@ -370,7 +372,7 @@ def test_loading_and_running_contacts_no_network(built, tmp_path):
             return real(self, address, *rest)
         socket.socket.connect = guard
         socket.socket.connect_ex = guard
-        from actanywhere.model import vace_load
+        from actanywhere.model.vace import load as vace_load
         pipe = vace_load.load(sys.argv[1], dtype="fp32")
         pipe.set_progress_bar_config(disable=True)
         out = pipe(prompt="a beach", num_frames=5, height=32, width=32,

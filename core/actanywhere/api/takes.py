@@ -52,6 +52,9 @@ class Take:
     engine: str = ""
     seed: int | None = None
     model_hash: str | None = None
+    #: what the engine says of its run (model engines: the model, its offload, the frames
+    #: per window it ended with, the peak GPU memory in bytes)
+    engine_info: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     created: float = 0.0

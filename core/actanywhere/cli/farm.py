@@ -18,7 +18,7 @@ def export(
     output_root: Annotated[str, typer.Option(help="Where takes go: <root>/<shot>/take_NNN/")],
     wedge: Annotated[list[str] | None, typer.Option("--wedge", help="FIELD=V1,V2,...: one take per value (any ShotSpec field, e.g. diffusion.seed=1,2,3 or background.path=a.exr,b.exr); repeat for a grid")] = None,
     chunk: Annotated[int, typer.Option(min=1, help="Composite engine: frames per task")] = 10,
-    gpu_memory: Annotated[float, typer.Option(help="Diffusion: GPU memory a task needs, GiB")] = 8.0,
+    gpu_memory: Annotated[float | None, typer.Option(help="Model engines: GPU memory a task needs, GiB (default: the engine's estimate for its model, else 8)")] = None,
     os_family: Annotated[str, typer.Option("--os", help="Host OS family: linux, windows or macos")] = "linux",
     name: Annotated[str, typer.Option(help="Job name")] = "ActAnywhere",
     command: Annotated[str | None, typer.Option(help="The actanywhere command on the farm hosts (default: this install's)")] = None,

@@ -56,7 +56,7 @@ def _print_report(report, as_json: bool) -> None:
 def _check_vace(path: str, hashes: bool, as_json: bool) -> None:
     """A Wan (VACE) diffusers folder: checked from its JSON and safetensors headers; a
     problem is one line (ModelError, exit 5)."""
-    from ..model import vace_folder
+    from ..model.vace import folder as vace_folder
 
     info = vace_folder.inspect(path)
     digests, problems = vace_folder.hashes(info) if hashes else ({}, [])
@@ -77,7 +77,8 @@ def _check_vace(path: str, hashes: bool, as_json: bool) -> None:
 
 
 def _check_model(path: str, hashes: bool, as_json: bool) -> None:
-    from ..model import checkpoint, vace_folder
+    from ..model import checkpoint
+    from ..model.vace import folder as vace_folder
 
     if vace_folder.is_wan_folder(path):
         _check_vace(path, hashes, as_json)

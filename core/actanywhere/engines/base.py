@@ -67,6 +67,13 @@ class Engine(ABC):
         (farm export --split; asked only of engines whose traits say ``splittable``)."""
         del spec, name
 
+    @classmethod
+    def gpu_memory_gib(cls, spec) -> float | None:
+        """GiB of GPU memory a farm host needs to run ``spec`` (None: no estimate); asked at
+        farm export, so nothing heavy is imported and no model loaded."""
+        del spec
+        return None
+
     @abstractmethod
     def prepare(self, background: Backdrop, pixel_aspect: float) -> None:
         """Receive the background, fitted to the plate's display window and moved by the

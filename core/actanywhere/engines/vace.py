@@ -71,6 +71,11 @@ def window_length(frames: int, most: int) -> int:
     return most if frames >= most else (max(frames, 1) - 1 + 3) // 4 * 4 + 1
 
 
+def wide(height: int) -> int:
+    """The width of a 16:9 model frame ``height`` high (estimates made before the plate)."""
+    return -(-height * 16 // 9 // MULTIPLE) * MULTIPLE
+
+
 def grow(generate: np.ndarray, pixels: int) -> np.ndarray:
     """The generate region (h, w bool) grown by ``pixels`` (shrunk when negative)."""
     if pixels == 0:
@@ -99,9 +104,30 @@ class VaceEngine(ShotEngine):
     def check(cls, spec, frames: list[int]) -> None:
         span(spec.vace.shot_frames, frames)
         cls._installed(spec)
-        from ..model import vace_folder
+        from ..model.vace import folder as vace_folder
 
         vace_folder.inspect(spec.engine.model, allow_pickle=spec.vace.allow_pickle)
+
+    @classmethod
+    def gpu_memory_gib(cls, spec) -> float | None:
+        """The estimate for the take's model folder at its resolution and window (16:9), with
+        the offload it asks for (auto: model offload, the least that runs; the host then keeps
+        every part on the GPU when it has the room); None when the folder cannot be read here."""
+        from ..errors import ActAnywhereError
+        from ..model.vace import folder as vace_folder
+
+        s = spec.vace
+        try:
+            info = vace_folder.inspect(spec.engine.model or "", allow_pickle=s.allow_pickle)
+        except ActAnywhereError:
+            return None
+        h = s.resolution or min(info.native_width, info.native_height) or NATIVE
+        w = wide(h)
+        need = vace_folder.vram_estimate(info, height=h, width=w, frames=s.frames_per_window,
+                                         dtype="fp8" if s.fp8 else "bf16",
+                                         offload="model" if s.offload == "auto" else s.offload,
+                                         vae_tiling=s.vae_tiling)
+        return round(need / 2**30 + 0.5, 1)
 
     @staticmethod
     def _installed(spec) -> None:
@@ -116,7 +142,8 @@ class VaceEngine(ShotEngine):
 
     def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
         self._installed(spec)
-        from ..model import cache, vace_folder
+        from ..model import cache
+        from ..model.vace import folder as vace_folder
 
         self.spec, self.settings, self.color, self.report = spec, spec.vace, color, report
         self.info = vace_folder.inspect(spec.engine.model,
@@ -170,7 +197,7 @@ class VaceEngine(ShotEngine):
             return "none"
         import torch
 
-        from ..model import vace_folder
+        from ..model.vace import folder as vace_folder
 
         free, _total = torch.cuda.mem_get_info()
         w, h = self._frame_size()
@@ -182,12 +209,13 @@ class VaceEngine(ShotEngine):
 
     def _frame_size(self) -> tuple[int, int]:
         """(w, h) of a 16:9 model frame at this resolution, for estimates before the plate."""
-        return -(-self.resolution * 16 // 9 // MULTIPLE) * MULTIPLE, self.resolution
+        return wide(self.resolution), self.resolution
 
     def _load(self, offload: str):
         import torch
 
-        from ..model import vace_folder, vace_load
+        from ..model.vace import folder as vace_folder
+        from ..model.vace import load as vace_load
 
         pipe = vace_load.load(self.spec.engine.model, dtype=self.dtype,
                                 allow_pickle=self.settings.allow_pickle)
@@ -225,7 +253,7 @@ class VaceEngine(ShotEngine):
     def generate(self, cancel: threading.Event | None = None) -> None:
         import torch
 
-        from ..model import vace_pipeline
+        from ..model.vace import pipeline as vace_pipeline
 
         s = self.settings
         order = sorted(self.seg)
@@ -260,7 +288,7 @@ class VaceEngine(ShotEngine):
     def _prompts(self):
         """The prompts' embeddings; a text encoder the pipeline does not move itself (no
         offload) visits the GPU for it and leaves (it is the largest part, 5.7B)."""
-        from ..model import vace_pipeline
+        from ..model.vace import pipeline as vace_pipeline
 
         s = self.settings
         encoder = self.pipe.text_encoder
@@ -279,7 +307,7 @@ class VaceEngine(ShotEngine):
                  cancel) -> dict[int, np.ndarray]:
         """Every window meeting this job's frames, each continued from the previous one's
         frames; frame -> generated frame (model frame, [0, 1])."""
-        from ..model import vace_pipeline
+        from ..model.vace import pipeline as vace_pipeline
 
         s = self.settings
         # a shot shorter than a window is one window, padded by holding its last frame

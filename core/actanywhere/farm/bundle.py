@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .. import catalog
+from .. import catalog, engines
 from ..api.atomic import write_json as atomic_json
 from ..api.atomic import write_text as atomic_text
 from ..api.takes import Take, Takes
@@ -57,10 +57,11 @@ def chunks(frame_list: list[int], size: int) -> list[str]:
 BUNDLE_FILES = ("template.yaml", "parameter_values.yaml", "openjd_parameters.json", "job.xml",
                 "bundle.json")
 SPECS_DIR = "specs"
+DEFAULT_GPU_GIB = 8.0  # a GPU task's memory when neither the export nor its engine says
 
 
 def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_root: str,
-           name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float = 8.0,
+           name: str = "ActAnywhere", chunk: int = 10, gpu_memory_gib: float | None = None,
            os_family: str = "linux", command: str | None = None, split: int = 0,
            split_overlap: int = 8, fmt: str = "openjd", *,
            spec_files: list[str] | None = None) -> Exported:
@@ -70,7 +71,8 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
     (``template.yaml`` and its parameter values) or opencue (``job.xml``, ``opencue.py``).
     ``spec_files``: the ShotSpec files the shots came from: the bundle never writes over
     them (nor over any file a shot reads). A bundle already in ``folder`` is replaced; the
-    takes it reserved that never started are marked cancelled."""
+    takes it reserved that never started are marked cancelled. ``gpu_memory_gib``: what a
+    GPU task asks of its host (None: the engine's estimate for the take, else 8 GiB)."""
     if not shots:
         raise SpecError("farm export: give at least one ShotSpec")
     if fmt not in ("openjd", "opencue"):
@@ -126,7 +128,7 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
 
 
 def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_root: str,
-             chunk: int, split: int, split_overlap: int, gpu_memory_gib: float,
+             chunk: int, split: int, split_overlap: int, gpu_memory_gib: float | None,
              os_family: str) -> openjd.StepPlan:
     """One shot's step: its takes' folders reserved (``queued``), their specs written, its
     tasks planned as its engine's traits say (frame chunks, one task per take, or parts)."""
@@ -158,8 +160,16 @@ def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_
         backgrounds=[os.path.abspath(t.spec.background.path) for t in shot_takes],
         chunks=chunks(frame_list, chunk) if not traits.whole_shot else [],
         parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
-        frame_range=frames_mod.compact(frame_list), gpu_memory_gib=gpu_memory_gib,
+        frame_range=frames_mod.compact(frame_list),
+        gpu_memory_gib=gpu_memory_gib or _gpu_need(shot_takes),
         os_family=os_family, gpu=traits.needs_gpu, warm=traits.model is not None)
+
+
+def _gpu_need(shot_takes: list[wedge.Take]) -> float:
+    """GiB of GPU memory the shot's takes need, as their engine estimates it (8 by default)."""
+    estimates = [engines.engine_class(t.spec.engine.name).gpu_memory_gib(t.spec)
+                 for t in shot_takes]
+    return max([e for e in estimates if e] or [DEFAULT_GPU_GIB])
 
 
 def _refuse_inputs_in(folder: str, inputs: list[str]) -> None:

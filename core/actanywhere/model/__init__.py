@@ -1,7 +1,8 @@
-"""The ActAnywhere diffusion model: its parts (``components``), checkpoints, the pipeline, its
-samplers (``schedulers``) and frame windows, the device, ``model init`` (``init``,
-``assemble``) and pipelines kept warm between jobs (``cache``). The engine that runs it in a
-job is ``engines/diffusion.py``.
+"""The models: the ActAnywhere diffusion model (its parts ``components``, checkpoints, the
+pipeline, its samplers ``schedulers`` and frame windows, ``model init`` with ``init`` and
+``assemble``), Wan VACE folders (``vace/``), the device, and pipelines kept warm between jobs
+(``cache``). The engines that run them in a job are ``engines/diffusion.py`` and
+``engines/vace.py``.
 
 Import the submodules directly; most need torch (``cache`` and ``windows`` do not). Nothing
 heavy is imported by ``actanywhere`` or by this package itself: ``SHIPPED`` and

@@ -117,6 +117,12 @@ def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Repor
     if shot.proxies is not None:
         shot.proxies.take.update(motion=motion.source)
     engine = engines.create(spec, shot.color, report)
+    record = getattr(engine, "record", None) or {}
+    if record.get("model"):
+        from ..model import model_hash
+
+        shot.writer.metadata["actanywhere:model"] = \
+            f"{record['model']} {model_hash(spec.engine.model)}".strip()
     engine.prepare(_background(shot, warn, motion), shot.ref.pixel_aspect)
     if engine.calibration_frames:
         engine.calibrate([_load(shot, f, warn) for f in
@@ -132,6 +138,8 @@ def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Repor
     try:
         if isinstance(engine, ShotEngine):
             result.written = _run_shot(shot, engine, report, cancel, warn)
+            if shot.proxies is not None and record:
+                shot.proxies.take.update(engine_info=dict(record))
         else:
             assert isinstance(engine, FrameEngine)
             result.written = _run_frames(shot, engine, report, cancel, warn)

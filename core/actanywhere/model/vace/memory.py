@@ -1,7 +1,7 @@
-"""Wan VACE in memory: putting a loaded pipeline (``vace_load``) on the device with
+"""Wan VACE in memory: putting a loaded pipeline (``load``) on the device with
 offload / fp8 / VAE tiling (``place``), which model a config is, the reference configs, an
 estimate of the GPU memory a job needs (``vram_estimate``) and ``describe``. Import these from
-``vace_folder`` (which re-exports them); torch and diffusers are imported inside functions.
+``folder`` (which re-exports them); torch and diffusers are imported inside functions.
 
 Reference configs (checked against public copies, see benchmarks/bench_vace.py): the 1.3B
 transformer is diffusers' ``scripts/convert_wan_to_diffusers.py`` "Wan-VACE-1.3B" entry and the
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ModelError, SpecError
+from ...errors import ModelError, SpecError
 
 OFFLOADS = ("none", "model", "group")
 GiB = 2**30

@@ -1,15 +1,17 @@
-"""Loading a Wan VACE folder: ``load`` checks it (``vace_folder.inspect``) and builds the
-diffusers ``WanVACEPipeline`` on the CPU, offline; ``vace_memory.place`` then puts it on the
+"""Loading a Wan VACE folder: ``load`` checks it (``folder.inspect``) and builds the
+diffusers ``WanVACEPipeline`` on the CPU, offline; ``memory.place`` then puts it on the
 device."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ModelError
-from .vace_folder import inspect
-from .vace_memory import _torch_dtype, offline, one_line
+from ...errors import ModelError
+from .folder import inspect
+from .memory import _torch_dtype, offline, one_line
 
 
 def load(folder: str, *, dtype: Any, allow_pickle: bool = False):
@@ -22,7 +24,7 @@ def load(folder: str, *, dtype: Any, allow_pickle: bool = False):
     info = inspect(folder, allow_pickle=allow_pickle)
     td = _torch_dtype(dtype)
     safetensors = None if allow_pickle else True  # None: safetensors first, pickle allowed
-    with offline():
+    with offline(), _quiet():
         tokenizer = _load_tokenizer(info)
         try:
             if info.layout == "pipeline":
@@ -48,6 +50,21 @@ def load(folder: str, *, dtype: Any, allow_pickle: bool = False):
             raise ModelError(f"{info.path}: cannot load the VACE pipeline ({type(exc).__name__}: "
                              f"{one_line(exc)}); re-download the folder or run `actanywhere "
                              f"model verify {info.path}`") from exc
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No loading progress bars from diffusers or transformers (the job reports its own)."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        dlog.enable_progress_bar()
+        tlog.enable_progress_bar()
 
 
 def _load_tokenizer(info: Any):

@@ -17,8 +17,8 @@ Accepted (downloaded with ``hf download REPO --local-dir DIR``; nothing here eve
 ``inspect`` reads JSON and safetensors headers only: every tensor name and shape is compared
 with the modules its config builds on the meta device, so a partial download, a truncated file
 or a part from another model is named before any weight is read. Pickle weights (.bin/.pt) can
-run code: refused unless ``allow_pickle``. place, vram_estimate: vace_memory (re-exported);
-loading: vace_load.
+run code: refused unless ``allow_pickle``. place, vram_estimate: memory (re-exported);
+loading: load.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ModelError
-from . import vace_memory as vm
-from .vace_memory import describe, offline, one_line, place, vram_estimate
+from ...errors import ModelError
+from . import memory as vm
+from .memory import describe, offline, one_line, place, vram_estimate
 
 __all__ = ["KIND", "FolderInfo", "PartInfo", "describe", "hashes", "inspect", "is_vace_folder",
            "is_wan_folder", "offline", "place", "read_header", "vram_estimate"]

@@ -25,7 +25,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 MAX_TOKENS = 512  # the pipeline's own prompt length
 
