@@ -210,3 +210,38 @@ def test_farm_export_asks_for_the_gpu_memory_the_model_needs(tmp_path, vace_dir)
     step = yaml.safe_load((tmp_path / "b2" / "template.yaml").read_text())["steps"][0]
     amounts = {a["name"]: a for a in step["hostRequirements"]["amounts"]}
     assert amounts["amount.worker.gpu.memory"]["min"] == 40 * 1024
+
+
+def test_openjd_runs_a_split_vace_take_in_one_warm_worker(tmp_path, vace_dir):
+    import shutil
+
+    import yaml
+
+    bindir = os.path.dirname(sys.executable)
+    openjd = shutil.which("openjd", path=bindir) or shutil.which("openjd")
+    if openjd is None:
+        pytest.skip("openjd-cli is not installed")
+    data = _spec(tmp_path, vace_dir, frames=range(1, 13), proxy=True)
+    path = tmp_path / "sh010.json"
+    path.write_text(json.dumps(data))
+    r = _cli("farm", "export", path, "--out", tmp_path / "bundle", "--output-root",
+             tmp_path / "renders", "--command", os.path.join(bindir, "actanywhere"),
+             "--split", "8", "--split-overlap", "3")
+    assert r.returncode == 0, r.stderr
+    bundle = tmp_path / "bundle"
+    tmpl = yaml.safe_load((bundle / "template.yaml").read_text())
+    assert [s["name"] for s in tmpl["steps"]][1:] == [f"{tmpl['steps'][0]['name']}_join"]
+    run = subprocess.run([openjd, "run", bundle / "template.yaml", "-p",
+                          f"file://{bundle / 'openjd_parameters.json'}"],
+                         capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert "models: 1 load(s), 1 warm hit(s)" in log  # 2 part tasks, one warm worker
+    takes = sorted((tmp_path / "renders").glob("*/take_001"))
+    assert len(takes) == 1
+    record = Take.load(str(takes[0]))
+    assert record.status == "done" and record.written == 12 and record.engine == "vace"
+    frames = sorted(takes[0].glob("*.exr"))
+    assert len(frames) == 12
+    meta = read_exr(frames[6])[1]  # frame 7: shared by both parts
+    assert meta.getattribute("actanywhere:parts") == "1-8 x 0.500, 6-12 x 0.500"
