@@ -245,3 +245,17 @@ def test_openjd_runs_a_split_vace_take_in_one_warm_worker(tmp_path, vace_dir):
     assert len(frames) == 12
     meta = read_exr(frames[6])[1]  # frame 7: shared by both parts
     assert meta.getattribute("actanywhere:parts") == "1-8 x 0.500, 6-12 x 0.500"
+
+
+def test_settings_the_model_cannot_take_are_one_line(tmp_path, vace_dir):
+    data = _spec(tmp_path, vace_dir)
+    data["vace"]["resolution"] = 480  # the tiny model's positions reach 32 patches (512 px)
+    path = tmp_path / "sh.json"
+    path.write_text(json.dumps(data))
+    r = _cli("generate", "--spec", path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "vace.resolution 480: a 864x480 model frame needs 54 positions across, the model " \
+        "has 32; lower vace.resolution to at most 272" in r.stderr
+    r = _cli("generate", "--spec", path, "--scheduler", "ddim")
+    assert r.returncode == 2 and "--scheduler is a setting of another engine than vace" in \
+        r.stderr

@@ -3,6 +3,7 @@ in the warm worker."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -27,8 +28,8 @@ from .common import (
 
 def model_settings(engine: str | None, flags: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The model flags given, as ShotSpec sections: each into the chosen engine's settings
-    section when it has that field, else ``diffusion`` (whose section takes them whatever
-    the engine, as before the vace engine)."""
+    section. A flag a model engine's section lacks (``--scheduler`` for vace) is an error;
+    with an engine without model settings (composite) they go to ``diffusion`` as before."""
     from .. import catalog, spec
 
     section = catalog.engines().get(engine or "")
@@ -36,15 +37,48 @@ def model_settings(engine: str | None, flags: dict[str, Any]) -> dict[str, dict[
     fields = spec.ShotSpec.model_fields[name].annotation.model_fields \
         if name in spec.ShotSpec.model_fields else {}
     out: dict[str, dict[str, Any]] = {"diffusion": {}}
+    seeded = "seed" in fields  # a model engine's section: a flag it lacks is a mistake
     for key, value in flags.items():
         if value is None:
             continue
         target = name if key in fields else "diffusion"
-        if target == "diffusion" and key not in spec.DiffusionSettings.model_fields:
+        if (target == "diffusion" and key not in spec.DiffusionSettings.model_fields) or \
+                (seeded and target != name):
             raise typer.BadParameter(f"--{key.replace('_', '-')} is a setting of "
                                      f"another engine than {engine or 'composite'}")
         out.setdefault(target, {})[key] = value
     return out
+
+
+def effective(shot):
+    """``shot`` with the settings its engine's model fills where it leaves them unset (what a
+    run records), and the one line naming them ("" when none); read from the model folder's
+    small files. A folder that cannot be read leaves the spec as it is, with a warning."""
+    from .. import engines
+    from ..errors import ActAnywhereError
+    from ..shot import job
+
+    try:
+        shot, sources = engines.engine_class(shot.engine.name).effective(shot)
+    except ActAnywhereError as exc:
+        return shot, f"warning: {exc} (printed without the model's settings)"
+    return shot, job.settings_line(shot, sources)
+
+
+def show_settings(report, progress: ProgressMode):
+    """``report``, and in the plain bar (not a terminal: a farm log, which shows warnings and
+    the end only) the one line naming the settings the model filled."""
+    from ..progress import is_settings
+
+    if progress != ProgressMode.bar or sys.stderr.isatty():
+        return report
+
+    def both(ev) -> None:
+        report(ev)
+        if is_settings(ev):
+            print(ev.message, file=sys.stderr, flush=True)
+
+    return both
 
 
 def generate(
@@ -93,9 +127,10 @@ def generate(
     motion_path: Annotated[str | None, typer.Option(help="--motion file: a motion.json from `actanywhere motion`")] = None,
     motion_key: Annotated[list[str] | None, typer.Option("--motion-key", help="--motion keys: FRAME:TX,TY[,SCALE[,ROTATE]]; repeat")] = None,
     recomposite: Annotated[bool | None, typer.Option("--recomposite/--no-recomposite", help="Put the original subject back over the generated frame")] = None,
+    overscan: Annotated[str | None, typer.Option(help="A plate's data window beyond its display window: keep (written) or crop")] = None,
     proxy: Annotated[bool | None, typer.Option("--proxy/--no-proxy", help="Write the take's proxies and take.json beside the frames (docs/takes.md)")] = None,
     allow_pickle: Annotated[bool | None, typer.Option("--allow-pickle", help="Accept pickle (.bin/.ckpt) weights you trust")] = None,
-    print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON and exit")] = False,
+    print_spec: Annotated[bool, typer.Option(help="Print the resolved ShotSpec as JSON (with the settings the model fills, as a run records them) and exit")] = False,
     worker: Annotated[bool, typer.Option("--worker", help="Run in the warm local worker (started if none runs) instead of this process")] = False,
     state_dir: Annotated[str | None, typer.Option(help="Worker state folder (default: the user's state folder)")] = None,
     progress: ProgressOpt = ProgressMode.bar,
@@ -123,21 +158,24 @@ def generate(
         "motion": {"source": motion, "path": motion_path, "keys": motion_key or None},
         "color": {"config": ocio, "output_space": output_colorspace},
         "output": {"path": output, "existing": existing, "compression": compression,
-                   "recomposite": recomposite, "proxy": proxy,
+                   "recomposite": recomposite, "proxy": proxy, "overscan": overscan,
                    "layers": [x.strip() for x in layers.split(",")] if layers else None},
         "threads": threads,
     }
     shot = spec.from_dict(spec_files.merge(base, overrides))
     if print_spec:
+        shot, line = effective(shot)
+        if line:
+            typer.echo(line, err=True)
         typer.echo(spec_files.dump_json(shot))
         return
     if worker:
         from ..shot import remote
 
         with reporter(progress) as report:
-            final = remote.run(shot, report, state_dir)
+            final = remote.run(shot, show_settings(report, progress), state_dir)
         if progress != ProgressMode.json:
             typer.echo(f"job {final['id']}: {len(final['outputs'])} frame(s) written", err=True)
         return
     with reporter(progress) as report:
-        job.run(shot, report)
+        job.run(shot, show_settings(report, progress))

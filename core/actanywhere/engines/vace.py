@@ -38,7 +38,7 @@ from ..model import modelspace, windows
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from . import detail
-from .base import EngineInput, EngineOutput, ShotEngine, subject_of
+from .base import EngineInput, EngineOutput, ShotEngine, settings_from, subject_of
 
 NEEDS = ("torch", "diffusers", "transformers", "ftfy")
 MULTIPLE = 16  # the VAE's stride (8) times the transformer's patch (2)
@@ -107,6 +107,21 @@ class VaceEngine(ShotEngine):
         from ..model.vace import folder as vace_folder
 
         vace_folder.inspect(spec.engine.model, allow_pickle=spec.vace.allow_pickle)
+
+    @classmethod
+    def effective(cls, spec):
+        """An unset ``vace.resolution`` is the model folder's native short side (480 when
+        the folder does not say), as the engine uses it."""
+        s = spec.vace
+        if s.resolution is not None or not spec.engine.model:
+            return spec, settings_from(spec)
+        from ..model.vace import folder as vace_folder
+
+        info = vace_folder.inspect(spec.engine.model, allow_pickle=s.allow_pickle)
+        native = min(info.native_width, info.native_height)
+        vace = s.model_copy(update={"resolution": native or NATIVE})
+        return spec.model_copy(update={"vace": vace}), \
+            settings_from(spec, ["resolution"] if native else [])
 
     @classmethod
     def gpu_memory_gib(cls, spec) -> float | None:
@@ -236,7 +251,21 @@ class VaceEngine(ShotEngine):
         self.background = background
         still = modelspace.condition(self.geo, self.color, background.still)
         self.reference = modelspace.initial(self.geo, still)
+        self._check_positions()
         self._still = self.reference.astype(np.float16)  # every frame's, when it stays
+
+    def _check_positions(self) -> None:
+        """The model frame's patches fit the transformer's positions (a small model's can be
+        short); else one line before any step."""
+        cfg = self.pipe.transformer.config if self.pipe.transformer is not None else \
+            self.pipe.transformer_2.config
+        most, patch = cfg.rope_max_seq_len, cfg.patch_size[1] * 8
+        side = max(self.geo.model_w, self.geo.model_h)
+        if side // patch > most:
+            raise ModelError(f"vace.resolution {self.resolution}: a {self.geo.model_w}x"
+                             f"{self.geo.model_h} model frame needs {side // patch} positions "
+                             f"across, the model has {most}; lower vace.resolution to at most "
+                             f"{most * patch * self.resolution // side // 16 * 16}")
 
     def add(self, inp: EngineInput) -> None:
         assert self.geo is not None and self.background is not None, "prepare() first"
