@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 
 from .api.status import OTHER_STAGES, WORK_STAGES
 
-__all__ = ["OTHER_STAGES", "WORK_STAGES", "ProgressEvent", "Reporter", "StageClock",
-           "json_reporter", "null_reporter", "RichReporter"]
+__all__ = ["OTHER_STAGES", "SETTINGS", "WORK_STAGES", "ProgressEvent", "Reporter",
+           "StageClock", "is_settings", "json_reporter", "null_reporter", "RichReporter"]
 
 
 @dataclass
@@ -29,6 +29,14 @@ class ProgressEvent:
 
 
 Reporter = Callable[[ProgressEvent], None]
+
+#: how the one ``prepare`` line naming the settings a model filled begins (the job's; shown
+#: by every progress mode, the plain bar of a farm log too)
+SETTINGS = "settings from the model: "
+
+
+def is_settings(ev: ProgressEvent) -> bool:
+    return ev.stage == "prepare" and ev.message.startswith(SETTINGS)
 
 
 def null_reporter(_: ProgressEvent) -> None:

@@ -19,11 +19,17 @@ class CompositeSettings(Strict):
                              description="0: subject untouched (a compositor's plate stays as "
                              "shot), 1: the subject's mean over the shot matches the background; "
                              "one gain per shot")
-    shadow: float = Field(0.5, ge=0.0, le=1.0, description="Contact shadow opacity (0: none)")
+    shadow: float = Field(0.5, ge=0.0, le=1.0, description="Contact shadow opacity where the "
+                          "subject touches the ground (0: none)")
     shadow_offset: tuple[float, float] = Field(
-        (0.01, 0.02), description="Shadow offset (x, y) as a fraction of plate height")
+        (0.0, 0.01), description="How far the contact shadow reaches from the subject's "
+        "lowest points, (x, y) as a fraction of plate height: darkest under the feet, it "
+        "fades toward (x, y) from there; y > 0 toward the camera (down the frame), y < 0 away "
+        "(a light in front of the subject), x leans it sideways; (0, 0) pools it round them")
     shadow_softness: float = Field(0.02, gt=0.0, le=0.5,
-                                   description="Shadow blur radius as a fraction of plate height")
+                                   description="Contact shadow blur radius as a fraction of "
+                                   "plate height: how far it spreads round the feet and how "
+                                   "soft its edges are")
 
 
 class DiffusionSettings(Strict):

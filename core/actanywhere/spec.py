@@ -274,6 +274,11 @@ class OutputSpec(Strict):
     existing: Literal["error", "skip", "overwrite"] = Field(
         "error", description="Existing output frames: error, skip (resume) or overwrite")
     recomposite: bool = Field(True, description="Put the original subject back over the result")
+    overscan: Literal["keep", "crop"] = Field(
+        "keep", description="A plate whose data window reaches beyond its display window "
+        "(overscan): keep writes each output frame over the plate frame's data window (the "
+        "subject over the moved background there; model engines generate the display window "
+        "only, with a warning), crop writes the display window only")
     proxy: bool = Field(True, description="Beside the frames: proxy/ with a small JPEG of every "
                         "output and plate frame through the OCIO view (written as frames "
                         "finish) and a contact sheet, and take.json, the take's record "

@@ -56,6 +56,10 @@ class Take:
     #: per window it ended with, the peak GPU memory in bytes)
     engine_info: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
+    #: where each setting of the engine's section came from, e.g. ``{"diffusion.resolution":
+    #: "model", "diffusion.seed": "spec", "diffusion.steps": "default"}``; ``spec`` holds the
+    #: values that ran
+    settings_from: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     created: float = 0.0
     error: str | None = None

@@ -26,11 +26,60 @@ import os
 import sys
 
 import typer
+import typer.core
 
 from ..errors import EXIT_CODES, ActAnywhereError
 from . import demo, farm, generate, inspect, model, motion, segment, serve, takes, train
 
+#: a hyphen that text wrapping does not break at, while help is laid out
+_HYPHEN = "\u2011"
+#: click's context as typer uses it (typer may carry its own copy of click)
+_ClickContext = typer.core.TyperCommand.context_class
+
+
+class _Help(_ClickContext.formatter_class):
+    """Click's plain help (typer's rich tables cut flag names short of 100 columns): flags
+    in a column of their own, help wrapped between words only, so a flag in a sentence
+    (``--matte-source``) is never split at its hyphen."""
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        start = len(self.buffer)
+        super().write_dl([(a, b.replace("-", _HYPHEN)) for a, b in rows], col_max,
+                         col_spacing)
+        self.buffer[start:] = [t.replace(_HYPHEN, "-") for t in self.buffer[start:]]
+
+    def write_text(self, text: str) -> None:
+        start = len(self.buffer)
+        super().write_text(text.replace("-", _HYPHEN))
+        self.buffer[start:] = [t.replace(_HYPHEN, "-") for t in self.buffer[start:]]
+
+
+class _Context(_ClickContext):
+    formatter_class = _Help
+
+
+class _Command(typer.core.TyperCommand):
+    context_class = _Context
+
+
+class _Group(typer.core.TyperGroup):
+    context_class = _Context
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Every command and group of ``typer_app`` (and its sub-apps) shows ``_Help``."""
+    for command in typer_app.registered_commands:
+        if command.cls in (None, typer.core.TyperCommand):
+            command.cls = _Command
+    for group in typer_app.registered_groups:
+        if not isinstance(group.cls, type) or group.cls is typer.core.TyperGroup:
+            group.cls = _Group
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, cls=_Group,
                   help="ActAnywhere for VFX: put a filmed subject into a new, moving background.",
                   epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
 app.command()(generate.generate)
@@ -47,6 +96,7 @@ app.command()(train.train)
 app.command()(train.evaluate)
 app.command("train-motion")(train.train_motion)
 app.command()(inspect.version)
+_plain_help(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from enum import Enum
 from typing import Annotated
@@ -18,15 +19,16 @@ class ProgressMode(str, Enum):
 
 
 def reporter(mode: ProgressMode):
-    """A context manager yielding the reporter for ``--progress``."""
+    """A context manager yielding the reporter for ``--progress``; progress to a closed pipe
+    (``... | head -1``) is dropped, the job goes on (``unless_closed``)."""
     from ..progress import RichReporter, json_reporter, openjd_reporter
 
     if mode == ProgressMode.json:
-        return contextlib.nullcontext(json_reporter())
+        return contextlib.nullcontext(unless_closed(json_reporter(), sys.stdout))
     if mode == ProgressMode.openjd:
-        return contextlib.nullcontext(openjd_reporter())
+        return contextlib.nullcontext(unless_closed(openjd_reporter(), sys.stdout))
     if mode == ProgressMode.bar and sys.stderr.isatty():
-        return RichReporter()
+        return RichReporter()  # a terminal: no pipe to close
     if mode == ProgressMode.bar:
         # Not a terminal (a farm log): plain lines for warnings and the summary only.
         def plain(ev):
@@ -34,13 +36,35 @@ def reporter(mode: ProgressMode):
                 prefix = "warning: " if ev.stage == "warning" else ""
                 print(prefix + ev.message, file=sys.stderr, flush=True)
 
-        return contextlib.nullcontext(plain)
+        return contextlib.nullcontext(unless_closed(plain, sys.stderr))
 
     def warnings_only(ev):  # --progress none hides progress, never a warning
         if ev.stage == "warning":
             print("warning: " + ev.message, file=sys.stderr, flush=True)
 
-    return contextlib.nullcontext(warnings_only)
+    return contextlib.nullcontext(unless_closed(warnings_only, sys.stderr))
+
+
+def unless_closed(report, stream):
+    """``report``, quiet once ``stream`` is a closed pipe (its reader gone: ``| head -1``):
+    the job finishes and writes its frames and record, only the progress is lost. The
+    stream's file is pointed at the null device, so nothing later (Python's own flush at
+    exit) fails on it either."""
+    closed = []
+
+    def report_open(ev) -> None:
+        if closed:
+            return
+        try:
+            report(ev)
+        except BrokenPipeError:
+            closed.append(True)
+            with contextlib.suppress(OSError, ValueError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, stream.fileno())
+                os.close(null)
+
+    return report_open
 
 
 ProgressOpt = Annotated[ProgressMode, typer.Option(

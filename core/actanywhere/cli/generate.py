@@ -3,6 +3,7 @@ in the warm worker."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, Any
 
@@ -76,7 +77,8 @@ def show_settings(report, progress: ProgressMode):
     def both(ev) -> None:
         report(ev)
         if is_settings(ev):
-            print(ev.message, file=sys.stderr, flush=True)
+            with contextlib.suppress(OSError):  # a closed pipe: the job goes on
+                print(ev.message, file=sys.stderr, flush=True)
 
     return both
 

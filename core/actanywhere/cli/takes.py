@@ -18,7 +18,7 @@ def takes(
     against: Annotated[str, typer.Option(help="take (the second selected) or plate")] = "take",
     frame: Annotated[int | None, typer.Option(help="Frame to show")] = None,
     screenshot: Annotated[str, typer.Option(help="Write the window to this PNG and exit "
-                                            "(works offscreen: QT_QPA_PLATFORM=offscreen)")] = "",
+                                            "(offscreen: needs no display)")] = "",
     size: Annotated[str, typer.Option(help="Window size WxH")] = "1280x760",
 ) -> None:
     """Browse, compare and choose the takes of a shot (PySide6)."""
@@ -38,7 +38,10 @@ def takes(
     except ValueError:
         typer.echo(f"error: --size {size!r}: write WIDTHxHEIGHT, e.g. 1280x760", err=True)
         raise typer.Exit(2) from None
-    app = qt.QtWidgets.QApplication.instance() or qt.QtWidgets.QApplication([])
+    app = qt.QtWidgets.QApplication.instance()
+    if app is None:
+        _platform(bool(screenshot))
+        app = qt.QtWidgets.QApplication([])
     browser = open_browser(folder, [s for s in select.split(",") if s], mode, against, frame,
                            (w, h))
     code = 0
@@ -54,3 +57,21 @@ def takes(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _platform(screenshot: bool) -> None:
+    """Qt's platform before the application starts: offscreen for a screenshot (no display
+    needed) unless QT_QPA_PLATFORM names one; the window itself, on Linux with no display
+    (no DISPLAY or WAYLAND_DISPLAY) and no platform named, is one line and exit 2, where Qt
+    would abort the process (``Could not load the Qt platform plugin "xcb"``)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        typer.echo("error: no display (DISPLAY and WAYLAND_DISPLAY are unset): the takes "
+                   "browser needs one; run it on a desktop or with ssh -X, or write a "
+                   "picture with --screenshot PNG", err=True)
+        raise typer.Exit(2)

@@ -7,12 +7,18 @@ frames) independently; a ``ShotEngine`` sees every plate frame before it generat
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .. import catalog
+from ..errors import SpecError
+from ..media import frames as frames_mod
 from ..media import raster
 from ..motion.backdrop import Backdrop
 from ..progress import Reporter
@@ -44,6 +50,43 @@ def over(subject: np.ndarray, matte: np.ndarray, background: np.ndarray) -> np.n
     return comp
 
 
+def settings_from(spec, from_model: Iterable[str] = ()) -> dict[str, str]:
+    """Where each setting of the engine's section of ``spec`` (as the user gave it) comes
+    from: ``{"diffusion.resolution": "model", "diffusion.seed": "spec", ...}``; "spec" when
+    the ShotSpec sets it, "model" for the fields in ``from_model`` (filled from the model
+    folder), else "default" (the ShotSpec's own default)."""
+    section = catalog.engine(spec.engine.name).settings
+    settings = getattr(spec, section, None) if section else None
+    if settings is None:
+        return {}
+    given, model = settings.model_fields_set, set(from_model)
+    return {f"{section}.{name}": "spec" if name in given else "model" if name in model
+            else "default" for name in type(settings).model_fields}
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` is installed, found without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def span(shot_frames: str | None, frames: list[int], field: str) -> tuple[int, int] | None:
+    """(first, total) of ``frames`` in ``shot_frames`` (a ``<settings>.shot_frames``, named
+    ``field``), the whole shot a job is a part of (None: the job is the whole shot);
+    SpecError when they are not a run of it."""
+    if shot_frames is None:
+        return None
+    whole = frames_mod.parse_frames(shot_frames)
+    first = whole.index(frames[0]) if frames and frames[0] in whole else -1
+    if first < 0 or whole[first : first + len(frames)] != list(frames):
+        raise SpecError(f"{field} {shot_frames}: this job's frames "
+                        f"{frames_mod.compact(list(frames))} are not a run of them; give the "
+                        "whole shot's range")
+    return first, len(whole)
+
+
 class Engine(ABC):
     """Made by ``engines.create(spec, color, report)``: ``cls(spec, color, report)``."""
 
@@ -60,6 +103,16 @@ class Engine(ABC):
         """Raise the error a run would give when the settings cannot work for this shot;
         no pixel read, no model loaded, nothing heavy imported."""
         del spec, frames  # engines whose settings always work
+
+    @classmethod
+    def effective(cls, spec) -> tuple[Any, dict[str, str]]:
+        """(``spec`` as this engine runs it, where each setting of its section comes from:
+        ``settings_from``). An engine whose model fills settings the ShotSpec leaves unset (a
+        manifest's recommended settings, a folder's native size) returns the spec with them
+        set, so the job records what runs (take.json, each frame's ``actanywhere:spec``) and a
+        run from that record is the same run. Asked before the engine is made: reads a model
+        folder's small files at most, imports nothing heavy."""
+        return spec, settings_from(spec)
 
     @classmethod
     def check_split(cls, spec, name: str) -> None:

@@ -23,8 +23,10 @@ class CompositeEngine(FrameEngine):
     per-channel gain for the whole shot, ``(mean_bg / mean_subject) ** harmonize`` with the
     subject's mean over ``calibration_frames`` frames spread over the shot (an exposure and
     white-balance match that cannot flicker; 0, the default, leaves the subject untouched, so
-    its highlights survive exactly). The contact shadow darkens the background along the
-    ground line under the subject's lowest point.
+    its highlights survive exactly). The contact shadow (``raster.soft_shadow``, at plate
+    scale: offset and softness are fractions of the plate's height) darkens the background
+    from the matte's lowest points, where the feet touch the ground: darkest there (no gap
+    under the feet), fading toward ``shadow_offset`` and blurred by ``shadow_softness``.
     """
 
     name = "composite"

@@ -14,62 +14,64 @@ detail and highlights where the model kept it, ``detail.py``) and, with
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import os
 import threading
 
 import numpy as np
 
 from ..errors import JobCancelled, ModelError, SpecError
-from ..media import frames as frames_mod
 from ..media.color import ColorContext
 from ..model import SHIPPED, modelspace
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
 from . import detail
-from .base import EngineInput, ShotEngine, over, subject_of
+from .base import EngineInput, ShotEngine, importable, over, settings_from, span, subject_of
 
 NEEDS = ("torch", "diffusers", "transformers")
+MANIFEST = "actanywhere.json"  # model.checkpoint.MANIFEST (that module imports torch)
 
 
-def _importable(module: str) -> bool:
-    """Whether ``module`` is installed, found without importing it (torch takes seconds)."""
+def recommended(settings: DiffusionSettings, manifest: dict
+                ) -> tuple[DiffusionSettings, dict[str, object]]:
+    """(``settings`` with the model's recommended settings (its manifest) in every field the
+    job left unset, the fields so filled and their values); nothing filled when they do not
+    fit the explicit ones (e.g. the recommended overlap and an explicit window)."""
+    rec = {k: v for k, v in (manifest.get("recommended") or {}).items()
+           if k in DiffusionSettings.model_fields and k not in settings.model_fields_set}
+    if not rec:
+        return settings, {}
+    explicit = settings.model_dump(include=settings.model_fields_set)
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+        return DiffusionSettings.model_validate({**rec, **explicit}), rec
+    except ValueError:
+        return settings, {}
 
 
 def with_recommended(settings: DiffusionSettings, manifest: dict, report: Reporter
                      ) -> DiffusionSettings:
     """The model's recommended settings (its manifest) for every field the job left unset."""
-    rec = {k: v for k, v in (manifest.get("recommended") or {}).items()
-           if k in DiffusionSettings.model_fields and k not in settings.model_fields_set}
-    if not rec:
-        return settings
-    explicit = settings.model_dump(include=settings.model_fields_set)
-    try:
-        merged = DiffusionSettings.model_validate({**rec, **explicit})
-    except ValueError:  # e.g. the recommended overlap does not fit an explicit window
-        return settings
-    report(ProgressEvent("load", message="model defaults: " + ", ".join(
-        f"{k} {v}" for k, v in rec.items())))
+    merged, rec = recommended(settings, manifest)
+    if rec:
+        report(ProgressEvent("load", message="model defaults: " + ", ".join(
+            f"{k} {v}" for k, v in rec.items())))
     return merged
 
 
-def span(shot_frames: str | None, frames: list[int]) -> tuple[int, int] | None:
-    """(first, total) of ``frames`` in ``diffusion.shot_frames``, the whole shot a job is a
-    part of (None: the job is the whole shot); SpecError when they are not a run of it."""
-    if shot_frames is None:
-        return None
-    whole = frames_mod.parse_frames(shot_frames)
-    first = whole.index(frames[0]) if frames and frames[0] in whole else -1
-    if first < 0 or whole[first : first + len(frames)] != list(frames):
-        raise SpecError(f"diffusion.shot_frames {shot_frames}: this job's frames "
-                        f"{frames_mod.compact(list(frames))} are not a run of them; give the "
-                        "whole shot's range")
-    return first, len(whole)
+def read_manifest(model: str) -> dict:
+    """The model folder's manifest (``actanywhere.json``) read as JSON, without torch; {}
+    when the folder has none (loading the model reports that)."""
+    path = os.path.join(model, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read the model's manifest ({exc}); reinstall or "
+                         "re-save the model") from None
+    return data if isinstance(data, dict) else {}
 
 
 class DiffusionEngine(ShotEngine):
@@ -82,8 +84,18 @@ class DiffusionEngine(ShotEngine):
                 d.condition_frame not in frames:
             raise ModelError(f"diffusion.condition_frame {d.condition_frame} is not in the "
                              f"shot's frames ({frames[0]}-{frames[-1]}); pick a plate frame")
-        span(d.shot_frames, frames)
+        span(d.shot_frames, frames, "diffusion.shot_frames")
         cls._installed(spec)
+
+    @classmethod
+    def effective(cls, spec):
+        """The model's recommended settings (its manifest) in the fields the spec leaves
+        unset, as the engine applies them when it loads the model."""
+        settings, rec = recommended(spec.diffusion,
+                                    read_manifest(spec.engine.model or SHIPPED))
+        if not rec:
+            return spec, settings_from(spec)
+        return spec.model_copy(update={"diffusion": settings}), settings_from(spec, rec)
 
     @classmethod
     def check_split(cls, spec, name: str) -> None:
@@ -94,7 +106,7 @@ class DiffusionEngine(ShotEngine):
     @staticmethod
     def _installed(spec) -> None:
         """torch and the model folder are there."""
-        lacking = [m for m in NEEDS if not _importable(m)]
+        lacking = [m for m in NEEDS if not importable(m)]
         if lacking:
             raise ModelError(f"engine 'diffusion' needs {', '.join(lacking)} (not installed); "
                              "install them with: python3 install.py setup --torch cpu (or cuda)")
@@ -209,7 +221,7 @@ class DiffusionEngine(ShotEngine):
                                   decode_chunk=s.decode_chunk, init=init,
                                   init_strength=s.init_strength, spatial=spatial,
                                   callback=step, cancel=cancel,
-                                  span=span(s.shot_frames, order)).frames
+                                  span=span(s.shot_frames, order, "diffusion.shot_frames")).frames
                 break
             except Interrupted as exc:
                 raise JobCancelled(str(exc)) from None

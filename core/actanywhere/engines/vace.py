@@ -25,45 +25,31 @@ noise it has in the whole shot. The frames back at plate size are as the diffusi
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 
 import cv2
 import numpy as np
 
-from ..errors import JobCancelled, ModelError, SpecError
-from ..media import frames as frames_mod
+from ..errors import JobCancelled, ModelError
 from ..media.color import ColorContext
 from ..model import modelspace, windows
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from . import detail
-from .base import EngineInput, EngineOutput, ShotEngine, settings_from, subject_of
+from .base import (
+    EngineInput,
+    EngineOutput,
+    ShotEngine,
+    importable,
+    settings_from,
+    span,
+    subject_of,
+)
 
 NEEDS = ("torch", "diffusers", "transformers", "ftfy")
 MULTIPLE = 16  # the VAE's stride (8) times the transformer's patch (2)
 NATIVE = 480  # the model frame's short side when the folder does not say
 COLOR_GAIN = (0.5, 2.0)  # a window's colour match never scales a channel beyond these
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def span(shot_frames: str | None, frames: list[int]) -> tuple[int, int]:
-    """(first, total): where this job's frames start in the whole shot, and its length."""
-    if shot_frames is None:
-        return 0, len(frames)
-    whole = frames_mod.parse_frames(shot_frames)
-    first = whole.index(frames[0]) if frames and frames[0] in whole else -1
-    if first < 0 or whole[first : first + len(frames)] != list(frames):
-        raise SpecError(f"vace.shot_frames {shot_frames}: this job's frames "
-                        f"{frames_mod.compact(list(frames))} are not a run of them; give the "
-                        "whole shot's range")
-    return first, len(whole)
 
 
 def window_length(frames: int, most: int) -> int:
@@ -102,7 +88,7 @@ class VaceEngine(ShotEngine):
 
     @classmethod
     def check(cls, spec, frames: list[int]) -> None:
-        span(spec.vace.shot_frames, frames)
+        span(spec.vace.shot_frames, frames, "vace.shot_frames")
         cls._installed(spec)
         from ..model.vace import folder as vace_folder
 
@@ -146,7 +132,7 @@ class VaceEngine(ShotEngine):
 
     @staticmethod
     def _installed(spec) -> None:
-        lacking = [m for m in NEEDS if not _importable(m)]
+        lacking = [m for m in NEEDS if not importable(m)]
         if lacking:
             raise ModelError(f"engine 'vace' needs {', '.join(lacking)} (not installed); "
                              "install them with: python3 install.py setup --torch cuda")
@@ -286,7 +272,7 @@ class VaceEngine(ShotEngine):
 
         s = self.settings
         order = sorted(self.seg)
-        first, total = span(s.shot_frames, order)
+        first, total = span(s.shot_frames, order, "vace.shot_frames") or (0, len(order))
         length = window_length(total, s.frames_per_window)
         prompts = self._prompts()
         if self.device.type == "cuda":

@@ -8,10 +8,12 @@ folders are reserved at export (``<output>/<shot>/take_NNN/`` made exclusively, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -19,7 +21,7 @@ import yaml
 from .. import catalog, engines
 from ..api.atomic import write_json as atomic_json
 from ..api.atomic import write_text as atomic_text
-from ..api.takes import Take, Takes
+from ..api.takes import TAKE_FILE, Take, Takes
 from ..errors import OutputError, SpecError
 from ..media import frames as frames_mod
 from ..shot.plan import spec_inputs
@@ -83,51 +85,66 @@ def export(shots: list[ShotSpec], wedge_items: list[str], folder: str, output_ro
     folder, output_root = os.path.abspath(folder), os.path.abspath(output_root)
     _refuse_inputs_in(folder, [*(spec_files or []), *(p for s in shots for p in
                                                          spec_inputs(s))])
-    specs_dir = os.path.join(folder, SPECS_DIR)
-    replaced = _replace_previous(folder)
+    previous = _previous_takes(folder)
+    made = Made()
     try:
-        os.makedirs(specs_dir, exist_ok=True)
-        os.makedirs(output_root, exist_ok=True)
+        done = _write(made, takes, folder, output_root, name, chunk, gpu_memory_gib,
+                      os_family, command or _command(), split, split_overlap, fmt)
+    except BaseException:
+        made.undo()  # a refused or failed export leaves nothing of its own behind
+        raise
+    done.replaced = _replace_previous(folder, previous)
+    return done
+
+
+def _write(made: Made, takes: list[wedge.Take], folder: str, output_root: str, name: str,
+           chunk: int, gpu_memory_gib: float | None, os_family: str, command: str,
+           split: int, split_overlap: int, fmt: str) -> Exported:
+    """The take folders reserved and the bundle's files written, each noted in ``made``."""
+    specs_dir = os.path.join(folder, SPECS_DIR)
+    try:
+        made.folder(specs_dir)
+        made.folder(output_root)
     except OSError as exc:
         raise OutputError(f"{exc.filename}: cannot make the folder ({exc.strerror}); choose "
                           "another --out / --output-root") from None
     by_shot: dict[str, list[wedge.Take]] = {}
     for take in takes:
         by_shot.setdefault(take.shot, []).append(take)
-    steps = [_reserve(shot, shot_takes, specs_dir=specs_dir, output_root=output_root,
+    steps = [_reserve(made, shot, shot_takes, specs_dir=specs_dir, output_root=output_root,
                       chunk=chunk, split=split, split_overlap=split_overlap,
                       gpu_memory_gib=gpu_memory_gib, os_family=os_family)
              for shot, shot_takes in by_shot.items()]
-    _write_manifest(folder, takes, output_root)
-    command = command or _command()
+    _write_manifest(made, folder, takes, output_root)
     if fmt == "opencue":
         from . import opencue
 
         job_path = os.path.join(folder, "job.xml")
         xml = opencue.serialize(name, steps, specs_dir, output_root, command, chunk)
-        atomic_text(job_path, xml)
+        made.write(job_path, lambda p: atomic_text(p, xml))
         return Exported(folder, job_path, None, None, takes,
                         submit="python -c \"import opencue; opencue.api.launchSpec(open("
                                f"'{job_path}').read())\"",
-                        run_locally=None, replaced=replaced)
+                        run_locally=None)
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)
     template_path = os.path.join(folder, "template.yaml")
-    atomic_text(template_path, yaml.safe_dump(tmpl, sort_keys=False, width=100))
+    made.write(template_path, lambda p: atomic_text(
+        p, yaml.safe_dump(tmpl, sort_keys=False, width=100)))
     values = {"SpecsDir": specs_dir, "OutputRoot": output_root, "ActAnywhere": command,
               **{f"Plate_{s.shot}": s.plate for s in steps}}
     params_path = os.path.join(folder, "parameter_values.yaml")
-    atomic_text(params_path, yaml.safe_dump(
+    made.write(params_path, lambda p: atomic_text(p, yaml.safe_dump(
         {"parameterValues": [{"name": k, "value": v} for k, v in values.items()]},
-        sort_keys=False))
+        sort_keys=False)))
     local_path = os.path.join(folder, "openjd_parameters.json")
-    atomic_json(local_path, values)
+    made.write(local_path, lambda p: atomic_json(p, values))
     return Exported(folder, template_path, params_path, local_path, takes,
                     submit=f"deadline bundle submit {folder}",
-                    run_locally=f"openjd run {template_path} -p file://{local_path}",
-                    replaced=replaced)
+                    run_locally=f"openjd run {template_path} -p file://{local_path}")
 
 
-def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_root: str,
+def _reserve(made: Made, shot: str, shot_takes: list[wedge.Take], *, specs_dir: str,
+             output_root: str,
              chunk: int, split: int, split_overlap: int, gpu_memory_gib: float | None,
              os_family: str) -> openjd.StepPlan:
     """One shot's step: its takes' folders reserved (``queued``), their specs written, its
@@ -143,6 +160,7 @@ def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_
     for take in shot_takes if len(parts) > 1 else []:  # before any folder is reserved
         join.check_splittable(take.spec, shot)
     reserved = Takes(os.path.join(output_root, shot))
+    made.folder(reserved.root)
     for take in shot_takes:
         # what the artist set, no more: unset fields take the model's recommended values
         data = take.spec.model_dump(mode="json", exclude_unset=True)
@@ -151,8 +169,11 @@ def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_
                 frames_mod.compact(frame_list)
             take.spec = from_dict(data)
         record = reserved.new(status="queued", label=_label(take), engine=traits.name)
+        made.reserved(record.folder)
         take.name = record.name
-        atomic_json(os.path.join(specs_dir, shot, f"{take.name}.json"), data)
+        made.folder(os.path.join(specs_dir, shot))
+        made.write(os.path.join(specs_dir, shot, f"{take.name}.json"),
+                   lambda p, d=data: atomic_json(p, d))
         record.update(spec=data, seed=catalog.seed_of(data))
     return openjd.StepPlan(
         shot=shot, plate=os.path.abspath(first.plate.path),
@@ -162,7 +183,8 @@ def _reserve(shot: str, shot_takes: list[wedge.Take], *, specs_dir: str, output_
         parts=[f"{p[0]}-{p[-1]}" for p in parts] if len(parts) > 1 else [],
         frame_range=frames_mod.compact(frame_list),
         gpu_memory_gib=gpu_memory_gib or _gpu_need(shot_takes),
-        os_family=os_family, gpu=traits.needs_gpu, warm=traits.model is not None)
+        os_family=os_family, gpu=traits.needs_gpu, warm=traits.model is not None,
+        frames=shot_takes[0].frames)
 
 
 def _gpu_need(shot_takes: list[wedge.Take]) -> float:
@@ -184,18 +206,24 @@ def _refuse_inputs_in(folder: str, inputs: list[str]) -> None:
                               "choose another --out (or move the file out of it)")
 
 
-def _replace_previous(folder: str) -> list[str]:
-    """The take folders a bundle already in ``folder`` reserved and that never started,
-    marked cancelled (a replaced bundle's takes would otherwise wait as queued forever)."""
+def _previous_takes(folder: str) -> list[str]:
+    """The take folders a bundle already in ``folder`` reserved (its ``bundle.json``)."""
     try:
         with open(os.path.join(folder, "bundle.json")) as fh:
             reserved = json.load(fh).get("takes", [])
     except (OSError, ValueError, AttributeError):
         return []
+    return [str(t) for t in reserved] if isinstance(reserved, list) else []
+
+
+def _replace_previous(folder: str, previous: list[str]) -> list[str]:
+    """Of the previous bundle's take folders, those that never started, marked cancelled (a
+    replaced bundle's takes would otherwise wait as queued forever); after the export is
+    written, so a refused one changes nothing."""
     marked = []
-    for take_dir in reserved if isinstance(reserved, list) else []:
+    for take_dir in previous:
         try:
-            record = Take.load(str(take_dir))
+            record = Take.load(take_dir)
         except (OSError, ValueError, TypeError):
             continue
         if record.status == "queued" and not record.files():
@@ -205,12 +233,57 @@ def _replace_previous(folder: str) -> list[str]:
     return marked
 
 
-def _write_manifest(folder: str, takes: list[wedge.Take], output_root: str) -> None:
+def _write_manifest(made: Made, folder: str, takes: list[wedge.Take],
+                    output_root: str) -> None:
     """``bundle.json``: the take folders this bundle reserved (a later export to the same
     folder cancels those that never ran)."""
     folders = [os.path.join(output_root, t.shot, t.name) for t in takes]
-    atomic_json(os.path.join(folder, "bundle.json"), {"output_root": output_root,
-                                                      "takes": folders})
+    made.write(os.path.join(folder, "bundle.json"),
+               lambda p: atomic_json(p, {"output_root": output_root, "takes": folders}))
+
+
+class Made:
+    """What an export made (folders, files, reserved take folders), so that a refused or
+    failed export removes exactly that: never a file or folder that was there before (a
+    previous bundle's files it writes over stay, rewritten), never a folder that holds
+    anything else."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.folders: list[str] = []
+
+    def folder(self, path: str) -> None:
+        """``path`` and any missing folder above it made, the new ones noted."""
+        missing = []
+        while not os.path.isdir(path):
+            missing.append(path)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        for new in reversed(missing):
+            os.makedirs(new, exist_ok=True)
+            self.folders.append(new)
+
+    def write(self, path: str, writer: Callable[[str], object]) -> None:
+        """``writer(path)``; the file is noted when it is new."""
+        new = not os.path.lexists(path)
+        writer(path)
+        if new:
+            self.files.append(path)
+
+    def reserved(self, take_folder: str) -> None:
+        """A take folder ``Takes.new`` made exclusively, and its record."""
+        self.folders.append(take_folder)
+        self.files.append(os.path.join(take_folder, TAKE_FILE))
+
+    def undo(self) -> None:
+        for path in reversed(self.files):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        for path in reversed(self.folders):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when empty: nothing else is ever removed
 
 
 def _label(take: wedge.Take) -> str:

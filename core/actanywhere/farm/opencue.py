@@ -53,7 +53,7 @@ def serialize(name: str, steps: list[StepPlan], specs_dir: str, output_root: str
         for take in step.takes:
             spec = os.path.join(specs_dir, step.shot, f"{take}.json")
             folder = os.path.join(output_root, step.shot, take)
-            output = os.path.join(folder, f"{step.shot}.####.exr")
+            output = os.path.join(folder, step.frames_name)
             layer_name = _safe(f"{step.shot}_{take}")
             if step.chunks:  # chunks of the frame range
                 job.add_layer(Shell(layer_name, command=_generate(

@@ -37,6 +37,11 @@ class StepPlan:
     os_family: str = "linux"
     gpu: bool = False  # the engine wants a GPU host
     warm: bool = False  # the engine loads a model: takes run in a warm worker per session
+    frames: str = ""  # the takes' frames' file name (default ``<shot>.####.exr``)
+
+    @property
+    def frames_name(self) -> str:
+        return self.frames or f"{self.shot}.####.exr"
 
 
 def _param(shot: str) -> str:
@@ -77,7 +82,7 @@ def _join(step: StepPlan) -> dict[str, Any]:
     args = ["farm", "join", "--spec",
             "{{Param.SpecsDir}}/" + step.shot + "/{{Task.Param.Take}}.json",
             "--parts-dir", _output(step) + "/parts", "--stem", step.shot,
-            "--output", _output(step) + "/" + step.shot + ".####.exr", "--progress", "openjd"]
+            "--output", _output(step) + "/" + step.frames_name, "--progress", "openjd"]
     for part in step.parts:
         args += ["--part", part]
     return {
@@ -107,11 +112,13 @@ def _step(step: StepPlan) -> dict[str, Any]:
         {"name": "Background", "type": "PATH", "range": step.backgrounds},
     ]
     combination = "(Take, Background)"
-    folder = _output(step) + ("/parts/{{Task.Param.Part}}" if step.parts else "")
+    # a part's frames are the join's input: named after the shot (``farm join --stem``)
+    output = _output(step) + ("/parts/{{Task.Param.Part}}/" + step.shot + ".####.exr"
+                              if step.parts else "/" + step.frames_name)
     args = ["generate", "--spec", "{{Param.SpecsDir}}/" + step.shot + "/{{Task.Param.Take}}.json",
             "--plate", "{{Param." + _param(step.shot) + "}}",
             "--background", "{{Task.Param.Background}}",
-            "--output", folder + "/" + step.shot + ".####.exr",
+            "--output", output,
             "--existing", "skip", "--progress", "openjd"]
     if step.parts:  # a part's frames only; the take's proxies and record are the join's
         task_params.append({"name": "Part", "type": "STRING", "range": step.parts})

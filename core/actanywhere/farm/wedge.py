@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpecError
+from ..media import frames as frames_mod
 from ..spec import ShotSpec, from_dict
 
 
@@ -21,6 +22,7 @@ class Take:
     name: str
     spec: ShotSpec
     values: dict[str, Any]
+    frames: str = ""  # the take's frames' file name, e.g. sh010_comp.####.exr (``names``)
 
 
 def parse(items: list[str]) -> dict[str, list[Any]]:
@@ -45,18 +47,43 @@ def _value(text: str) -> Any:
 
 
 GENERIC = {"plate", "plates", "img", "images", "exr", "frames", "src", "source", "input", ""}
+#: output file names that name no shot (then the plate's name is used)
+GENERIC_OUTPUT = GENERIC | {"out", "output", "outputs", "comp", "comps", "render", "renders",
+                            "result", "results", "beauty"}
+
+
+def names(spec: ShotSpec, used: set[str]) -> tuple[str, str]:
+    """(the shot's step-safe name, unique among ``used``; its takes' frames' file name).
+    Both follow ``output.path``'s file name (``sh010_comp`` and ``sh010_comp.####.exr`` of
+    out/sh010_comp.####.exr), unless its stem is generic (comp, out, render...) or a single
+    character: then the shot is named after the plate (``shot_name``) and so are its frames
+    (``sh010.####.exr``). docs/farm.md."""
+    try:
+        name = os.path.basename(frames_mod.template(spec.output.path))
+    except SpecError:
+        name = ""
+    stem = name.split("#", 1)[0].rstrip("._- ")
+    if len(stem) < 2 or stem.lower() in GENERIC_OUTPUT:
+        shot = shot_name(spec, used)
+        return shot, f"{shot}.####.exr"
+    return _unique(stem, used), re.sub(r"[^A-Za-z0-9_.#-]", "_", name)
 
 
 def shot_name(spec: ShotSpec, used: set[str]) -> str:
-    """A step-safe name for a shot (unique among ``used``): the plate file's stem, or the
-    nearest folder above it, skipping generic names (``sh010`` of sh010/plate/plate.####.exr)."""
+    """A step-safe name for a shot (unique among ``used``) from its plate: the plate file's
+    stem, or the nearest folder above it, skipping generic names (``sh010`` of
+    sh010/plate/plate.####.exr)."""
     path = os.path.abspath(spec.plate.path)
     candidates = [re.split(r"[.#%@$]", os.path.basename(path))[0]]
     folder = os.path.dirname(path)
     for _ in range(3):
         candidates.append(os.path.basename(folder))
         folder = os.path.dirname(folder)
-    stem = next((c for c in candidates if c.lower() not in GENERIC), "shot")
+    return _unique(next((c for c in candidates if c.lower() not in GENERIC), "shot"), used)
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    """``stem`` made step-safe (letters, digits, _; 40 at most), ``_2``... when used."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem)[:40] or "shot"
     base, n = name, 2
     while name in used:
@@ -73,7 +100,7 @@ def expand(shots: list[ShotSpec], wedge: dict[str, list[Any]]) -> list[Take]:
     used: set[str] = set()
     takes: list[Take] = []
     for spec in shots:
-        shot = shot_name(spec, used)
+        shot, frames = names(spec, used)
         for i, combo in enumerate(combos, start=1):
             # unset fields stay unset: the model's recommended settings fill them at run time
             data = copy.deepcopy(spec.model_dump(mode="json", exclude_unset=True))
@@ -85,7 +112,7 @@ def expand(shots: list[ShotSpec], wedge: dict[str, list[Any]]) -> list[Take]:
             except SpecError as exc:
                 raise SpecError(f"--wedge {', '.join(f'{k}={v}' for k, v in values.items())}: "
                                 f"{exc}") from None
-            takes.append(Take(shot, f"take_{i:03d}", take_spec, values))
+            takes.append(Take(shot, f"take_{i:03d}", take_spec, values, frames))
     return takes
 
 

@@ -22,8 +22,12 @@ def plate_channel(img: Image, channel: str) -> np.ndarray:
 def matte_image(path: str, ref: ImageInfo, channel: str | None,
                 warn: Callable[[str], None] = lambda m: None) -> np.ndarray:
     """The matte in an image file: ``channel``, else A, Y, its only channel, or R of a gray
-    RGB painting."""
-    img = imageio.read(path)
+    RGB painting. A stereo matte file gives the plate's view (a mono one serves either)."""
+    views = imageio.probe(path).views if ref.view else ()
+    if views and ref.view not in views:
+        raise InputError(f"{path}: the matte file has views {', '.join(views)}, not the "
+                         f"plate's view {ref.view!r}; render the matte for that view")
+    img = imageio.read(path, view=ref.view if views else None)
     imageio.same_size(img.info, ref, "matte")
     if img.nonfinite:
         warn(f"{path}: {img.nonfinite} NaN/Inf value(s) replaced in the matte")

@@ -1,5 +1,6 @@
 """Image files through OpenImageIO: read into the display window, select channels by name,
-views and parts, damaged-file checks (writing: ``imagewrite``).
+views and parts, damaged-file checks (``exrcheck``; writing: ``imagewrite``). Luminance/chroma
+EXRs, which OpenImageIO refuses, are read as RGB by ``lumachroma``.
 
 Pixels are float32 arrays of shape (height, width, channels) covering the *display* window;
 data-window pixels outside it are cropped, display pixels outside the data window are zero.
@@ -8,7 +9,6 @@ data-window pixels outside it are cropped, display pixels outside the data windo
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,8 +16,10 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import InputError
+from . import lumachroma
+from .exrcheck import EXR_MAGIC, incomplete
+from .exrcheck import check_whole as check_whole  # re-exported: shot.plate asks it
 
-EXR_MAGIC = b"\x76\x2f\x31\x01"
 HALF_MAX = 65504.0
 # Attributes that describe the file's structure, not the picture: never carried to outputs.
 _STRUCTURAL_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "jpeg:", "png:", "ICCProfile")
@@ -77,7 +79,10 @@ class ImageInfo:
     parts: tuple[Part, ...] = ()
     #: channel name as used here -> name in the file (differs for a view's channels)
     file_channels: dict[str, str] = field(default_factory=dict)
-    subimage: int = 0
+    subimage: int = 0  # the part this info describes (windows, metadata): the colour's
+    #: channel name as used here -> the part holding it (a view's parts are merged; a name
+    #: two parts share is ``<part name>.<channel>`` in the later one)
+    channel_parts: dict[str, int] = field(default_factory=dict)
 
     def layout(self) -> dict[str, str]:
         """Views, parts and layers, for ``info`` (empty values when there are none)."""
@@ -158,10 +163,7 @@ def _open(path: str) -> oiio.ImageInput:
         with open(path, "rb") as fh:
             magic = fh.read(4)
         if "Subsampled channels are not supported" in reason:
-            raise InputError(
-                f"{path}: luminance/chroma EXR (subsampled RY/BY channels), which OpenImageIO "
-                "cannot decode; the file is not damaged: re-save it as RGB (e.g. Nuke Read + "
-                "Write, or OpenEXR's RgbaInputFile) and use that")
+            raise lumachroma.Subsampled(path)
         if magic == EXR_MAGIC:
             reason = "damaged EXR header"
         elif "could not find a format reader" in reason:
@@ -176,67 +178,6 @@ def _opened_with_error(inp: oiio.ImageInput) -> str:
     return library_error(inp.geterror)
 
 
-#: scanlines per chunk by EXR compression id (none, rle, zips, zip, piz, pxr24, b44, b44a,
-#: dwaa, dwab)
-_LINES_PER_CHUNK = (1, 1, 1, 16, 32, 16, 32, 32, 32, 256)
-
-
-def incomplete(path: str) -> str | None:
-    """Why the file at ``path`` is not a whole image (0 bytes; for a single-part EXR, a chunk
-    table or last chunk that runs past the end of the file, or holes in its chunk table, as
-    an interrupted render leaves), or None when nothing is seen wrong. Reads the header and
-    the chunk table only, not the pixels."""
-    size = os.path.getsize(path)
-    if size == 0:
-        return "0-byte file (an interrupted render or copy?)"
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-        if head[:4] != EXR_MAGIC or len(head) < 9:
-            return None
-        flags = struct.unpack("<i", head[4:8])[0]
-        if flags & 0x1800:  # multi-part or deep: not checked here
-            return None
-        tiled, pos, attrs = bool(flags & 0x200), 8, {}
-        try:
-            while head[pos] != 0:
-                name_end = head.index(b"\0", pos)
-                type_end = head.index(b"\0", name_end + 1)
-                n = struct.unpack("<i", head[type_end + 1 : type_end + 5])[0]
-                attrs[head[pos:name_end]] = head[type_end + 5 : type_end + 5 + n]
-                pos = type_end + 5 + n
-            pos += 1
-            if b"chunkCount" in attrs:
-                count = struct.unpack("<i", attrs[b"chunkCount"])[0]
-            elif tiled:
-                return None
-            else:
-                _, y0, _, y1 = struct.unpack("<4i", attrs[b"dataWindow"])
-                count = -(-(y1 - y0 + 1) // _LINES_PER_CHUNK[attrs[b"compression"][0]])
-        except (IndexError, ValueError, KeyError, struct.error):
-            return None  # OpenImageIO judges headers it cannot parse
-        if count <= 0:
-            return None
-        table_end = pos + 8 * count
-        if table_end > size:
-            return f"truncated ({size} bytes; its chunk table alone needs {table_end})"
-        fh.seek(pos)
-        offsets = struct.unpack(f"<{count}Q", fh.read(8 * count))
-        if any(o < table_end for o in offsets):
-            return "incomplete (holes in its chunk table: the render did not finish)"
-        last = max(offsets)
-        chunk_head = 20 if tiled else 8  # tile x, y, level x, y + size; or y + size
-        if last + chunk_head > size:
-            return f"truncated ({size} bytes; its last chunk starts at {last})"
-        fh.seek(last)
-        raw = fh.read(chunk_head)
-        if len(raw) < chunk_head:
-            return f"truncated ({size} bytes; its last chunk starts at {last})"
-        end = last + chunk_head + struct.unpack("<i", raw[-4:])[0]
-        if end > size:
-            return f"truncated ({size} bytes; its last chunk ends at {end})"
-    return None
-
-
 def same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
     """``info`` (a plate frame, a matte) has the reference frame's display window size."""
     if (info.display.width, info.display.height) != (ref.display.width, ref.display.height):
@@ -244,15 +185,6 @@ def same_size(info: ImageInfo, ref: ImageInfo, what: str) -> None:
             f"{info.path}: {what} display window {info.display.width}x{info.display.height} "
             f"differs from the plate's {ref.display.width}x{ref.display.height} ({ref.path}); "
             "all frames must share one size")
-
-
-def check_whole(path: str) -> None:
-    """A one-line InputError when ``path`` is missing, empty or visibly truncated."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: file not found; check the path and frame number")
-    why = incomplete(path)
-    if why:
-        raise InputError(f"{path}: {why}; re-render or replace this frame")
 
 
 def _metadata(spec: oiio.ImageSpec) -> dict[str, object]:
@@ -301,30 +233,52 @@ def split_view(name: str, views: Sequence[str]) -> tuple[str, str]:
     return "", name
 
 
+def _merge(group: Sequence[Part]) -> tuple[int, dict[str, str], dict[str, int]]:
+    """The parts of one view (or of a file without views) as one image: the part holding the
+    colour (R or Y, else the first), {name here: name in the file} with that part's channels
+    first, {name here: part}; a name an earlier part has is ``<part>.<channel>`` in a later
+    one."""
+    main = next((p for p in group if {"R", "Y"} & set(p.channels)), group[0])
+    names: dict[str, str] = {}
+    where: dict[str, int] = {}
+    for p in [main, *(p for p in group if p is not main)]:
+        for c in p.channels:
+            key = c if c not in names else f"{p.name}.{c}"
+            if key not in names:
+                names[key], where[key] = c, p.index
+    return main.index, names, where
+
+
 def _info(path: str, inp: oiio.ImageInput, view: str | None = None) -> ImageInfo:
-    """The file's description; for a multi-view file, of ``view`` (default: the hero)."""
+    """The file's description; for a multi-view file, of ``view`` (default: the hero): its
+    channels from every part of that view (of a multi-part file without views: every part)."""
     parts = _parts(inp)
     spec = inp.spec()
     multi = spec.getattribute("multiView")
     views = tuple(multi) if isinstance(multi, tuple) and multi else tuple(dict.fromkeys(
         p.view for p in parts if p.view))
-    index, chosen, names = 0, "", {c: c for c in spec.channelnames}
+    chosen, index, names = "", 0, {c: c for c in spec.channelnames}
+    group = list(parts) if inp.format_name() == "openexr" else parts[:1]  # not TIFF pages
     if views:
         chosen = view or views[0]
         if chosen not in views:
             raise InputError(f"{path}: no view {chosen!r}; it has views {', '.join(views)}; "
                              "set plate.view to one of them")
         if len(parts) > 1 and any(p.view for p in parts):
-            index = next(p.index for p in parts if p.view == chosen or (
-                not p.view and chosen == views[0]))
-            inp.seek_subimage(index, 0)
-            spec = inp.spec()
-            names = {c: c for c in spec.channelnames}
+            group = [p for p in parts if p.view == chosen or (not p.view and chosen == views[0])]
         else:
-            names = view_channels(spec.channelnames, views, chosen)
+            names, group = view_channels(spec.channelnames, views, chosen), []
     elif view:
         raise InputError(f"{path}: has no views (not a stereo/multi-view file); remove "
                          f"plate.view {view!r}")
+    if len(group) > 1:
+        index, names, where = _merge(group)
+    else:
+        if group:
+            index, names = group[0].index, {c: c for c in group[0].channels}
+        where = dict.fromkeys(names, index)
+    inp.seek_subimage(index, 0)
+    spec = inp.spec()
     return ImageInfo(
         path=path,
         display=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
@@ -340,17 +294,82 @@ def _info(path: str, inp: oiio.ImageInput, view: str | None = None) -> ImageInfo
         parts=parts,
         file_channels=names,
         subimage=index,
+        channel_parts=where,
     )
+
+
+def part_layer(info: ImageInfo, part: int) -> str | None:
+    """The layer to ask for the colour of part ``part`` in ``info`` (of that part's view), or
+    None when the part holds no R or Y channel."""
+    for name, at in info.channel_parts.items():
+        if at == part and info.file_channels[name].rsplit(".", 1)[-1] in ("R", "Y"):
+            return name.rsplit(".", 1)[0] if "." in name else ""
+    return None
+
+
+def _luma_chroma(path: str, view: str | None, pixels: bool) -> tuple[ImageInfo, np.ndarray]:
+    """A luminance/chroma EXR (``lumachroma``): its info and RGB pixels in the data window."""
+    if view:
+        raise InputError(f"{path}: has no views (not a stereo/multi-view file); remove "
+                         f"plate.view {view!r}")
+    try:
+        got = lumachroma.decode(path, pixels)
+    except lumachroma.Unsupported as exc:
+        raise InputError(f"{path}: luminance/chroma EXR ({exc}), which cannot be read here; "
+                         "re-save it as RGB (e.g. Nuke Read + Write) and use that") from None
+    except (lumachroma.Corrupt, OSError) as exc:
+        raise InputError(f"{path}: cannot read pixels ({first_line(str(exc))}); the file is "
+                         "damaged or truncated, re-render or replace it") from None
+    names = {c: c for c in got.channels}
+    info = ImageInfo(path=path, display=Window(*got.display), data=Window(*got.data),
+                     channels=got.channels, pixel_format=got.pixel_format,
+                     pixel_aspect=float(got.metadata.get("PixelAspectRatio", 1.0)),  # type: ignore
+                     file_format="openexr", metadata={
+                         k: Attr(*v) if isinstance(v, tuple) else v
+                         for k, v in got.metadata.items()},
+                     parts=(Part(0, "", "", got.channels),), file_channels=names,
+                     channel_parts=dict.fromkeys(names, 0))
+    return info, got.pixels if got.pixels is not None else np.zeros((0, 0, 0), np.float32)
 
 
 def probe(path: str, view: str | None = None) -> ImageInfo:
     """Header information of an image file (of ``view`` in a multi-view file)."""
-    inp = _open(path)
+    try:
+        inp = _open(path)
+    except lumachroma.Subsampled:
+        return _luma_chroma(path, view, pixels=False)[0]
     try:
         _opened_with_error(inp)  # a header problem shows when the pixels are read
         return _info(path, inp, view)
     finally:
         inp.close()
+
+
+def _part(path: str, inp: oiio.ImageInput, index: int, opened: str
+          ) -> tuple[np.ndarray, list[str], Window]:
+    """One part's pixels (its data window), channel names and data window."""
+    inp.seek_subimage(index, 0)
+    spec = inp.spec()
+    if spec.deep:
+        raise InputError(f"{path}: deep image; flatten it (Nuke DeepToImage) before using it")
+    data = inp.read_image(index, 0, 0, spec.nchannels, "float")
+    err = opened or library_error(inp.geterror)
+    if data is None or err:
+        raise InputError(
+            f"{path}: cannot read pixels ({first_line(err or 'no data')}); the file is "
+            "damaged or truncated, re-render or replace it"
+        )
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    return data, list(spec.channelnames), Window(spec.x, spec.y, spec.width, spec.height)
+
+
+def _wanted(info: ImageInfo, channels: Sequence[str] | None) -> list[str]:
+    wanted = list(channels) if channels is not None else list(info.channels)
+    missing = [c for c in wanted if c not in info.channels]
+    if missing:
+        raise InputError(f"{info.path}: no channel(s) {', '.join(missing)}; it has "
+                         f"{', '.join(info.channels)}; choose channels that exist")
+    return wanted
 
 
 def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
@@ -363,36 +382,33 @@ def read(path: str, channels: Sequence[str] | None = None, clean: bool = True,
     output; otherwise non-finite values are kept (the caller repairs them). Either way
     ``Image.nonfinite`` counts them.
     """
-    inp = _open(path)
-    opened = _opened_with_error(inp)
     try:
-        info = _info(path, inp, view)
-        spec = inp.spec()
-        if spec.deep:
-            raise InputError(f"{path}: deep image; flatten it (Nuke DeepToImage) before using it")
-        if channels is not None:
-            missing = [c for c in channels if c not in info.channels]
-            if missing:
-                raise InputError(
-                    f"{path}: no channel(s) {', '.join(missing)}; it has "
-                    f"{', '.join(info.channels)}; choose channels that exist"
-                )
-        data = inp.read_image(info.subimage, 0, 0, spec.nchannels, "float")
-        err = opened or library_error(inp.geterror)
-        if data is None or err:
-            raise InputError(
-                f"{path}: cannot read pixels ({first_line(err or 'no data')}); the file is "
-                "damaged or truncated, re-render or replace it"
-            )
-    finally:
-        inp.close()
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    in_file = list(spec.channelnames)
-    wanted = list(channels) if channels is not None else list(info.channels)
-    if wanted != in_file:
-        data = data[..., [in_file.index(info.file_channels[c]) for c in wanted]]
-        info.channels = tuple(wanted)
-    pixels = _to_display(data, info.data, info.display)
+        inp = _open(path)
+    except lumachroma.Subsampled:
+        info, data = _luma_chroma(path, view, pixels=True)
+        wanted = _wanted(info, channels)
+        read_parts = {0: (data, list(info.channels), info.data)}
+    else:
+        opened = _opened_with_error(inp)
+        try:
+            info = _info(path, inp, view)
+            wanted = _wanted(info, channels)
+            read_parts = {i: _part(path, inp, i, opened)
+                          for i in dict.fromkeys(info.channel_parts[c] for c in wanted)}
+        finally:
+            inp.close()
+    layers = []
+    for i, (data, in_file, window) in read_parts.items():
+        mine = [c for c in wanted if info.channel_parts[c] == i]
+        if [info.file_channels[c] for c in mine] != in_file:
+            data = data[..., [in_file.index(info.file_channels[c]) for c in mine]]
+        layers.append((mine, _to_display(data, window, info.display)))
+    if len(layers) == 1 and layers[0][0] == wanted:
+        pixels = layers[0][1]
+    else:
+        found = {c: (px, k) for names, px in layers for k, c in enumerate(names)}
+        pixels = np.stack([found[c][0][..., found[c][1]] for c in wanted], -1)
+    info.channels = tuple(wanted)
     bad = ~np.isfinite(pixels)
     count = int(bad.sum())
     if count and clean:

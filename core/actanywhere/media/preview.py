@@ -15,8 +15,9 @@ from .color import ColorContext
 
 
 def thumbnail(linear_rgb: np.ndarray, color: ColorContext, width: int) -> np.ndarray:
-    """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]."""
-    return color.to_model(raster.shrink(linear_rgb, width))
+    """A small sRGB-encoded (display) copy of a linear working-space image, values in [0, 1]
+    (any channel layout: its first three channels, or its first repeated)."""
+    return color.to_model(raster.rgb3(raster.shrink(raster.rgb3(linear_rgb), width)))
 
 
 def contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], gap: int = 4) -> None:

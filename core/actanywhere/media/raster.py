@@ -134,6 +134,14 @@ def shrink(a: np.ndarray, width: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
 
 
+def rgb3(a: np.ndarray) -> np.ndarray:
+    """Three colour channels of ``a`` (H, W[, C]): its first three (a view), or its first
+    channel repeated (a luminance image, or one with only luminance and alpha)."""
+    if a.ndim == 2:
+        a = a[..., None]
+    return a[..., :3] if a.shape[2] >= 3 else np.repeat(a[..., :1], 3, axis=2)
+
+
 def spread(items: list, count: int) -> list:
     """``count`` items evenly spaced from first to last (all of them when fewer)."""
     if len(items) <= count:
@@ -212,43 +220,52 @@ def _box3(a: np.ndarray) -> np.ndarray:
 
 def soft_shadow(matte: np.ndarray, offset_px: tuple[float, float], radius_px: float,
                 reach_px: float | None = None) -> np.ndarray:
-    """A contact shadow (H, W) in [0, 1] pooled on the ground line under ``matte``.
+    """A contact shadow (H, W) in [0, 1], darkest (1) where the subject touches the ground.
 
-    The ground line is the subject's lowest row (matte > 0.5) moved by ``offset_px``. The
-    shadow's horizontal profile is where the subject is within ``reach_px`` (default 4 x
-    radius) of the ground, weighted toward it (feet, not the body), blurred by ``radius_px``;
-    vertically it is a Gaussian around the ground line. Its peak is 1, so the engine's opacity
-    setting means what it says. One outer product: cheap at 2K.
+    The contact line runs through the subject's lowest points: in each column, the lowest
+    matte pixel (> 0.5) within ``reach_px`` (default 4 x radius) of the subject's lowest row,
+    drawn straight across the columns between (under both feet, not one ground line).
+    Along the ground the shadow is where the subject is near that row (weighted toward it:
+    feet, not a hand held low), blurred by ``radius_px``; from the contact line it fades
+    toward ``offset_px``: down the frame over radius x 0.6 + y (up over radius x 0.3; a
+    negative y swaps them: a light in front of the subject), leaning x pixels sideways by
+    the end of the fade. Its peak is 1 at the contact, so the engine's opacity means what it
+    says; only the rows it reaches are computed.
     """
-    h = matte.shape[0]
+    h, w = matte.shape
     rows = np.nonzero(matte.max(axis=1) > 0.5)[0]
     if rows.size == 0:
         return np.zeros_like(matte)
     ground = int(rows[-1])
-    reach = reach_px or 4.0 * radius_px
-    top = max(0, int(ground - reach))
+    top = max(0, int(ground - (reach_px or 4.0 * radius_px)))
     band = matte[top : ground + 1]
+    solid = band > 0.5
+    cols = np.nonzero(solid.any(axis=0))[0]
+    lowest = ground - np.argmax(solid[::-1], axis=0)
+    contact = np.interp(np.arange(w), cols, lowest[cols]).astype(np.float32)
     closeness = np.linspace(0.2, 1.0, band.shape[0], dtype=np.float32)[:, None]
-    profile = (band * closeness).max(axis=0)
-    profile = _gaussian1d(_shift1d(profile, round(offset_px[0])), max(radius_px, 0.5))
+    profile = _gaussian1d((band * closeness).max(axis=0), max(radius_px, 0.5))
     peak = float(profile.max())
     if peak <= 1e-6:
         return np.zeros_like(matte)
     profile /= peak
-    yy = np.arange(h, dtype=np.float32)
-    sigma_y = max(radius_px * 0.6, 0.5)
-    vertical = np.exp(-0.5 * ((yy - (ground + offset_px[1])) / sigma_y) ** 2)
-    return np.clip(vertical[:, None] * profile[None, :], 0.0, 1.0).astype(np.float32)
-
-
-def _shift1d(a: np.ndarray, dx: int) -> np.ndarray:
-    out = np.zeros_like(a)
-    if abs(dx) >= len(a):
-        return out
-    if dx >= 0:
-        out[dx:] = a[: len(a) - dx]
+    ox, oy = offset_px
+    sign = -1.0 if oy < 0 else 1.0
+    ahead = max(radius_px * 0.6 + abs(oy), 0.5)  # the fade toward the offset
+    behind = max(radius_px * 0.3, 0.5)
+    lo = max(0, int(contact.min() - 3 * (behind if sign > 0 else ahead)))
+    hi = min(h, int(contact.max() + 3 * (ahead if sign > 0 else behind)) + 2)
+    along = (np.arange(lo, hi, dtype=np.float32)[:, None] - contact[None, :]) * sign
+    fade = np.exp(-0.5 * (along / np.where(along >= 0, ahead, behind)) ** 2)
+    if ox:
+        lean = ox * np.clip(along / max(abs(oy), radius_px, 1.0), 0.0, 1.0)
+        xs = np.arange(w, dtype=np.float32)
+        ground_row = np.interp((xs[None, :] - lean).ravel(), xs, profile, left=0.0,
+                               right=0.0).reshape(along.shape)
     else:
-        out[:dx] = a[-dx:]
+        ground_row = np.broadcast_to(profile[None, :], along.shape)
+    out = np.zeros_like(matte, dtype=np.float32)
+    out[lo:hi] = np.clip(fade * ground_row, 0.0, 1.0)
     return out
 
 

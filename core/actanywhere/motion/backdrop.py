@@ -45,7 +45,7 @@ class Backdrop:
             self.still = raster.fit(image, width, height, fit, pixel_aspect, source_aspect)
             return
         inverses = {f: np.linalg.inv(h) for f, h in motion.frames.items()}
-        x0, y0, x1, y1, outside = self._region(inverses)
+        x0, y0, x1, y1, outside = _region(inverses, width, height)
         # how much each frame magnifies the reference around its centre; the canvas is made at
         # the finest scale a frame needs
         zooms = {f: _scale(h, (width / 2, height / 2)) for f, h in motion.frames.items()}
@@ -80,29 +80,6 @@ class Backdrop:
                 f"{MAX_REGION:g}x the frame (near the horizon); their edges repeat the "
                 "background's border: check the motion")
 
-    def _region(self, inverses: dict[int, np.ndarray]
-                ) -> tuple[float, float, float, float, list[int]]:
-        """The reference-frame box every frame shows (clipped), and the frames clipped."""
-        w, h = self.width, self.height
-        corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
-        lo = np.array([-0.5, -0.5]) - (MAX_REGION - 1) / 2 * np.array([w, h])
-        hi = np.array([w - 0.5, h - 0.5]) + (MAX_REGION - 1) / 2 * np.array([w, h])
-        box_lo, box_hi = corners[0].copy(), corners[2].copy()
-        outside = []
-        for f, inv in inverses.items():
-            ph = np.c_[corners, np.ones(4)] @ inv.T
-            if np.any(ph[:, 2] <= 1e-9):
-                outside.append(f)
-                box_lo, box_hi = lo, hi
-                continue
-            pts = ph[:, :2] / ph[:, 2:]
-            if np.any(pts < lo) or np.any(pts > hi):
-                outside.append(f)
-            box_lo = np.minimum(box_lo, np.maximum(pts.min(0), lo))
-            box_hi = np.maximum(box_hi, np.minimum(pts.max(0), hi))
-        # as pixel-edge coordinates: (x0, y0) is the left/top edge of the region
-        return box_lo[0] + 0.5, box_lo[1] + 0.5, box_hi[0] + 0.5, box_hi[1] + 0.5, outside
-
     @property
     def moving(self) -> bool:
         """Whether any frame differs from ``still``."""
@@ -134,6 +111,41 @@ class Backdrop:
         hi = cv2.warpPerspective(hi, m, size, flags=cv2.INTER_LINEAR | inv,
                                  borderMode=cv2.BORDER_REPLICATE)
         return np.clip(sharp, lo, hi)
+
+
+def enlargement(motion: Motion) -> float:
+    """How much ``motion`` enlarges a background of the plate's own size and shape (fit
+    ``cover``) at most: the push-in times how far the region the frames show reaches past the
+    frame. ``Backdrop`` warns past ``SOFT``; a larger background image needs less."""
+    if all(_identity(h) for h in motion.frames.values()):
+        return 1.0
+    w, h = motion.width, motion.height
+    x0, y0, x1, y1, _ = _region({f: np.linalg.inv(m) for f, m in motion.frames.items()}, w, h)
+    zoom = max(_scale(m, (w / 2, h / 2)) for m in motion.frames.values())
+    return max(1.0, zoom) * max((x1 - x0) / w, (y1 - y0) / h)
+
+
+def _region(inverses: dict[int, np.ndarray], w: int, h: int
+            ) -> tuple[float, float, float, float, list[int]]:
+    """The reference-frame box every frame shows (clipped), and the frames clipped."""
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+    lo = np.array([-0.5, -0.5]) - (MAX_REGION - 1) / 2 * np.array([w, h])
+    hi = np.array([w - 0.5, h - 0.5]) + (MAX_REGION - 1) / 2 * np.array([w, h])
+    box_lo, box_hi = corners[0].copy(), corners[2].copy()
+    outside = []
+    for f, inv in inverses.items():
+        ph = np.c_[corners, np.ones(4)] @ inv.T
+        if np.any(ph[:, 2] <= 1e-9):
+            outside.append(f)
+            box_lo, box_hi = lo, hi
+            continue
+        pts = ph[:, :2] / ph[:, 2:]
+        if np.any(pts < lo) or np.any(pts > hi):
+            outside.append(f)
+        box_lo = np.minimum(box_lo, np.maximum(pts.min(0), lo))
+        box_hi = np.maximum(box_hi, np.minimum(pts.max(0), hi))
+    # as pixel-edge coordinates: (x0, y0) is the left/top edge of the region
+    return box_lo[0] + 0.5, box_lo[1] + 0.5, box_hi[0] + 0.5, box_hi[1] + 0.5, outside
 
 
 def _identity(h: np.ndarray) -> bool:

@@ -2,8 +2,10 @@
 
 ``auto`` tries, in this order (docs/motion.md): ``metadata`` when the first plate frame carries
 a camera matrix; ``track`` unless the plate shows too little background texture; ``subject``
-(the subject's mattes, learned) unless no frame has a subject; else ``none`` (a static
-camera), with a note saying why.
+(the subject's mattes, learned) only when it is a sure cue: a subject that steps (not a rigid
+element, whose move in frame may be its own) and a move that enlarges a background of the
+plate's size no more than ``backdrop.SOFT``; else ``none`` (a static camera), with a one-line
+note saying why.
 The same function serves ``actanywhere motion`` and ``generate`` (``motion.*`` of the
 ShotSpec); the caller gives the frames' headers and pictures, read its own way.
 """
@@ -92,13 +94,41 @@ def estimate(settings: Settings, *, frames: list[int], width: int, height: int,
              f"{min(motion.confidence.values()):.2f})")
         return motion
     try:
-        motion = _subject(settings, width, height, pictures, note)
+        motion, doubt = _subject_auto(settings, width, height, pictures, note)
     except InputError as exc:
         note(f"{why}, nor follow the subject ({exc}); using a static camera "
              "(motion.source none)")
         return static(frames, width, height)
+    if doubt:
+        note(f"{why}, and the subject is no sure cue ({doubt}); using a static camera "
+             "(motion.source subject follows it anyway)")
+        return static(frames, width, height)
     note(f"{why}; it chose subject (learned from the subject's mattes)")
     return motion
+
+
+def _subject_auto(settings: Settings, width: int, height: int, pictures: Pictures,
+                  note: Callable[[str], None]) -> tuple[Motion, str]:
+    """``subject``'s motion, and why ``auto`` should not trust it ("" when it should): a
+    rigid subject (its silhouette does not step: the move in frame may be its own), or a move
+    that would enlarge a background of the plate's size past ``backdrop.SOFT`` (soft)."""
+    from . import subject  # torch: only when asked for
+    from .backdrop import SOFT, enlargement
+
+    frames, stack = subject.read(pictures())
+    motion = subject.from_mattes(frames, stack, width, height, subject.load(settings.weights),
+                                 note)
+    motion.frames = smooth(motion.frames, settings.smooth, motion.confidence)
+    shape = subject.articulation(stack)
+    if shape < subject.ARTICULATED:
+        return motion, (f"its silhouette hardly changes shape, {shape:.3f} where a walker's "
+                        f"is over {subject.ARTICULATED:g}: a rigid element's move in frame may "
+                        "be its own, not the camera's")
+    grow = enlargement(motion)
+    if grow > SOFT:
+        return motion, (f"its move would enlarge a background of the plate's size {grow:.2f}x, "
+                        f"past the {SOFT:g}x that looks soft")
+    return motion, ""
 
 
 def _subject(settings: Settings, width: int, height: int, pictures: Pictures,

@@ -212,13 +212,26 @@ def estimate(pictures: Iterable[tuple[int, np.ndarray, np.ndarray]], width: int,
     """The motion from (frame, rgb, matte) in order (only the mattes are used). A frame with
     no subject holds the camera over its steps (a warning names them); no subject on any
     frame is an error."""
+    frames, stack = read(pictures)
+    return from_mattes(frames, stack, width, height, net, note)
+
+
+def read(pictures: Iterable[tuple[int, np.ndarray, np.ndarray]]
+         ) -> tuple[list[int], np.ndarray]:
+    """(the frames, their mattes at the working height (T, h, w)) from (frame, rgb, matte)."""
     frames, mattes = [], []
     for f, _rgb, m in pictures:
         frames.append(f)
         mattes.append(working(m))
     if not frames:
         raise InputError("motion subject: no frames")
-    stack = np.stack(mattes)
+    return frames, np.stack(mattes)
+
+
+def from_mattes(frames: list[int], stack: np.ndarray, width: int, height: int,
+                net: SubjectNet | None = None, note: Callable[[str], None] = lambda _m: None,
+                ) -> Motion:
+    """``estimate`` on working mattes (``read``)."""
     windows = [window(m) for m in stack]
     empty = [f for f, w in zip(frames, windows, strict=True) if w is None]
     if len(empty) == len(frames):
@@ -239,3 +252,26 @@ def estimate(pictures: Iterable[tuple[int, np.ndarray, np.ndarray]], width: int,
     conf = {f: 0.0 if w is None else float(min(1.0, w[2] / 1.3 / (0.25 * WORK_HEIGHT)))
             for f, w in zip(frames, windows, strict=True)}
     return Motion("subject", width, height, frames[0], dict(zip(frames, path, strict=True)), conf)
+
+
+#: a walking subject's silhouette changes shape by more than this between frames (mean
+#: difference of its box-normalised mattes: synthetic walkers 0.07-0.18; a rigid element,
+#: moving or growing, under 0.03)
+ARTICULATED = 0.05
+
+
+def articulation(stack: np.ndarray) -> float:
+    """How much the subject's silhouette changes shape from frame to frame (working mattes):
+    the mean absolute difference of consecutive mattes, each cropped to its subject's box and
+    resized to 32x32 (so a move or a zoom alone changes nothing). The model's cue is a
+    stepping figure's planted foot; a rigid element (under ``ARTICULATED``) moves the same
+    whether the camera or the element moves, and its mattes cannot tell them apart."""
+    shapes = []
+    for m in stack:
+        ys, xs = np.nonzero(m > 0.5)
+        shapes.append(None if len(xs) < 4 else cv2.resize(
+            m[ys.min():ys.max() + 1, xs.min():xs.max() + 1], (32, 32),
+            interpolation=cv2.INTER_AREA))
+    diffs = [float(np.abs(a - b).mean()) for a, b in zip(shapes[:-1], shapes[1:], strict=True)
+             if a is not None and b is not None]
+    return float(np.mean(diffs)) if diffs else 0.0

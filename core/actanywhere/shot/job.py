@@ -23,7 +23,7 @@ from ..media.color import PRIMARIES, ColorContext
 from ..media.imageio import ImageInfo
 from ..motion import WITHOUT_PICTURES, choose
 from ..motion.backdrop import Backdrop
-from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
+from ..progress import SETTINGS, ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import ShotSpec
 from . import plan
 from .parallel import each
@@ -52,12 +52,16 @@ class JobResult:
 class _Shot:
     """Everything resolved before the first pixel is read."""
 
-    spec: ShotSpec
+    spec: ShotSpec  # as it runs: the engine's effective settings (``Engine.effective``)
     inputs: plan.Inputs
     out: plan.OutputPlan
     output_space: str
     writer: FrameWriter
     proxies: TakeProxies | None = None  # output.proxy: the take's proxies and record
+    #: where each setting of the engine's section came from: spec, model or default
+    sources: dict[str, str] = field(default_factory=dict)
+    overscan: plan.Overscan | None = None  # frames whose plate reaches beyond the display
+    wide: plan.WideBackground | None = None  # the moved background there
 
     @property
     def color(self) -> ColorContext:
@@ -79,7 +83,10 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
     cancel = cancel or threading.Event()
     report(ProgressEvent("prepare", message=f"plate {spec.plate.path}"))
     shot = _plan(spec)
-    plate = shot.reader
+    spec, plate = shot.spec, shot.reader
+    line = settings_line(spec, shot.sources)
+    if line:
+        report(ProgressEvent("prepare", message=line))
     result = JobResult(frames=plate.frames, skipped=shot.out.skipped)
     warn = plan.Warnings(report, result.warnings)
     warn.plate(shot.inputs)
@@ -93,6 +100,7 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
 
         shot.proxies.start(spec, spec.motion.source, model_hash(spec.engine.model)
                            if catalog.engine(spec.engine.name).model else None)
+        _record_settings(shot.proxies, spec, shot.sources)
     try:
         return _generate(shot, result, warn, report, cancel, start)
     except BaseException as exc:
@@ -107,8 +115,13 @@ def run(spec: ShotSpec, report: Reporter = null_reporter,
 
 def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Reporter,
               cancel: threading.Event, start: float) -> JobResult:
-    """Mattes, motion, the engine, the frames: ``run`` once the plan holds."""
+    """Overscan, mattes, motion, the engine, the frames: ``run`` once the plan holds."""
     spec = shot.spec
+    shot.overscan = plan.Overscan.plan(spec, shot.inputs)  # each plate frame's header read
+    note = shot.overscan and shot.overscan.warning(
+        spec.engine.name, catalog.engine(spec.engine.name).model is not None)
+    if note:
+        warn(note)
     mattes = shot.inputs.mattes
     if mattes.needs_shot:
         mattes.prepare(shot.reader.read, report, cancel, warn, spec.threads)
@@ -162,8 +175,9 @@ def _generate(shot: _Shot, result: JobResult, warn: plan.Warnings, report: Repor
 def check(spec: ShotSpec) -> None:
     """Everything ``run`` checks before the first pixel (inputs exist and agree, the output
     is writable and is not an input, the engine's settings can work); raises the same
-    errors. Used to refuse bad jobs early."""
-    _plan(spec)
+    errors. Used to refuse bad jobs early (the worker, as a job is submitted: no model
+    folder is read here, a hung share must not hold the request)."""
+    _plan(spec, effective=False)
 
 
 def _on_disk(shot: _Shot, written: list[str]) -> list[str]:
@@ -173,13 +187,40 @@ def _on_disk(shot: _Shot, written: list[str]) -> list[str]:
     return [p for p in map(seq.path, shot.reader.frames) if p in have]
 
 
+def settings_line(spec: ShotSpec, sources: dict[str, str]) -> str:
+    """``settings from the model: diffusion.resolution 64, ...``: the settings the model
+    filled (one progress line; "" when none)."""
+    model = [key for key, source in sources.items() if source == "model"]
+    values = spec.model_dump()
+
+    def value(key: str) -> str:
+        section, name = key.split(".", 1)
+        v = values[section][name]
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return SETTINGS + ", ".join(f"{k} {value(k)}" for k in model) if model else ""
+
+
+def _record_settings(proxies: TakeProxies, spec: ShotSpec, sources: dict[str, str]) -> None:
+    """Where the settings came from, in the take's record; a host's spec (what it sent) gets
+    the settings the model filled where it left them out, so it says what ran."""
+    take, data = proxies.take, spec.model_dump(mode="json")
+    sent = json.loads(json.dumps(take.spec))
+    for key, source in sources.items():
+        section, name = key.split(".", 1)
+        part = sent.setdefault(section, {})
+        if source == "model" and isinstance(part, dict):
+            part.setdefault(name, data[section][name])
+    take.update(settings_from=dict(sources), spec=sent)
+
+
 def _cancelled(done: int, total: int) -> str:
     return (f"cancelled after {done} of {total} frames; rerun with --existing skip "
             "/ output.existing=skip to resume")
 
 
 # ------------------------------------------------------------------------------ 1. plan
-def _plan(spec: ShotSpec) -> _Shot:
+def _plan(spec: ShotSpec, effective: bool = True) -> _Shot:
     inputs = plan.inputs(spec.plate, spec.matte, spec.color)
     color, plate = inputs.color, inputs.plate
     output_space = color.check(spec.color.output_space or color.working_space,
@@ -187,19 +228,23 @@ def _plan(spec: ShotSpec) -> _Shot:
     bg = imageio.probe(spec.background.path)
     imageio.rgb_names(bg.channels, spec.background.path, spec.background.layer)
     engines.check(spec, plate.frames)
+    sources: dict[str, str] = {}
+    if effective:  # the settings the model fills (its folder read), as they will run
+        spec, sources = engines.engine_class(spec.engine.name).effective(spec)
     used = inputs.real_paths() | plan.spec_inputs(spec)
     out = plan.output(spec.output.path, plate.seq, used, spec.output.existing, "output")
     proxies = TakeProxies(spec, color) if spec.output.proxy else None
     if proxies is not None:
         plan.refuse_over_inputs(proxies.files(plate.frames), used, "a proxy or take record")
     return _Shot(spec, inputs, out, output_space, FrameWriter(
-        out.sequence, plate.ref, spec.output.compression, _metadata(spec, plate.ref,
-                                                                      output_space)), proxies)
+        out.sequence, plate.ref, spec.output.compression,
+        _metadata(spec, plate.ref, output_space, sources)), proxies, sources)
 
 
-def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
+def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str,
+              sources: dict[str, str]) -> dict:
     """The plate's metadata, with chromaticities of the output space, the view, and what
-    made the frame."""
+    made the frame: the spec as it ran and where its engine's settings came from."""
     meta = dict(ref.metadata)
     # the pixels are in the output space now, whatever primaries the plate had
     meta.pop("chromaticities", None)
@@ -213,6 +258,8 @@ def _metadata(spec: ShotSpec, ref: ImageInfo, output_space: str) -> dict:
         "actanywhere:colorspace": output_space,
         "actanywhere:spec": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
     })
+    if sources:
+        meta["actanywhere:settings_from"] = json.dumps(sources, sort_keys=True)
     return meta
 
 
@@ -279,6 +326,9 @@ def _background(shot: _Shot, warn: plan.Warnings, motion: choose.Motion) -> Back
                         img.info.pixel_aspect, motion, spec.path)
     for line in backdrop.warnings:
         warn(line)
+    if shot.overscan is not None:
+        shot.wide = plan.WideBackground(backdrop, rgb, spec.fit, shot.ref.pixel_aspect,
+                                        img.info.pixel_aspect, disp)
     return backdrop
 
 
@@ -289,12 +339,18 @@ def _load(shot: _Shot, frame: int, warn: plan.Warnings) -> EngineInput:
     if shot.proxies is not None:
         shot.proxies.plate(frame, rgb)
     fm = shot.inputs.mattes.frame(frame, img, rgb, warn)
-    return EngineInput(frame, fm.rgb, fm.matte, fm.premultiplied if img else True)
+    premultiplied = fm.premultiplied if img else True
+    if shot.overscan is not None:
+        shot.overscan.premultiplied[frame] = premultiplied
+    return EngineInput(frame, fm.rgb, fm.matte, premultiplied)
 
 
 def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
-    comp, bg = out.comp, out.background
-    working = comp
+    comp, bg, matte, window = out.comp, out.background, inp.matte, None
+    if shot.overscan is not None and inp.frame in shot.overscan.windows:
+        assert shot.wide is not None
+        window, comp, bg, matte = shot.overscan.frame(inp.frame, matte, comp, bg, shot.wide)
+    working = out.comp  # the proxy shows the display window
     if shot.output_space != shot.color.working_space:
         comp = shot.color.from_working(comp, shot.output_space)
         bg = shot.color.from_working(bg, shot.output_space)
@@ -305,8 +361,8 @@ def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
     if "bg" in layers:
         blocks.append((["bg.R", "bg.G", "bg.B"], bg))
     if "matte" in layers:
-        blocks.append((["matte.A"], inp.matte))
-    path = shot.writer.write(inp.frame, blocks)
+        blocks.append((["matte.A"], matte))
+    path = shot.writer.write(inp.frame, blocks, window=window)
     if shot.proxies is not None:  # after the frame: a proxy never shows a frame not on disk
         shot.proxies.frame(inp.frame, working)
     return path

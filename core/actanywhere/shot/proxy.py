@@ -61,9 +61,16 @@ class TakeProxies:
     def _file(self, pattern: str, frame: int) -> str:
         return pattern.replace("####", f"{frame:04d}")
 
+    def display(self, linear: np.ndarray) -> np.ndarray:
+        """A frame as its proxy holds it: shrunk to the proxy width, through the OCIO view.
+        ``linear``: working-space RGB; any other layout gives its first three channels (a
+        luminance image, its Y), so no frame's layout can stop the proxies."""
+        small = raster.rgb3(raster.shrink(raster.rgb3(linear), self.width))
+        return self.color.to_display_baked(small, self.view)
+
     def _jpeg(self, path: str, linear_rgb: np.ndarray) -> None:
-        small = self.color.to_display_baked(raster.shrink(linear_rgb, self.width), self.view)
-        imagewrite.write_image(path, small, "uint8", {"Compression": f"jpeg:{QUALITY}"})
+        imagewrite.write_image(path, self.display(linear_rgb), "uint8",
+                               {"Compression": f"jpeg:{QUALITY}"})
 
     def start(self, spec: ShotSpec, motion: str, model_hash: str | None) -> None:
         """The record, saying the take runs (created if the folder has none)."""
@@ -102,7 +109,7 @@ class TakeProxies:
         found = frames_on_disk(self.pattern)
         if not found:
             return
-        tiles = [_read_jpeg(p) for _, p in raster.spread(found, SHEET_FRAMES)]
+        tiles = [raster.rgb3(_read_jpeg(p)) for _, p in raster.spread(found, SHEET_FRAMES)]
         half = [raster.shrink(t, t.shape[1] // 2) for t in tiles]
         rows = [half[i : i + SHEET_COLUMNS] for i in range(0, len(half), SHEET_COLUMNS)]
         imagewrite.write_image(self.sheet, raster.grid(rows), "uint8",

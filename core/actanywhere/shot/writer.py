@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..media import frames, imagewrite
-from ..media.imageio import ImageInfo
+from ..media.imageio import ImageInfo, Window
 
 #: one block of channels: names, and (H, W, len(names)) or (H, W) pixels, or a constant
 Block = tuple[list[str], "np.ndarray | float"]
@@ -28,14 +28,16 @@ class FrameWriter:
     #: keys (software, frame number) override both
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def write(self, frame: int, blocks: list[Block], base: dict[str, Any] | None = None
-              ) -> str:
+    def write(self, frame: int, blocks: list[Block], base: dict[str, Any] | None = None,
+              window: Window | None = None) -> str:
         """Write one frame from channel blocks, in order; returns its path. ``base``: the
-        metadata the frame starts from (e.g. the plate frame it copies)."""
+        metadata the frame starts from (e.g. the plate frame it copies). ``window``: the
+        data window the blocks cover (the plate frame's overscan, ``output.overscan``);
+        default the display window."""
         names = [n for block_names, _ in blocks for n in block_names]
-        h, w = self.ref.display.height, self.ref.display.width
+        data = window or self.ref.display
         # One interleaved buffer filled block by block (np.stack of strided planes is 5x slower).
-        pixels = np.empty((h, w, len(names)), np.float32)
+        pixels = np.empty((data.height, data.width, len(names)), np.float32)
         c = 0
         for block_names, values in blocks:
             k = len(block_names)
@@ -48,5 +50,5 @@ class FrameWriter:
                 "actanywhere:frame": int(frame)}
         path = self.output.path(frame)
         imagewrite.write_exr(path, names, pixels, self.ref.display, meta, self.compression,
-                          self.ref.pixel_aspect)
+                             self.ref.pixel_aspect, data=window)
         return path
