@@ -164,7 +164,12 @@ def test_a_matte_strip_lines_up_on_the_timeline_and_diffusion_settings_reach_the
     assert take["engine"] == "diffusion" and take["seed"] == 7
     assert take["label"] == "diffusion seed 7 2 steps"
     spec = out["spec"]
-    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 2.0, "init_strength": 0.5}
+    # what the panel sent, and (issue 33: a take records what ran) what the model filled in
+    assert spec["diffusion"] == {"seed": 7, "steps": 2, "guidance": 2.0, "init_strength": 0.5,
+                                 "resolution": 64, "frames_per_window": 8, "overlap": 2}
+    recorded = json.loads((Path(take["folder"]) / "take.json").read_text())["settings_from"]
+    assert {k for k, v in recorded.items() if v == "model"} >= {
+        "diffusion.resolution", "diffusion.frames_per_window", "diffusion.overlap"}
     assert spec["motion"] == {"source": "subject"}
     assert spec["matte"]["source"] == "file" and spec["matte"]["channel"] == "A"
     # the plate's 1001 shows at timeline 20, where the roto strip (from 19) shows roto.0002
