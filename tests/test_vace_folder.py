@@ -421,3 +421,15 @@ def test_real_size_structure():
         lat = vae.encode(torch.rand(1, 3, 5, 64, 112) * 2 - 1).latent_dist.mode()
         assert lat.shape == (1, 16, 2, 8, 14)
         assert vae.decode(lat).sample.shape == (1, 3, 5, 64, 112)
+
+
+def test_an_inspected_folder_is_checked_again_once_a_file_changes(built, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(built["one"], folder)
+    first = vace_folder.inspect(str(folder))
+    assert vace_folder.inspect(str(folder)) is first  # nothing changed: kept
+    weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) - 64])
+    with pytest.raises(ModelError, match="truncated"):
+        vace_folder.inspect(str(folder))

@@ -116,11 +116,12 @@ class DiffusionEngine(ShotEngine):
 
     def __init__(self, spec, color: ColorContext, report: Reporter = null_reporter) -> None:
         self._installed(spec)
-        from ..model import cache, checkpoint, device
+        from ..model import cache, device
 
         model = spec.engine.model or SHIPPED
-        self.spec, self.settings, self.color, self.report = spec, spec.diffusion, color, report
-        self.settings = with_recommended(spec.diffusion, checkpoint.manifest(model), report)
+        self.spec, self.color, self.report = spec, color, report
+        # a job's spec comes with them filled (``effective``); an engine made directly fills them
+        self.settings = with_recommended(spec.diffusion, read_manifest(model), report)
         self.device, self.dtype, warning = device.choose(spec.engine.device,
                                                          self.settings.dtype)
         if warning:

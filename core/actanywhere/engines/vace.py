@@ -57,6 +57,11 @@ def window_length(frames: int, most: int) -> int:
     return most if frames >= most else (max(frames, 1) - 1 + 3) // 4 * 4 + 1
 
 
+def resolution(settings, info) -> int:
+    """The model frame's short side: ``vace.resolution``, else the folder's native one."""
+    return settings.resolution or info.native_resolution or NATIVE
+
+
 def wide(height: int) -> int:
     """The width of a 16:9 model frame ``height`` high (estimates made before the plate)."""
     return -(-height * 16 // 9 // MULTIPLE) * MULTIPLE
@@ -104,10 +109,9 @@ class VaceEngine(ShotEngine):
         from ..model.vace import folder as vace_folder
 
         info = vace_folder.inspect(spec.engine.model, allow_pickle=s.allow_pickle)
-        native = min(info.native_width, info.native_height)
-        vace = s.model_copy(update={"resolution": native or NATIVE})
+        vace = s.model_copy(update={"resolution": resolution(s, info)})
         return spec.model_copy(update={"vace": vace}), \
-            settings_from(spec, ["resolution"] if native else [])
+            settings_from(spec, ["resolution"] if info.native_resolution else [])
 
     @classmethod
     def gpu_memory_gib(cls, spec) -> float | None:
@@ -122,7 +126,7 @@ class VaceEngine(ShotEngine):
             info = vace_folder.inspect(spec.engine.model or "", allow_pickle=s.allow_pickle)
         except ActAnywhereError:
             return None
-        h = s.resolution or min(info.native_width, info.native_height) or NATIVE
+        h = resolution(s, info)
         w = wide(h)
         need = vace_folder.vram_estimate(info, height=h, width=w, frames=s.frames_per_window,
                                          dtype="fp8" if s.fp8 else "bf16",
@@ -150,8 +154,7 @@ class VaceEngine(ShotEngine):
         self.info = vace_folder.inspect(spec.engine.model,
                                         allow_pickle=self.settings.allow_pickle)
         self.device, self.dtype = self._device()
-        self.resolution = self.settings.resolution or \
-            min(self.info.native_width, self.info.native_height) or NATIVE
+        self.resolution = resolution(self.settings, self.info)
         offload = self._offload()
         report(ProgressEvent("load", message=f"model {self.info.name} ({spec.engine.model}) "
                              f"on {self.device} ({str(self.dtype).removeprefix('torch.')}, "

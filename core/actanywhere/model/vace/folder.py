@@ -23,6 +23,7 @@ loading: load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from typing import Any
 
 from ...errors import ModelError
 from . import memory as vm
+from .headers import pickle_header, read_header
 from .memory import describe, offline, one_line, place, vram_estimate
 
 __all__ = ["KIND", "FolderInfo", "PartInfo", "describe", "hashes", "inspect", "is_vace_folder",
@@ -45,9 +47,7 @@ PARTS = WEIGHTED + ("tokenizer", "scheduler")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 REPOS = ("download Wan-AI/Wan2.1-VACE-1.3B-diffusers (480p) or Wan-AI/Wan2.1-VACE-14B-diffusers "
          "(720p)")
-#: bytes per element of each safetensors dtype
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-               "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+
 
 
 @dataclass
@@ -190,9 +190,37 @@ def _parts(path: str, index_file: str, index: dict[str, Any]) -> dict[str, tuple
     return out
 
 
+#: (folder, allow_pickle) -> (the folder's files' sizes and times, its FolderInfo)
+_INSPECTED: dict[tuple[str, bool], tuple[tuple, FolderInfo]] = {}
+
+
 def inspect(folder: str, *, allow_pickle: bool = False) -> FolderInfo:
-    """Check a VACE folder from its JSON files and safetensors headers (no weights read)."""
+    """Check a VACE folder from its JSON files and safetensors headers (no weights read).
+    A job asks at check, for its effective settings, when made and when loading: the answer
+    is kept while no file in the folder changes (size or time)."""
     path = os.path.abspath(folder)
+    stamp = _stamp(path)
+    kept = _INSPECTED.get((path, allow_pickle))
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    info = _inspect(path, allow_pickle)
+    _INSPECTED[(path, allow_pickle)] = (stamp, info)
+    return info
+
+
+def _stamp(path: str) -> tuple:
+    """Every file under ``path`` (hub cache records aside) with its size and time."""
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d != ".cache")
+        for name in sorted(files):
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(root, name))
+                out.append((root, name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _inspect(path: str, allow_pickle: bool) -> FolderInfo:
     if not os.path.isdir(path):
         raise ModelError(f"{path}: no such model folder; {REPOS} with `hf download REPO "
                          "--local-dir DIR`")
@@ -334,60 +362,13 @@ def _weight_files(folder: str, library: str, allow_pickle: bool) -> tuple[str, l
                      f"{os.path.basename(folder)}/ folder of the repo")
 
 
-def read_header(file: str) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """{tensor: (dtype, shape)} from a safetensors header; a damaged or truncated file named."""
-    size = os.path.getsize(file)
-    bad = f"{file}: damaged or truncated safetensors file"
-    with open(file, "rb") as fh:
-        head = fh.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if n <= 0 or n > min(size - 8, 1 << 28):
-            raise ModelError(f"{bad} (no valid header in its {size} bytes); re-download it")
-        raw = fh.read(n)
-    try:
-        meta = json.loads(raw)
-        out, end = {}, 0
-        for key, spec in meta.items():
-            if key == "__metadata__":
-                continue
-            dtype, shape = str(spec["dtype"]), tuple(int(s) for s in spec["shape"])
-            start, stop = (int(x) for x in spec["data_offsets"])
-            count = 1
-            for s in shape:
-                count *= s
-            if dtype in DTYPE_BYTES and stop - start != count * DTYPE_BYTES[dtype]:
-                raise ValueError(f"tensor {key} holds {stop - start} bytes, not {shape} {dtype}")
-            out[key], end = (dtype, shape), max(end, stop)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ModelError(f"{bad} (header: {one_line(exc, 120)}); re-download it") from exc
-    if 8 + n + end > size:
-        raise ModelError(f"{file}: truncated: its header needs {8 + n + end} bytes, the file has "
-                         f"{size}; the download did not finish, re-download it")
-    return out
-
-
-def _pickle_header(file: str) -> dict[str, tuple[str, tuple[int, ...]]]:
-    import torch
-
-    try:
-        try:
-            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
-            state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad pickle
-        raise ModelError(f"{file}: cannot read the weights ({one_line(exc)}); re-download "
-                         "it") from exc
-    state = state.get("state_dict", state) if isinstance(state, dict) else {}
-    return {k: (str(v.dtype).removeprefix("torch."), tuple(v.shape)) for k, v in state.items()}
-
-
 def _check_weights(path: str, part: PartInfo, config: dict, allow_pickle: bool) -> None:
     folder = os.path.join(path, part.name)
     fmt, files, index = _weight_files(folder, part.library, allow_pickle)
     found: dict[str, tuple[str, tuple[int, ...]]] = {}
     where: dict[str, str] = {}
     for f in files:
-        specs = read_header(f) if fmt == "safetensors" else _pickle_header(f)
+        specs = read_header(f) if fmt == "safetensors" else pickle_header(f)
         found.update(specs)
         where.update(dict.fromkeys(specs, f))
     if index:
