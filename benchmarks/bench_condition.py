@@ -51,7 +51,7 @@ W, H = 384, 216
 
 
 def generate(root: str, model: str, background: str, seed: int, detail: str, steps: int,
-             frames: list[int]) -> np.ndarray:
+             frames: list[int], steady: float | None = None) -> np.ndarray:
     """The bg layer (T, H, W, 3), linear, of one generate run."""
     out = os.path.join(root, f"out-{abs(hash((model, background, seed, detail)))}",
                        "comp.####.exr")
@@ -60,7 +60,8 @@ def generate(root: str, model: str, background: str, seed: int, detail: str, ste
         "background": {"path": background},
         "engine": {"name": "diffusion", "device": "cpu", "model": model},
         "diffusion": {"resolution": 64, "steps": steps, "frames_per_window": len(frames),
-                      "overlap": 0, "seed": seed, "detail": detail},
+                      "overlap": 0, "seed": seed, "detail": detail,
+                      **({} if steady is None else {"steady": steady})},
         "motion": {"source": "file", "path": os.path.join(root, "truth.json")},
         "output": {"path": out, "existing": "overwrite"},
     }
@@ -111,13 +112,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--pictures", default=None, help="write PNG sheets of each shot here")
+    ap.add_argument("--steady", type=float, default=None,
+                    help="diffusion.steady (default: the engine's; 0: the frames unsteadied)")
     ns = ap.parse_args()
     photos = sorted(glob.glob(os.path.join(CORPUS, "*.exr")))
     if len(photos) < 2:
         sys.exit(f"needs the OpenEXR corpus's Backgrounds in {os.path.abspath(CORPUS)}")
     models = [("model", ns.model)] + ([("baseline", ns.baseline)] if ns.baseline else [])
     print(f"diffusion engine on the CPU, resolution 64, {ns.steps} DDIM steps, {ns.frames} "
-          f"frames at {W}x{H}; bg layer outside the subject vs the moved photograph")
+          f"frames at {W}x{H}, steady {'default' if ns.steady is None else ns.steady}; bg "
+          "layer outside the subject vs the moved photograph")
     color = ColorContext()
     table: dict[str, list[dict[str, float]]] = {name: [] for name, _ in models}
     t0 = time.perf_counter()
@@ -136,10 +140,14 @@ def main() -> None:
                     {f: 1.0 for f in frames}), os.path.join(root, "truth.json"))
         other = photos[(i + 1) % len(photos)]
         for name, model in models:
-            runs = {"own": generate(root, model, photo, 0, "plate", ns.steps, frames),
-                    "seed": generate(root, model, photo, 1, "plate", ns.steps, frames),
-                    "other": generate(root, model, other, 0, "plate", ns.steps, frames),
-                    "model": generate(root, model, photo, 0, "model", ns.steps, frames)}
+            runs = {"own": generate(root, model, photo, 0, "plate", ns.steps, frames,
+                                    ns.steady),
+                    "seed": generate(root, model, photo, 1, "plate", ns.steps, frames,
+                                    ns.steady),
+                    "other": generate(root, model, other, 0, "plate", ns.steps, frames,
+                                    ns.steady),
+                    "model": generate(root, model, photo, 0, "model", ns.steps, frames,
+                                    ns.steady)}
             row = score(color, runs, clip.backgrounds, clip.mattes)
             if ns.pictures:
                 sheet(os.path.join(ns.pictures, f"{os.path.basename(photo)[:-4]}-{name}.png"),

@@ -61,6 +61,18 @@ class DiffusionSettings(Strict):
         None, description="The whole shot's frames (e.g. 1001-1400) when this job renders "
         "one part of it (the farm's split of a long shot, docs/farm.md): the noise and the "
         "windows are the whole shot's, so parts agree where they overlap")
+    steady: float = Field(
+        3.0, ge=0.0, le=12.0, description="detail=plate: the model's change to the moved "
+        "background averaged over neighbouring frames (a Gaussian of this many frames, moved "
+        "with the camera), so it does not boil; 0 takes each frame alone")
+    model_colour: float = Field(
+        0.0, ge=0.0, le=1.0, description="detail=plate: how much of the model's change of "
+        "hue reaches the plate (0 keeps the background's hue and the model's light only, 1 "
+        "the model's colour too)")
+    model_exposure: bool = Field(
+        False, description="detail=plate: keep the model's change of the frame's overall "
+        "brightness (off: the background's exposure is kept, the model's shadows and local "
+        "light stay)")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="Weights and activations: auto is fp16 on CUDA, fp32 on the CPU")
     decode_chunk: int = Field(8, ge=1, le=64, description="Frames the VAE decodes at once "

@@ -75,16 +75,21 @@ def combine(enlarged: np.ndarray, plate: np.ndarray, agree: np.ndarray, gain: np
 
 def finish(geo: modelspace.Geometry, color, generated: np.ndarray, *, mask: np.ndarray,
            moved: np.ndarray | None, plate: np.ndarray | None, inp: EngineInput, detail: str,
-           tolerance: float, recomposite: bool) -> EngineOutput:
+           tolerance: float, recomposite: bool, filled: bool = False) -> EngineOutput:
     """A model engine's output frame at plate size: ``generated`` (model frame, display
     referred) without the subject's echo (``mask``: 1 = background), back to linear at plate
     size, with the moved ``plate``'s detail where the model kept it (``detail`` plate;
     ``moved``: the moved plate in model colour at content size) and, with ``recomposite``,
-    the original subject over it."""
-    generated = without_subject(generated, 1.0 - mask)
+    the original subject over it. ``filled``: the frame is ``steady.py``'s (the
+    subject's echo gone, the moved background with the model's shading alone), so the plate
+    with that shading is used everywhere."""
+    if not filled:
+        generated = without_subject(generated, 1.0 - mask)
     bg = modelspace.background(geo, color, generated)
     if detail == "plate" and moved is not None and plate is not None:
         agree, gain = agreement(geo.content(generated), moved, tolerance)
+        if filled:  # steadied: the frame is the moved background with shading alone
+            agree = np.ones_like(agree)
         bg = combine(bg, plate, agree, gain)
     if not recomposite:
         return EngineOutput(background=bg, comp=bg)

@@ -26,7 +26,7 @@ from ..model import SHIPPED, modelspace
 from ..motion.backdrop import Backdrop
 from ..progress import ProgressEvent, Reporter, null_reporter
 from ..spec import DiffusionSettings
-from . import detail
+from . import detail, steady
 from .base import EngineInput, ShotEngine, importable, over, settings_from, span, subject_of
 
 NEEDS = ("torch", "diffusers", "transformers")
@@ -236,6 +236,26 @@ class DiffusionEngine(ShotEngine):
                                           f"with {window} frames per window"))
         self.generated = dict(zip(order, video, strict=True))
         self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
+        if s.detail == "plate" and s.steady > 0:
+            self._steady(order)
+
+    def _steady(self, order: list[int]) -> None:
+        """The model's frames with only their steadied shading over the moved background
+        (``steady.py``): the subject's echo filled first, every frame's moved background
+        made (kept for ``finish``)."""
+        assert self.geo is not None and self.background is not None
+        s, bd = self.settings, self.background
+        for f in order:
+            if f not in self.moved:
+                self.moved[f] = self.condition if not bd.moving and \
+                    s.condition == "background" else \
+                    modelspace.condition(self.geo, self.color, bd.at(f))
+        filled = {f: detail.without_subject(self.generated[f], 1.0 - self.mask[f])
+                  for f in order}
+        self.generated = steady.steady(filled, self.moved, self.mask, geo=self.geo,
+                                       motion=bd.motion if bd.moving else None,
+                                       frames=s.steady, colour=s.model_colour,
+                                       exposure=s.model_exposure)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -276,4 +296,6 @@ class DiffusionEngine(ShotEngine):
                              mask=self.mask.pop(inp.frame), moved=moved, plate=plate, inp=inp,
                              detail=self.settings.detail,
                              tolerance=self.settings.detail_tolerance,
-                             recomposite=self.spec.output.recomposite)
+                             recomposite=self.spec.output.recomposite,
+                             filled=self.settings.detail == "plate"
+                             and self.settings.steady > 0)
