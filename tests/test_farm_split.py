@@ -16,6 +16,7 @@ from conftest import make_shot, read_exr
 
 from actanywhere import spec
 from actanywhere.api.takes import Take
+from actanywhere.engines.diffusion import DiffusionEngine
 from actanywhere.errors import SpecError
 from actanywhere.farm import join
 from actanywhere.shot import job
@@ -66,10 +67,20 @@ def test_parts_cover_the_shot_and_share_only_their_overlap():
         join.plan(frames, 8, 6)
 
 
-def test_parts_equal_a_single_pass_away_from_the_join_and_join_without_a_seam(tmp_path,
-                                                                              tiny):
+@pytest.mark.parametrize("steady", [0.0, None])
+def test_parts_equal_a_single_pass_away_from_the_join_and_join_without_a_seam(tmp_path, tiny,
+                                                                              steady):
     n = 20
-    base = _spec(tmp_path, tiny, range(1, n + 1))
+    base = _spec(tmp_path, tiny, range(1, n + 1),
+                 **({} if steady is None else {"steady": steady}))
+    # what farm export gives each part: with steady shading (the default, 3), a reach that
+    # fits half the shared frames; the single pass below is the same take in one piece
+    extra, note = DiffusionEngine.part_settings(spec.from_dict(base), 4)
+    if steady is None:
+        assert extra == {"steady": 0.67} and "--split-overlap" in note, (extra, note)
+    else:
+        assert extra == {} and note is None
+    base["diffusion"].update(extra)
     job.run(spec.from_dict(base))
     parts = join.plan(list(range(1, n + 1)), 12, 4)  # 1-12 and 9-20: frames 9-12 shared
     for p in parts:
@@ -85,13 +96,17 @@ def test_parts_equal_a_single_pass_away_from_the_join_and_join_without_a_seam(tm
     joined = _frames(tmp_path / "take_001" / "sh010.####.exr", range(1, n + 1))
     diff = np.array([np.abs(a - b).mean() for a, b in zip(single, joined, strict=True)])
     steps = np.array([np.abs(b - a).mean() for a, b in zip(single, single[1:], strict=False)])
-    # frames of one part: the single pass's own (same noise, windows and condition)
+    # frames of one part: the single pass's own (same noise, windows, condition, steadying)
     assert diff[:8].max() < 1e-3 and diff[12:].max() < 1e-3, diff
     # the shared frames: within 5% of a frame-to-frame step of the single pass (a seam would
-    # be a step's size); measured 0.0011 against steps of 0.09 (1.2%)
-    assert diff[8:12].max() < 0.05 * np.median(steps), (diff, np.median(steps))
+    # be a step's size); measured 0.0011 against steps of 0.09 (1.2%); with steady shading
+    # within 10% (measured 7%: a part's end lacks the neighbours the single pass averages)
+    shared = 0.05 if steady == 0 else 0.1
+    assert diff[8:12].max() < shared * np.median(steps), (diff, np.median(steps))
     jsteps = np.array([np.abs(b - a).mean() for a, b in zip(joined, joined[1:], strict=False)])
-    assert np.abs(jsteps - steps).max() < 0.05 * np.median(steps)
+    # no seam: the take's steps within 5% of the single pass's own (10% with steady
+    # shading: measured 5.8% on this tiny model, whose frames are pure noise)
+    assert np.abs(jsteps - steps).max() < shared * np.median(steps)
     # without the whole shot's noise and windows the second part is another take: a seam
     d = json.loads(json.dumps(base))
     d["plate"]["frames"] = "9-20"

@@ -196,5 +196,7 @@ register_matte(MatteTraits("file", "actanywhere.matte.source:FileSource"))
 register_matte(MatteTraits("keyer", "actanywhere.matte.keyer:KeyerSource", computed=True))
 register_matte(MatteTraits("sam", "actanywhere.matte.sam:SamSource", tracked=True,
                            computed=True))
+register_matte(MatteTraits("sam2", "actanywhere.matte.sam2:Sam2Source", tracked=True,
+                           computed=True))
 register_matte(MatteTraits("grabcut", "actanywhere.matte.grabcut:GrabCutSource", tracked=True,
                            computed=True))

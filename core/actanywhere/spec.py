@@ -108,15 +108,33 @@ class TrackSettings(Strict):
 
 class SamSettings(Strict):
     checkpoint: str | None = Field(
-        None, description="SAM checkpoint (.pth or .safetensors, vit_b/vit_l/vit_h); default "
-        "$ACTANYWHERE_SAM_CHECKPOINT")
+        None, description="source sam: a SAM checkpoint file (.pth or .safetensors, "
+        "vit_b/vit_l/vit_h; default $ACTANYWHERE_SAM_CHECKPOINT); source sam2: a model folder "
+        "(SAM 2.1 or EdgeTAM as transformers saves it: config.json + model.safetensors + "
+        "processor config; default $ACTANYWHERE_SAM2_MODEL)")
     model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = Field(
-        "auto", description="Expected architecture; auto: read from the checkpoint")
+        "auto", description="Expected architecture (source sam); auto: read from the "
+        "checkpoint")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where SAM runs")
     batch: int = Field(4, ge=1, le=64, description="Frames encoded at once on a GPU (1 on CPU)")
     cache_dir: str | None = Field(
-        None, description="Image-embedding cache folder; default the user cache folder, empty "
-        "string: memory only")
+        None, description="Image-embedding cache folder (source sam); default the user cache "
+        "folder, empty string: memory only")
+    allow_pickle: bool = Field(
+        False, description="source sam2: load pickle weights (.bin) when the folder has no "
+        "safetensors; pickle can run code, so only for files you trust")
+    max_memory_frames: int | None = Field(
+        None, ge=1, le=256, description="source sam2: tracked frames the video model keeps in "
+        "its memory (the rest are dropped as it goes, so memory stays flat however long the "
+        "shot); default what the model reads back (15 for SAM 2.1: the last 6 frames' mask "
+        "memories and 15 object pointers); fewer saves memory but shows the model less of "
+        "the past")
+    resume_from: str | None = Field(
+        None, description="source sam2: a matte sequence a stopped run of this shot wrote "
+        "(`segment --existing skip` sets it to its output): frames found there are kept as "
+        "they are and tracking restarts from the nearest of them (a mask prompt)")
+    resume_channel: str = Field("A", description="The channel of resume_from holding the "
+                                "matte (segment --layer L writes L.A)")
 
 
 class KeyerSettings(Strict):
@@ -141,14 +159,14 @@ class RefineSettings(Strict):
                                   "sigma in pixels); default 0")
     fill_holes: float | None = Field(
         None, ge=0, le=1, description="Fill holes up to this fraction of the frame area; "
-        "default 0.001 for sam/grabcut/keyer, 0 for alpha/file")
+        "default 0.001 for sam/sam2/grabcut/keyer, 0 for alpha/file")
     min_island: float | None = Field(
         None, ge=0, le=1, description="Drop islands smaller than this fraction of the frame "
-        "area; default 0.001 for sam/grabcut/keyer, 0 for alpha/file")
+        "area; default 0.001 for sam/sam2/grabcut/keyer, 0 for alpha/file")
     temporal: int | None = Field(
         None, ge=0, le=8, description="Temporal smoothing radius in frames (edge-preserving: "
         "only changes smaller than temporal_tolerance are averaged, so moving edges do not "
-        "lag); default 1 for sam/grabcut, 0 otherwise")
+        "lag); default 1 for sam/sam2/grabcut, 0 otherwise")
     temporal_tolerance: float = Field(0.2, gt=0, le=1, description="Frame-to-frame matte "
                                       "change treated as flicker rather than motion")
 
@@ -156,8 +174,10 @@ class RefineSettings(Strict):
 class MatteSpec(Strict):
     source: Literal[MATTE_SOURCES] = Field(  # type: ignore[valid-type]
         "alpha", description="alpha: a channel of the plate; file: a separate matte sequence; "
-        "sam: Segment Anything from prompts on key frames, tracked through the shot; grabcut: "
-        "the same with OpenCV GrabCut (no model); keyer: green/blue-screen colour-difference key")
+        "sam: Segment Anything from prompts on key frames, tracked through the shot; sam2: SAM "
+        "2.1 or EdgeTAM video models (transformers) from the same prompts, tracked with the "
+        "model's own memory; grabcut: the same with OpenCV GrabCut (no model); keyer: "
+        "green/blue-screen colour-difference key")
     channel: str = Field("A", description="Channel name, e.g. A, matte.A, mask.Y")
     path: str | None = Field(None, description="Matte sequence pattern (source=file)")
     premultiplied: bool | None = Field(
@@ -165,7 +185,7 @@ class MatteSpec(Strict):
         "frame (black wherever the matte is empty means premultiplied)")
     invert: bool = Field(False, description="Use 1 - matte")
     keys: list[KeyFrame] = Field(default_factory=list, description="Key frames with prompts "
-                                 "(source=sam or grabcut)")
+                                 "(source=sam, sam2 or grabcut)")
     track: TrackSettings = Field(default_factory=TrackSettings)
     sam: SamSettings = Field(default_factory=SamSettings)
     keyer: KeyerSettings = Field(default_factory=KeyerSettings)

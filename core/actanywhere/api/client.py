@@ -2,7 +2,10 @@
 
 Nuke's and Blender's own Pythons import this file (it needs neither numpy nor torch, and
 nothing else from the package). It finds a running worker through the connection file in
-the user's state folder, or starts one from a configured venv, submits ShotSpecs (as dicts),
+the user's state folder, or starts one from a configured venv, or (``connect`` when the
+environment names one, ``remote.py``) reaches a worker on another machine over TLS with the
+user's token, mapping the spec's paths to the worker's mounts and the answers' paths back
+(``pathmap.py``). It submits ShotSpecs (as dicts),
 streams progress to a callback, cancels, and turns every failure into one ``WorkerError``
 whose message says what to do. A connection file left by a worker that has stopped is removed
 (and said so); a worker that cannot start is reported with its own one-line error; one that
@@ -23,16 +26,26 @@ import contextlib
 import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import connection
+from . import connection, pathmap
 from .connection import state_dir
+from .remote import (
+    ENV_CONNECTION,
+    ENV_TOKEN,
+    ENV_WORKER,
+    Remote,
+    RemoteError,
+    from_env,
+    tls_context,
+)
 from .status import FINAL
 
 EventCallback = Callable[[dict], None]
@@ -42,9 +55,11 @@ class WorkerError(Exception):
     """Anything that went wrong talking to the worker; the message is for the artist.
     ``exit_code``: the CLI exit code of the same error in a local run, when the worker said."""
 
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
+    def __init__(self, message: str, exit_code: int | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.field = field  # the request field the worker named, when it named one
         #: set when a stale connection file was removed: what was done, for the user
         self.notice: str | None = None
 
@@ -82,15 +97,48 @@ def _alive_after(pid: int, grace: float) -> bool:
 
 
 class Client:
-    """One worker connection (url + token)."""
+    """One worker connection (url + token). ``ca``: the CA file an https worker's certificate
+    is checked against (``pin``: the worker's own certificate, trusted whatever host name it
+    holds); ``path_maps``: client prefix -> worker prefix; ``settings``: where a remote
+    worker's settings came from (``remote.Remote``), for messages."""
 
     def __init__(self, url: str, token: str, pid: int = 0, timeout: float = 10.0,
-                 state: str | None = None) -> None:
+                 state: str | None = None, *, ca: str | None = None, pin: bool = False,
+                 path_maps: Sequence[pathmap.Rule] = (),
+                 settings: Remote | None = None) -> None:
         self.url, self.token, self.pid, self.timeout = url.rstrip("/"), token, pid, timeout
         self.state = state
+        self.path_maps = tuple(path_maps)
+        self.settings = settings
+        self._ca_setting = settings.ca_setting if settings else "ca in the connection file"
+        self._tls: ssl.SSLContext | None = None
+        if self.url.startswith("https:"):
+            try:
+                self._tls = tls_context(ca, self._ca_setting, pin=pin)
+            except RemoteError as exc:
+                raise WorkerError(str(exc)) from None
+        self._ca = ca
         #: what ``connect`` did on the way that the user should hear of (a stale connection
         #: file removed), or None
         self.notice: str | None = None
+
+    @classmethod
+    def remote(cls, settings: Remote | None = None, timeout: float = 10.0) -> Client:
+        """The remote worker of ``settings`` (default: the environment's, ``remote.py``),
+        checked with ``/v1/health``; WorkerError (one line naming the setting) if it cannot
+        be reached, its certificate is not trusted, or the token is refused."""
+        try:
+            settings = settings or from_env()
+        except (RemoteError, pathmap.PathMapError) as exc:
+            raise WorkerError(str(exc)) from None
+        if settings is None:
+            raise WorkerError(f"no remote worker is set; set {ENV_CONNECTION} to the "
+                              f"connection file your admin gave you (or {ENV_WORKER} "
+                              f"and {ENV_TOKEN})")
+        client = cls(settings.url, settings.token, 0, timeout, None, ca=settings.ca,
+                     path_maps=settings.path_maps, settings=settings)
+        client.health()
+        return client
 
     # ---------------------------------------------------------------------------- connect
     @classmethod
@@ -110,8 +158,9 @@ class Client:
                               "(`actanywhere serve`): it replaces the file, or the worker that "
                               "serves this folder puts it back") from exc
         try:
+            ca = info.get("ca")
             client = cls(str(info["url"]), str(info["token"]), int(info.get("pid") or 0),
-                         timeout, folder)
+                         timeout, folder, ca=str(ca) if ca else None, pin=True)
         except (TypeError, ValueError) as exc:
             raise WorkerError(f"{path}: unreadable connection file ({exc}); start the worker "
                               "(`actanywhere serve`): it replaces the file") from exc
@@ -135,7 +184,16 @@ class Client:
                 start: bool = True, start_timeout: float = 120.0, idle_s: float | None = None,
                 timeout: float = 10.0) -> Client:
         """A running worker, or (``start``) a new one started with ``python`` (the venv's
-        interpreter; default ``$ACTANYWHERE_PYTHON``, else this interpreter)."""
+        interpreter; default ``$ACTANYWHERE_PYTHON``, else this interpreter). Without
+        ``state``, a remote worker the environment names (``ACTANYWHERE_CONNECTION`` or
+        ``ACTANYWHERE_WORKER``) comes first; none is started then."""
+        if state is None:
+            try:
+                settings = from_env()
+            except (RemoteError, pathmap.PathMapError) as exc:
+                raise WorkerError(str(exc)) from None
+            if settings is not None:
+                return cls.remote(settings, timeout)
         notice = None
         try:
             return cls.from_state(state, timeout)
@@ -236,19 +294,25 @@ class Client:
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout,
+                                        context=self._tls) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            code = None
+            code = field = None
             try:
                 answer = json.loads(exc.read())
                 detail, code = answer.get("error", ""), answer.get("exit_code")
-            except ValueError:
+                field = answer.get("field")
+            except (ValueError, AttributeError):
                 detail = exc.reason
+            if exc.code == 401 and self.settings is not None:
+                raise WorkerError(f"the worker at {self.url} refused the token "
+                                  f"({self.settings.token_setting}): it is wrong or revoked; "
+                                  "ask the worker's admin for a new one") from exc
             if exc.code == 401:
                 raise WorkerError("the worker rejected the token: the connection file is stale "
                                   "or belongs to another worker; restart the worker") from exc
-            raise WorkerError(f"worker: {detail} (HTTP {exc.code})", code) from exc
+            raise WorkerError(f"worker: {detail} (HTTP {exc.code})", code, field) from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             # HTTPException: a worker killed mid-answer (IncompleteRead, RemoteDisconnected)
             if self.pid and not _alive_after(self.pid, 0.25):
@@ -256,25 +320,59 @@ class Client:
                                   "and resume the job (interrupted jobs keep their frames)"
                                   ) from exc
             reason = getattr(exc, "reason", exc)
-            raise WorkerError(f"cannot reach the worker at {self.url} ({reason})") from exc
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                trusted = f"the CA file {self._ca}" if self._ca else "the system's CAs"
+                raise WorkerError(
+                    f"{self.url}: the worker's certificate is not trusted by {trusted} "
+                    f"({reason.verify_message or reason.reason}); set {self._ca_setting} to "
+                    "the worker's certificate or your studio's CA") from exc
+            if isinstance(reason, ssl.SSLError):
+                raise WorkerError(f"cannot reach the worker at {self.url} over TLS "
+                                  f"({reason.reason or reason}); use https:// for a worker "
+                                  "with --tls-cert, http:// for one with --insecure") from exc
+            hint = ("; a worker serving TLS needs https://" if self.settings is not None and
+                    self.url.startswith("http:") else "")
+            raise WorkerError(f"cannot reach the worker at {self.url} ({reason}){hint}"
+                              ) from exc
 
     def health(self) -> dict:
         return self._request("GET", "/v1/health")
 
     def submit(self, spec: dict, client: str = "") -> str:
-        """Queue a ShotSpec (dict); returns the job id. Invalid specs raise WorkerError
-        naming the field."""
-        return self._request("POST", "/v1/jobs", {"spec": spec, "client": client})["id"]
+        """Queue a ShotSpec (dict, its paths the client's: mapped here to the worker's);
+        returns the job id. Invalid specs raise WorkerError naming the field, and for a
+        mapped path the client's path and the map used."""
+        try:
+            sent, mapped = pathmap.spec_to_worker(spec, self.path_maps, setting=self.settings
+                                                  .maps_setting if self.settings else "path_maps")
+        except pathmap.PathMapError as exc:
+            raise WorkerError(str(exc), 2, exc.field) from None
+        try:
+            return self._request("POST", "/v1/jobs", {"spec": sent, "client": client})["id"]
+        except WorkerError as exc:
+            if exc.field not in mapped:
+                raise
+            theirs, rule = mapped[exc.field]
+            raise WorkerError(f"{exc} [{exc.field} was {theirs} here, mapped by {rule}]",
+                              exc.exit_code, exc.field) from exc
+
+    def _windows(self) -> bool:
+        return sys.platform == "win32"
 
     def job(self, job_id: str) -> dict:
-        return self._request("GET", f"/v1/jobs/{job_id}")
+        """The job, its paths as this machine sees them."""
+        return pathmap.job_to_client(self._request("GET", f"/v1/jobs/{job_id}"),
+                                     self.path_maps, windows=self._windows())
 
     def jobs(self, status: str | None = None) -> list[dict]:
         query = f"?status={status}" if status else ""
-        return self._request("GET", f"/v1/jobs{query}")["jobs"]
+        return [pathmap.job_to_client(j, self.path_maps, windows=self._windows())
+                for j in self._request("GET", f"/v1/jobs{query}")["jobs"]]
 
     def takes(self) -> list[dict]:
-        return self._request("GET", "/v1/takes")["takes"]
+        """The finished takes, their files as this machine sees them."""
+        return [pathmap.take_to_client(t, self.path_maps, windows=self._windows())
+                for t in self._request("GET", "/v1/takes")["takes"]]
 
     def events(self, job_id: str, after: int = 0, wait: float = 0.0) -> dict:
         return self._request("GET", f"/v1/jobs/{job_id}/events?after={after}&wait={wait}",

@@ -54,6 +54,7 @@ def absolute_paths(data: dict[str, Any], base: str) -> dict[str, Any]:
         for key in matte.get("keys") or []:
             fix(key, "matte")
         fix(matte.get("sam"), "checkpoint")
+        fix(matte.get("sam"), "resume_from")
     fix(data.get("motion"), "weights")
     fix(data.get("engine"), "model")
     fix(data.get("color"), "config")

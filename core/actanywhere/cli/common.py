@@ -84,5 +84,6 @@ BoxOpt = Annotated[list[str] | None, typer.Option(
 KeyMatteOpt = Annotated[list[str] | None, typer.Option(
     "--key-matte", help="A painted matte for a key frame, FRAME:PATH; repeat")]
 SamOpt = Annotated[str | None, typer.Option(
-    "--sam-checkpoint", help="SAM checkpoint file (default $ACTANYWHERE_SAM_CHECKPOINT)")]
+    "--sam-checkpoint", help="SAM checkpoint: a .pth file (sam) or a model folder (sam2); "
+    "default $ACTANYWHERE_SAM_CHECKPOINT")]
 ScreenOpt = Annotated[str | None, typer.Option("--screen", help="Keyer: green|blue")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import sys
@@ -90,6 +91,14 @@ def _mattes() -> dict[str, Any]:
         info["sources"] = [n for n in info["sources"] if n != "sam"]
         info["sam_note"] = (f"SAM unavailable ({exc}); `python3 install.py setup --torch cuda` "
                             "installs torch with torchvision")
+    try:  # sam2 imports torch and transformers only when used: are they there?
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(f"No module named {module!r}")
+    except ImportError as exc:
+        info["sources"] = [n for n in info["sources"] if n != "sam2"]
+        info["sam2_note"] = (f"SAM 2 unavailable ({exc}); `python3 install.py setup` installs "
+                             "torch and transformers")
     ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")
     if ckpt:
         info["sam_checkpoint"] = ckpt

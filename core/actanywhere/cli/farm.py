@@ -41,6 +41,8 @@ def export(
     typer.echo(f"wrote {done.template} ({len(done.takes)} take(s) of {shots_n} shot(s))")
     typer.echo(f"submit:      {done.submit}")
     typer.echo(f"run locally: {done.run_locally or 'no local runner for OpenCue (needs Cuebot)'}")
+    for note in done.notes:
+        typer.echo(f"note: {note}")
     if done.replaced:
         typer.echo(f"replaced the bundle in {out}: {len(done.replaced)} take(s) it had "
                    "reserved and never started marked cancelled")

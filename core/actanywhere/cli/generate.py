@@ -92,7 +92,7 @@ def generate(
     plate_colorspace: PlateSpaceOpt = None,
     missing: Annotated[str | None, typer.Option(help="Missing plate frames: error|hold|black")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (implies --matte-source file)")] = None,
-    matte_source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut (docs/mattes.md)")] = None,
+    matte_source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|sam2|grabcut (docs/mattes.md)")] = None,
     matte_channel: MatteChannelOpt = None,
     point: PointOpt = None,
     box: BoxOpt = None,

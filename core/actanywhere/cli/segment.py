@@ -32,7 +32,7 @@ def segment(
     plate_layer: PlateLayerOpt = None,
     plate_view: PlateViewOpt = None,
     plate_colorspace: PlateSpaceOpt = None,
-    source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|grabcut")] = None,
+    source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|sam2|grabcut")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (source file)")] = None,
     matte_channel: MatteChannelOpt = None,
     point: PointOpt = None,
@@ -71,6 +71,12 @@ def segment(
     overrides["matte"]["track"] = {"mode": track}
     overrides["matte"]["refine"] = {"grow": grow, "feather": feather, "temporal": temporal}
     merged = spec_files.merge(base, overrides)
+    out = merged.get("output") or {}
+    if out.get("existing") == "skip" and out.get("path"):
+        # resuming: sam2 keeps the frames written and restarts its track beside them
+        sam = merged.setdefault("matte", {}).setdefault("sam", {})
+        sam.setdefault("resume_from", out["path"])
+        sam.setdefault("resume_channel", f"{out['layer']}.A" if out.get("layer") else "A")
     try:
         shot = seg.SegmentSpec.model_validate(merged)
     except specmod.ValidationError as exc:

@@ -121,6 +121,14 @@ class Engine(ABC):
         del spec, name
 
     @classmethod
+    def part_settings(cls, spec, overlap: int) -> tuple[dict[str, object], str | None]:
+        """Fields of the engine's settings section that each part of a split take needs
+        beyond ``shot_frames`` (parts share ``overlap`` frames), and a line saying why (None:
+        nothing changes)."""
+        del spec, overlap
+        return {}, None
+
+    @classmethod
     def gpu_memory_gib(cls, spec) -> float | None:
         """GiB of GPU memory a farm host needs to run ``spec`` (None: no estimate); asked at
         farm export, so nothing heavy is imported and no model loaded."""

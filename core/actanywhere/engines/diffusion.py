@@ -103,6 +103,20 @@ class DiffusionEngine(ShotEngine):
             raise SpecError(f"{name}: diffusion.condition composite takes one plate frame that "
                             "not every part reads; use condition background to --split")
 
+    @classmethod
+    def part_settings(cls, spec, overlap: int) -> tuple[dict[str, object], str | None]:
+        """Steady shading averages a frame with neighbours up to three ``steady`` frames
+        away, which a part does not have beyond its ends: in parts it reaches at most half
+        the shared frames, so each part is steady where the join hands over."""
+        d = spec.diffusion
+        most = round(overlap / 6, 2)
+        if d.detail != "plate" or d.steady <= most:
+            return {}, None
+        return {"steady": most}, (
+            f"diffusion.steady {d.steady:g} is {most:g} in the parts of a split take (a part "
+            f"has only the {overlap} frames it shares with the next to steady its ends); a "
+            f"larger --split-overlap keeps more (up to {6 * d.steady:g})")
+
     @staticmethod
     def _installed(spec) -> None:
         """torch and the model folder are there."""

@@ -39,6 +39,7 @@ class Exported:
     submit: str  # the command that sends it to Deadline Cloud / Cuebot
     run_locally: str | None  # the command that runs it here (OpenJD only)
     replaced: list[str] = field(default_factory=list)  # a previous bundle's unstarted takes
+    notes: list[str] = field(default_factory=list)  # settings the export changed, and why
 
 
 def chunks(frame_list: list[int], size: int) -> list[str]:
@@ -111,9 +112,10 @@ def _write(made: Made, takes: list[wedge.Take], folder: str, output_root: str, n
     by_shot: dict[str, list[wedge.Take]] = {}
     for take in takes:
         by_shot.setdefault(take.shot, []).append(take)
+    notes: list[str] = []
     steps = [_reserve(made, shot, shot_takes, specs_dir=specs_dir, output_root=output_root,
                       chunk=chunk, split=split, split_overlap=split_overlap,
-                      gpu_memory_gib=gpu_memory_gib, os_family=os_family)
+                      gpu_memory_gib=gpu_memory_gib, os_family=os_family, notes=notes)
              for shot, shot_takes in by_shot.items()]
     _write_manifest(made, folder, takes, output_root)
     if fmt == "opencue":
@@ -125,7 +127,7 @@ def _write(made: Made, takes: list[wedge.Take], folder: str, output_root: str, n
         return Exported(folder, job_path, None, None, takes,
                         submit="python -c \"import opencue; opencue.api.launchSpec(open("
                                f"'{job_path}').read())\"",
-                        run_locally=None)
+                        run_locally=None, notes=notes)
     tmpl = openjd.template(name, steps, specs_dir, output_root, command)
     template_path = os.path.join(folder, "template.yaml")
     made.write(template_path, lambda p: atomic_text(
@@ -140,15 +142,17 @@ def _write(made: Made, takes: list[wedge.Take], folder: str, output_root: str, n
     made.write(local_path, lambda p: atomic_json(p, values))
     return Exported(folder, template_path, params_path, local_path, takes,
                     submit=f"deadline bundle submit {folder}",
-                    run_locally=f"openjd run {template_path} -p file://{local_path}")
+                    run_locally=f"openjd run {template_path} -p file://{local_path}",
+                    notes=notes)
 
 
 def _reserve(made: Made, shot: str, shot_takes: list[wedge.Take], *, specs_dir: str,
              output_root: str,
              chunk: int, split: int, split_overlap: int, gpu_memory_gib: float | None,
-             os_family: str) -> openjd.StepPlan:
+             os_family: str, notes: list[str]) -> openjd.StepPlan:
     """One shot's step: its takes' folders reserved (``queued``), their specs written, its
-    tasks planned as its engine's traits say (frame chunks, one task per take, or parts)."""
+    tasks planned as its engine's traits say (frame chunks, one task per take, or parts);
+    settings a part needs changed are said in ``notes``."""
     first = shot_takes[0].spec
     traits = catalog.engine(first.engine.name)
     if any(t.spec.engine.name != traits.name for t in shot_takes):
@@ -165,8 +169,13 @@ def _reserve(made: Made, shot: str, shot_takes: list[wedge.Take], *, specs_dir: 
         # what the artist set, no more: unset fields take the model's recommended values
         data = take.spec.model_dump(mode="json", exclude_unset=True)
         if len(parts) > 1:
-            data.setdefault(traits.settings or "", {})["shot_frames"] = \
-                frames_mod.compact(frame_list)
+            section = data.setdefault(traits.settings or "", {})
+            section["shot_frames"] = frames_mod.compact(frame_list)
+            extra, note = engines.engine_class(traits.name).part_settings(take.spec,
+                                                                          split_overlap)
+            section.update(extra)
+            if note and f"{shot}: {note}" not in notes:
+                notes.append(f"{shot}: {note}")
             take.spec = from_dict(data)
         record = reserved.new(status="queued", label=_label(take), engine=traits.name)
         made.reserved(record.folder)

@@ -195,7 +195,10 @@ class ShotMattes:
         assert isinstance(self.source, TrackedSource)
         segmenter = self.source.segmenter(image, len(frames), report)
         keys = {frames.index(k.frame): k for k in s.keys}
-        clock = StageClock(report, "matte", track.steps(len(frames), list(keys)))
+        video = isinstance(segmenter, track.VideoSegmenter)  # tracks with its own memory
+        total = (segmenter.steps(frames, list(keys)) if video
+                 else track.steps(len(frames), list(keys)))
+        clock = StageClock(report, "matte", total)
 
         def key_matte(i: int, k) -> np.ndarray:
             if k.matte is not None:
@@ -212,9 +215,14 @@ class ShotMattes:
         def tell(msg: str) -> None:  # name plate frames, not shot indices
             warn(re.sub(r"frame index (\d+):", lambda m: f"frame {frames[int(m[1])]}:", msg))
 
-        mattes = track.propagate(len(frames), keys, image, segmenter, s.track,
-                                 advance=lambda i: clock.advance(frames[i]), warn=tell,
-                                 cancel=cancel, key_matte=key_matte)
+        if video:
+            mattes = segmenter.propagate(frames, keys, key_matte=key_matte,
+                                         advance=lambda i: clock.advance(frames[i]), warn=warn,
+                                         cancel=cancel)
+        else:
+            mattes = track.propagate(len(frames), keys, image, segmenter, s.track,
+                                     advance=lambda i: clock.advance(frames[i]), warn=tell,
+                                     cancel=cancel, key_matte=key_matte)
         if self.refine.spatial:
             mattes = [refine.spatial(m, self.refine) for m in mattes]
         return mattes

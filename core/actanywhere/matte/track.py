@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -60,6 +60,21 @@ class Segmenter(Protocol):
 
     def track(self, index: int, hint: Hint) -> np.ndarray:
         """Matte of frame ``index`` from prompts derived from the warped previous matte."""
+
+
+@runtime_checkable
+class VideoSegmenter(Segmenter, Protocol):
+    """A segmenter that carries the key mattes through the shot itself (a video model with a
+    memory of the frames it saw), used by ShotMattes instead of ``propagate``."""
+
+    def steps(self, frames: list[int], keys: list[int]) -> int:
+        """How many times ``propagate`` calls ``advance`` (keys by index)."""
+
+    def propagate(self, frames: list[int], keys: dict[int, KeyFrame], *,
+                  key_matte: Callable[[int, KeyFrame], np.ndarray],
+                  advance: Callable[[int], None], warn: Callable[[str], None],
+                  cancel: threading.Event | None) -> list[np.ndarray]:
+        """Mattes of frames ``0..len(frames)-1`` (``frames``: the plate frame numbers)."""
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,18 +1,21 @@
 """The worker's HTTP API as one FastAPI app: each route with what it takes and answers
 (``models.py``), so request checks and ``/openapi.json`` come from one declaration.
 
-Before any route runs, ``Gate`` checks the token (constant time; a missing or wrong one gets
-401, its body drained unread and the connection closed) and the body's size (413 past
-``MAX_BODY``); a body is JSON whatever its Content-Type says. Every error is a JSON ``Error``:
-a request field at fault is named from the validation error's location, a 405 carries the
-methods its path takes in ``Allow``, and anything the routes did not foresee is a 500 with
-the server still up. The routes are plain functions: FastAPI runs them on worker threads, so
-a long poll never holds up the event loop (``transport.py`` sizes the thread pool).
+Before any route runs, ``Gate`` finds who sends the request from its token (``auth.py``: the
+worker's own, or one of the tokens file; a missing or wrong one gets 401, an address with too
+many failed attempts 429, each with its body drained unread and the connection closed) and
+checks the body's size (413 past ``MAX_BODY``); a body is JSON whatever its Content-Type
+says. A user sees, follows, cancels and resumes only their own jobs and takes; an admin (the
+worker's own token included) all of them, and only an admin stops the worker. Every error
+is a JSON ``Error``: a request field at fault is named from the validation error's location,
+a 405 carries the methods its path takes in ``Allow``, and anything the routes did not
+foresee is a 500 with the server still up. The routes are plain functions: FastAPI runs
+them on worker threads, so a long poll never holds up the event loop (``transport.py`` sizes
+the thread pool).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -26,8 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.status import FINAL
 from . import models
+from .auth import Auth, Refusal, User
 from .models import HttpError
-from .store import DamagedRecord, JobStore
+from .store import DamagedRecord, JobStore, QueueFull
 from .transport import AUTHORISED
 
 if TYPE_CHECKING:
@@ -40,14 +44,15 @@ DRAIN_LIMIT = 64 << 20  # bodies up to this are read and dropped before an error
 class Worker(Protocol):
     """What the routes ask of the worker (``server.Worker``)."""
 
-    token: str
+    auth: Auth
     store: JobStore
+    max_queued: int  # queued jobs a user of the tokens file may have
 
     def health(self) -> dict[str, Any]: ...
-    def submit(self, shot: ShotSpec, client: str = "") -> dict[str, Any]: ...
+    def submit(self, shot: ShotSpec, client: str, user: User) -> dict[str, Any]: ...
     def wait_events(self, job_id: str, after: int, wait: float) -> dict[str, Any]: ...
     def cancel(self, job_id: str) -> str | None: ...
-    def takes(self, limit: int) -> list[dict]: ...
+    def takes(self, limit: int, owner: str | None) -> list[dict]: ...
     def notify(self) -> None: ...
     def touch(self) -> None: ...
     def shutdown(self) -> None: ...
@@ -58,11 +63,20 @@ async def _worker(request: Request) -> Worker:
     return request.app.state.worker
 
 
+async def _user(request: Request) -> User:
+    return request.state.user  # set by Gate
+
+
 Served = Annotated[Worker, Depends(_worker)]
+Caller = Annotated[User, Depends(_user)]
 JobId = Annotated[str, Path(alias="id")]
 Limit = Annotated[int, Query(ge=1, le=10000, description="at most this many, newest first")]
-router = APIRouter(responses={401: {"model": models.Error, "description": "missing or wrong "
-                                    "token"}})
+router = APIRouter(responses={
+    401: {"model": models.Error, "description": "missing, wrong or revoked token"},
+    429: {"model": models.Error, "description": "too many failed token attempts from this "
+          "address (Retry-After says when to try again), or, submitting, too many jobs "
+          "queued by this user"},
+    503: {"model": models.Error, "description": "the worker cannot read its tokens file"}})
 
 
 def _route(method: str, path: str, model: Any, *errors: int, status: int = 200,
@@ -74,11 +88,21 @@ def _route(method: str, path: str, model: Any, *errors: int, status: int = 200,
                             responses={code: {"model": models.Error} for code in errors})
 
 
-def _job(worker: Worker, job_id: str) -> dict[str, Any]:
+def _owner(user: User) -> str | None:
+    """Whose jobs ``user`` sees: their own, or (an admin) everyone's."""
+    return None if user.admin else user.name
+
+
+def _job(worker: Worker, job_id: str, user: User) -> dict[str, Any]:
+    """The job, if ``user`` may see it: another user's job is as unknown as a missing one."""
     job = worker.store.get(job_id)
-    if job is None:
+    if job is None or not user.admin and job.get("owner") != user.name:
         raise HttpError(404, f"no job {job_id}")
     return job
+
+
+def _queue_full(exc: QueueFull) -> HttpError:
+    return HttpError(429, str(exc), exit_code=exc.exit_code)
 
 
 @_route("GET", "/openapi.json", dict[str, Any], summary="This description (OpenAPI 3.1)")
@@ -87,40 +111,44 @@ async def openapi(request: Request) -> dict[str, Any]:
 
 
 @_route("GET", "/v1/health", models.Health, summary="Liveness, versions, queue, warm models")
-def health(worker: Served) -> dict[str, Any]:
-    return worker.health()
+def health(worker: Served, user: Caller) -> dict[str, Any]:
+    return {**worker.health(), "user": user.name, "admin": user.admin}
 
 
-@_route("GET", "/v1/jobs", models.Jobs, 400, summary="List jobs, newest first")
-def jobs(worker: Served, status: models.Status | None = None, limit: Limit = 200) -> dict:
-    return {"jobs": worker.store.list(status, limit)}
+@_route("GET", "/v1/jobs", models.Jobs, 400, summary="List jobs, newest first (the caller's; "
+        "an admin's: everyone's)")
+def jobs(worker: Served, user: Caller, status: models.Status | None = None,
+         limit: Limit = 200) -> dict:
+    return {"jobs": worker.store.list(status, limit, owner=_owner(user))}
 
 
 @_route("POST", "/v1/jobs", models.Queued, 400, 409, 413, 422, 507, status=202,
-        summary="Submit a job (checked as a local run checks it before it is queued)")
-def submit(body: models.Submit, worker: Served) -> dict[str, Any]:
-    return worker.submit(body.spec, body.client)
+        summary="Submit a job (checked as a local run checks it before it is queued; 429 "
+        "when the caller has as many jobs queued as a user may)")
+def submit(body: models.Submit, worker: Served, user: Caller) -> dict[str, Any]:
+    return worker.submit(body.spec, body.client, user)
 
 
 @_route("GET", "/v1/jobs/{id}", models.Job, 404, 500,
         summary="One job (500 naming it if its stored record is damaged)")
-def job(job_id: JobId, worker: Served) -> dict[str, Any]:
-    return _job(worker, job_id)
+def job(job_id: JobId, worker: Served, user: Caller) -> dict[str, Any]:
+    return _job(worker, job_id, user)
 
 
 @_route("GET", "/v1/jobs/{id}/events", models.Events, 400, 404, 500,
         summary="Progress events after `after`, waiting up to `wait` s (long poll, <= 30)")
-def events(job_id: JobId, worker: Served,
+def events(job_id: JobId, worker: Served, user: Caller,
            after: Annotated[int, Query(ge=0, lt=2**62, description="the last seq seen")] = 0,
            wait: Annotated[float, Query(allow_inf_nan=False, description="seconds")] = 0.0
            ) -> dict[str, Any]:
+    _job(worker, job_id, user)
     return worker.wait_events(job_id, after, wait)
 
 
 @_route("POST", "/v1/jobs/{id}/cancel", models.Cancelled, 404, 409, 500, status=202,
         summary="Cancel: a queued job at once, a running one between steps/frames")
-def cancel(job_id: JobId, worker: Served) -> dict[str, Any]:
-    status = _job(worker, job_id)["status"]
+def cancel(job_id: JobId, worker: Served, user: Caller) -> dict[str, Any]:
+    status = _job(worker, job_id, user)["status"]
     if status in FINAL:
         raise HttpError(409, f"job {job_id} is {status}; nothing to cancel")
     return {"id": job_id, "was": worker.cancel(job_id)}
@@ -128,9 +156,14 @@ def cancel(job_id: JobId, worker: Served) -> dict[str, Any]:
 
 @_route("POST", "/v1/jobs/{id}/resume", models.Queued, 404, 409, 500, status=202,
         summary="Queue an interrupted/failed/cancelled job again; written frames are kept")
-def resume(job_id: JobId, worker: Served) -> dict[str, Any]:
-    _job(worker, job_id)
-    if not worker.store.resume(job_id):
+def resume(job_id: JobId, worker: Served, user: Caller) -> dict[str, Any]:
+    _job(worker, job_id, user)
+    try:
+        resumed = worker.store.resume(job_id, max_queued=None if user.local else
+                                      worker.max_queued)
+    except QueueFull as exc:
+        raise _queue_full(exc) from None
+    if not resumed:
         raise HttpError(409, f"job {job_id} is active or done; nothing to resume")
     worker.notify()
     return {"id": job_id, "status": "queued"}
@@ -138,22 +171,27 @@ def resume(job_id: JobId, worker: Served) -> dict[str, Any]:
 
 @_route("GET", "/v1/takes", models.Takes, 400, summary="Finished takes: output, seed, model "
         "hash, frames, record (take.json), proxies, contact sheet, star")
-def takes(worker: Served, limit: Limit = 200) -> dict[str, Any]:
-    return {"takes": worker.takes(limit)}
+def takes(worker: Served, user: Caller, limit: Limit = 200) -> dict[str, Any]:
+    return {"takes": worker.takes(limit, _owner(user))}
 
 
-@_route("POST", "/v1/shutdown", models.Stopping, status=202,
-        summary="Stop the worker (a running job is interrupted)")
-def shutdown(worker: Served) -> dict[str, Any]:
+@_route("POST", "/v1/shutdown", models.Stopping, 403, status=202,
+        summary="Stop the worker (a running job is interrupted); an admin's token only")
+def shutdown(worker: Served, user: Caller) -> dict[str, Any]:
+    if not user.admin:
+        raise HttpError(403, f"{user.name} may not stop the worker; only an admin's token may")
     worker.shutdown()
     return {"ok": True}
 
 
 # ------------------------------------------------------------------------------- errors
-def answer(err: HttpError, close: bool = False) -> JSONResponse:
+def answer(err: HttpError, close: bool = False, retry_after: int | None = None
+           ) -> JSONResponse:
     headers = {"Cache-Control": "no-store"}
     if err.allow:
         headers["Allow"] = ", ".join(err.allow)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if close:
         headers["Connection"] = "close"
     return JSONResponse(err.body(), err.status, headers)
@@ -210,12 +248,11 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
 
 # --------------------------------------------------------------------------------- gate
 class Gate:
-    """What happens before any route: the token, the body's size, the JSON body; and a
-    JSON 500 for any error the routes did not answer (the server stays up)."""
+    """What happens before any route: who asks (their token), the body's size, the JSON
+    body; and a JSON 500 for any error the routes did not answer (the server stays up)."""
 
-    def __init__(self, app: ASGIApp, token: str, on_request: Callable[[], None]) -> None:
-        self.app, self.on_request = app, on_request
-        self.want = f"Bearer {token}".encode()
+    def __init__(self, app: ASGIApp, auth: Auth | None, on_request: Callable[[], None]) -> None:
+        self.app, self.auth, self.on_request = app, auth, on_request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -223,11 +260,15 @@ class Gate:
             return
         headers = dict(scope["headers"])
         length = _length(headers)
-        if not hmac.compare_digest(headers.get(b"authorization", b""), self.want):
+        address = (scope.get("client") or ("",))[0]
+        who = self.auth.identify(headers.get(b"authorization", b""), address) if self.auth \
+            else Refusal(401, "this app serves no worker")
+        if isinstance(who, Refusal):
             await _drain(receive, length)  # unread into anything; nothing runs
-            await answer(HttpError(401, "missing or wrong token; read it from the worker's "
-                                   "connection file"), close=True)(scope, receive, send)
+            await answer(HttpError(who.status, who.message), close=True,
+                         retry_after=who.retry_after)(scope, receive, send)
             return
+        scope["state"] = {**scope.get("state", {}), "user": who}
         scope.get("extensions", {}).get(AUTHORISED, _nothing)()  # long polls wait now
         self.on_request()
         body = await _read(receive, length)
@@ -325,17 +366,19 @@ def build(worker: Worker | None = None) -> FastAPI:
     """The app serving ``worker`` (only its description when None)."""
     app = FastAPI(title="ActAnywhere worker", version="1", openapi_url=None, docs_url=None,
                   redoc_url=None, redirect_slashes=False, description=(
-                      "Local job service. Loopback only; every request carries "
-                      "`Authorization: Bearer <token>` from the connection file. A connection "
-                      "that has not sent an authorised request head within a few seconds is "
-                      "closed; methods a path does not take get 405 with an `Allow` header."))
+                      "Job service: loopback by default, other machines over TLS with "
+                      "`serve --listen`. Every request carries `Authorization: Bearer <token>`"
+                      ": the worker's own (its connection file; an admin) or a user's from its "
+                      "tokens file; users see only their own jobs. A connection that has not "
+                      "sent an authorised request head within a few seconds is closed; methods "
+                      "a path does not take get 405 with an `Allow` header."))
     app.state.worker = worker
     app.include_router(router)
     app.add_exception_handler(HttpError, _http_error)
     app.add_exception_handler(DamagedRecord, _damaged)
     app.add_exception_handler(HTTPException, _starlette)
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_middleware(Gate, token=worker.token if worker else "",
+    app.add_middleware(Gate, auth=worker.auth if worker else None,
                        on_request=worker.touch if worker else _nothing)
     app.openapi = lambda: _describe(app)
     return app

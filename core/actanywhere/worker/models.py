@@ -118,6 +118,7 @@ class Job(_Open):
     error: str | None = None
     outputs: list[str] = []
     timings: dict[str, Any] = {}
+    owner: str = Field("local", description="the name of the token that submitted it")
 
 
 class Jobs(BaseModel):
@@ -174,3 +175,5 @@ class Health(_Open):
     uptime_s: float = 0.0
     state: str = Field("", description="the worker's state folder")
     models: dict[str, Any] | None = Field(None, description="warm models, hits and loads")
+    user: str = Field("", description="the name of the token that asked")
+    admin: bool = Field(False, description="whether that token sees and stops every job")

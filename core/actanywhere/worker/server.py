@@ -1,9 +1,16 @@
-"""`actanywhere serve`: the local worker. HTTP + JSON on loopback, one job at a time.
+"""`actanywhere serve`: the worker. HTTP + JSON on loopback, one job at a time; other
+machines over TLS with ``listen``.
 
 The jobs are this module's (``Worker``); the HTTP API is a FastAPI app (``app.py``, its
 models in ``models.py``) served by uvicorn (``transport.py``).
 
-- Binds 127.0.0.1 (or ::1) on a free port; any other address needs ``allow_remote``.
+- Binds 127.0.0.1 (or ::1) on a free port. ``listen`` (HOST:PORT) serves other machines:
+  TLS (``tls``: certificate and key, ``tls.py``) unless ``insecure`` (one warning line).
+- Users: a tokens file (``tokens.py``, re-read when it changes) names one token per user,
+  some admins; the worker's own token (its connection file) is an admin too. In remote mode
+  (``listen`` or ``tokens``) failed token attempts are limited per address (``auth.py``), a
+  user may have ``max_queued`` jobs queued, and a user's submit is checked against the
+  worker's disks (``access.py``). The queue is taken round-robin across users (``store.py``).
 - One worker per state folder: it holds an OS lock there for its life (``paths.lock``); a
   second exits with one line naming the first's pid. The folder is 0700, its files 0600.
 - A random token is written with the port to the connection file (0600, the user's state
@@ -43,15 +50,18 @@ from ..api.status import FINAL
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
 from ..model import model_hash
 from ..progress import ProgressEvent
-from . import app, paths, transport
+from . import access, app, paths, tls, transport
+from .auth import AUTH_WINDOW_S, MAX_FAILURES, Auth, Failures, User
 from .models import HttpError, spec_field
-from .store import JobStore, StateFull
+from .store import JobStore, QueueFull, StateFull
+from .tokens import TokenFile
 from .transport import HEADER_TIMEOUT_S as HEADER_TIMEOUT_S
 
 if TYPE_CHECKING:
     from ..spec import ShotSpec
 
 MAX_WAIT_S = 30.0
+MAX_QUEUED_PER_USER = 8
 
 
 def _loopback(host: str) -> bool:
@@ -63,22 +73,76 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::]:8765`` for IPv6) as (host, port); SpecError otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise SpecError(f"--listen {value}: give HOST:PORT, e.g. 0.0.0.0:8765 (all addresses) "
+                        "or [::]:8765")
+    return host, int(port)
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def _address(host: str, port: int, *, listen: str | None, tls_files: tuple[str, str] | None,
+             insecure: bool, allow_remote: bool) -> tuple[str, int, str | None]:
+    """Where the worker listens (host, port) and the warning plain HTTP beyond loopback
+    gets; SpecError (one line, the fix) for an address it may not serve as asked."""
+    if listen is not None:
+        host, port = parse_listen(listen)
+        if tls_files is None and not insecure:
+            raise SpecError(f"--listen {listen}: other machines reach the worker over TLS; "
+                            "give --tls-cert FILE --tls-key FILE (`actanywhere serve "
+                            "--make-cert DIR --host NAME` makes a pair), or --insecure for "
+                            "plain HTTP on a network you trust")
+    elif not _loopback(host) and not allow_remote:
+        raise SpecError(f"--host {host}: the worker only listens on loopback (127.0.0.1 or "
+                        "::1); to serve other machines use --listen HOST:PORT with "
+                        "--tls-cert/--tls-key (docs/worker.md); --allow-remote exposes it "
+                        "as plain HTTP (as --listen with --insecure)")
+    if insecure and tls_files is not None:
+        raise SpecError("--insecure with --tls-cert: choose one (TLS, or plain HTTP)")
+    exposed = listen is not None or not _loopback(host)
+    note = (f"--insecure: serving plain HTTP on {host}:{port}; tokens and shots cross the "
+            "network unencrypted (give --tls-cert and --tls-key)"
+            if exposed and tls_files is None else None)
+    return host, port, note
+
+
+def _reach_locally(host: str) -> str:
+    """The address a client on this machine uses for a worker bound to ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
 class Worker:
     def __init__(self, state: str | None = None, host: str = "127.0.0.1", port: int = 0,
                  idle_s: float = 1800.0, allow_remote: bool = False,
-                 model_budget_gb: float = 16.0, hard_kill_s: float = 30.0) -> None:
-        if not _loopback(host) and not allow_remote:
-            raise SpecError(f"--host {host}: the worker only listens on loopback (127.0.0.1 or "
-                            "::1); pass --allow-remote to expose it (anyone with the token can "
-                            "then run jobs)")
+                 model_budget_gb: float = 16.0, hard_kill_s: float = 30.0, *,
+                 listen: str | None = None, tls_files: tuple[str, str] | None = None,
+                 insecure: bool = False, tokens: str | None = None,
+                 max_queued_per_user: int = MAX_QUEUED_PER_USER,
+                 max_auth_failures: int = MAX_FAILURES) -> None:
+        host, port, insecure_note = _address(host, port, listen=listen, tls_files=tls_files,
+                                             insecure=insecure, allow_remote=allow_remote)
+        #: what the start did that the user should hear of (one warning line each)
+        self.notes: list[str] = [insecure_note] if insecure_note else []
+        ssl_context = tls.server_context(*tls_files) if tls_files is not None else None
+        token_file = TokenFile(tokens) if tokens is not None else None
+        # remote mode: failed token attempts are counted per address
+        remote = listen is not None or not _loopback(host) or token_file is not None
         self.state = paths.private_folder(paths.state_dir(state))
         self._lock_fd = paths.lock(self.state)  # held (open) for the life of the process
         stale = paths.stale_connection(self.state)  # ours now: no worker holds the lock
         self.store = JobStore(os.path.join(self.state, paths.DATABASE))
-        #: what the start did that the user should hear of (one warning line each)
-        self.notes = [*self.store.notes, *([stale] if stale else [])]
+        self.notes += [*self.store.notes, *([stale] if stale else [])]
         self.interrupted = self.store.mark_interrupted()
         self.token = secrets.token_urlsafe(32)
+        self.auth = Auth(self.token, tokens=token_file, failures=Failures(
+            max_auth_failures, AUTH_WINDOW_S) if remote else None)
+        self.max_queued = max_queued_per_user
         self.idle_s, self.hard_kill_s = idle_s, hard_kill_s
         self.model_budget = int(model_budget_gb * 2**30)
         self.changed = threading.Condition()
@@ -89,13 +153,18 @@ class Worker:
         self.started = time.time()
         self.socket = transport.listen(host, port)
         self.host, self.port = host, int(self.socket.getsockname()[1])
-        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
-        self.info = {"url": self.url, "host": self.host, "port": self.port, "token": self.token,
-                     "pid": os.getpid(), "version": __version__, "started": self.started,
-                     "python": sys.executable}
+        scheme = "https" if ssl_context is not None else "http"
+        #: where it listens; ``local_url``: where a client on this machine reaches it
+        self.url = _url(scheme, host, self.port)
+        self.local_url = _url(scheme, _reach_locally(host), self.port)
+        self.info = {"url": self.local_url, "host": _reach_locally(host), "port": self.port,
+                     "token": self.token, "pid": os.getpid(), "version": __version__,
+                     "started": self.started, "python": sys.executable}
+        if tls_files is not None:  # local clients trust exactly this certificate
+            self.info["ca"] = os.path.abspath(tls_files[0])
         self._connection_guard = threading.Lock()
         self._connection_live = False  # the connection file is ours to keep while True
-        self.server = transport.server(app.build(self))
+        self.server = transport.server(app.build(self), ssl=ssl_context)
 
     # -------------------------------------------------------------------------- lifecycle
     def serve(self) -> None:
@@ -268,11 +337,16 @@ class Worker:
         os._exit(3)
 
     # ----------------------------------------------------------------------------- requests
-    def submit(self, shot: ShotSpec, client: str = "") -> dict[str, Any]:
-        """Queue ``shot`` (valid as a ShotSpec) once ``job.check`` finds it can run, as a
-        local run checks it before its first pixel; HttpError naming what is wrong."""
+    def submit(self, shot: ShotSpec, client: str = "",
+               user: User = User("local", admin=True, local=True)) -> dict[str, Any]:
+        """Queue ``shot`` (valid as a ShotSpec) for ``user`` once ``job.check`` finds it can
+        run, as a local run checks it before its first pixel; HttpError naming what is wrong.
+        A user of the tokens file has their paths checked as this machine sees them first
+        (``access.py``) and at most ``max_queued`` jobs queued."""
         from ..shot import job as job_mod
 
+        if not user.local:
+            access.check(shot.model_dump(mode="json"))
         try:
             job_mod.check(shot)
         except SpecError as exc:
@@ -287,9 +361,12 @@ class Worker:
         # settings still apply to what the job leaves unset
         try:
             job_id = self.store.submit(json.loads(shot.model_dump_json(exclude_unset=True)),
-                                       client)
+                                       client, owner=user.name,
+                                       max_queued=None if user.local else self.max_queued)
         except StateFull as exc:
             raise HttpError(507, str(exc), exit_code=exc.exit_code) from None
+        except QueueFull as exc:
+            raise HttpError(429, str(exc), exit_code=exc.exit_code) from None
         self.notify()
         return {"id": job_id, "status": "queued"}
 
@@ -308,11 +385,11 @@ class Worker:
             info["models"] = cache_mod.active().info()
         return info
 
-    def takes(self, limit: int) -> list[dict]:
-        """The finished takes; one whose job or record cannot be read is left out with a
-        warning naming its job, and the others are listed."""
+    def takes(self, limit: int, owner: str | None = None) -> list[dict]:
+        """The finished takes (``owner``'s only, when given); one whose job or record cannot
+        be read is left out with a warning naming its job, and the others are listed."""
         out = []
-        for job in self.store.list("done", limit):
+        for job in self.store.list("done", limit, owner=owner):
             try:
                 out.append(_take(job))
             except Exception as exc:  # noqa: BLE001 - a bad record never hides the others
@@ -342,7 +419,7 @@ def _take(job: dict) -> dict:
     out = {"id": job["id"], "output": output, "seed": job["seed"], "engine": job["engine"],
            "model_hash": job["model_hash"], "frames": len(job["outputs"]),
            "finished": job["finished"], "record": None, "proxy": None, "plate_proxy": None,
-           "contact_sheet": None, "proxies": 0, "starred": False}
+           "contact_sheet": None, "proxies": 0, "starred": False, "owner": job["owner"]}
     take = takes_mod.for_output(output)
     if take is not None:
         out.update(record=take.path, proxy=take.abs_path(take.proxy) or None,
@@ -356,13 +433,19 @@ def _take(job: dict) -> dict:
 
 def serve(state: str | None = None, host: str = "127.0.0.1", port: int = 0,
           idle_s: float = 1800.0, allow_remote: bool = False, model_budget_gb: float = 16.0,
-          hard_kill_s: float = 30.0, announce=print) -> None:
-    worker = Worker(state, host, port, idle_s, allow_remote, model_budget_gb, hard_kill_s)
+          hard_kill_s: float = 30.0, announce=print, **remote: Any) -> None:
+    """Start a ``Worker`` (``remote``: its keyword-only settings: listen, tls_files, insecure,
+    tokens, max_queued_per_user, max_auth_failures), say how it started, serve until it
+    stops."""
+    worker = Worker(state, host, port, idle_s, allow_remote, model_budget_gb, hard_kill_s,
+                    **remote)
     for note in worker.notes:
         announce(f"warning: {note}")
     if worker.interrupted:
         announce(f"marked {len(worker.interrupted)} job(s) interrupted: "
                  f"{', '.join(worker.interrupted)}")
+    users = worker.auth.tokens
+    who = f"; {len(users.entries)} token(s) in {users.path}" if users is not None else ""
     announce(f"ActAnywhere worker {__version__} on {worker.url} (pid {os.getpid()}); "
-             f"connection file {os.path.join(worker.state, paths.CONNECTION)}")
+             f"connection file {os.path.join(worker.state, paths.CONNECTION)}{who}")
     worker.serve()

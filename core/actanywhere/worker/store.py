@@ -2,6 +2,12 @@
 
 A job is one submitted ShotSpec; its status moves queued -> running -> done | failed |
 cancelled, or to interrupted when the worker died while it ran (found at the next start).
+Each job has an ``owner`` (the name of the token that submitted it; ``local`` for the
+worker's own token and for jobs stored before owners existed). The runner takes queued jobs
+round-robin across owners: the next job is the oldest queued one of the owner whose last job
+was taken longest ago (one never served first; ``turn`` numbers the jobs in the order they
+were taken), so one owner's fifty jobs do not hold back another's one; a single owner's jobs
+run in the order they came.
 Progress events are appended to ``events`` with a per-job sequence number, so a client that
 long-polls with ``after=N`` gets exactly the events it has not seen; a job's ``end`` event (its
 exit code) is written in the same transaction as its final status, so whoever sees the one
@@ -52,7 +58,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     outputs TEXT,
     timings TEXT,
-    client TEXT
+    client TEXT,
+    owner TEXT NOT NULL DEFAULT 'local',
+    turn INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created);
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +70,17 @@ CREATE TABLE IF NOT EXISTS events (
     event TEXT NOT NULL,
     PRIMARY KEY (job, seq)
 );
+"""
+#: columns added after the first release: an older database gets them at open (its jobs
+#: are local's, and none has had a turn)
+_ADDED = {"owner": "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';",
+          "turn": "ALTER TABLE jobs ADD COLUMN turn INTEGER;"}
+_OWNER_INDEX = "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, turn);"
+#: the next job: the oldest queued one of the owner whose last turn is the oldest
+_NEXT = """
+SELECT j.* FROM jobs j WHERE j.status='queued'
+ORDER BY COALESCE((SELECT MAX(s.turn) FROM jobs s WHERE s.owner=j.owner), 0), j.created, j.rowid
+LIMIT 1
 """
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
@@ -84,6 +103,10 @@ class StateFull(OutputError):
     """The job store cannot be written: its disk is full."""
 
 
+class QueueFull(OutputError):
+    """The owner has as many jobs queued as one user may."""
+
+
 class JobStore:
     """Thread-safe access to the job database at ``path``. ``warn``: where warnings about
     damaged rows go (each said once); ``notes``: what opening the store did that its user
@@ -104,7 +127,13 @@ class JobStore:
             self._keep_aside(problem)
             self._create()
         with self._write:
-            self._db().executescript(SCHEMA)  # executescript manages its own transaction
+            db = self._db()
+            db.executescript(SCHEMA)  # executescript manages its own transaction
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for column, add in _ADDED.items():
+                if column not in have:
+                    db.executescript(add)
+            db.executescript(_OWNER_INDEX)
 
     def _create(self) -> None:
         """Create the file 0600 before SQLite does (it would follow the umask; its -wal and
@@ -203,24 +232,28 @@ class JobStore:
                                 "--state-dir)") from None
 
     # ------------------------------------------------------------------------------ writes
-    def submit(self, spec: dict[str, Any], client: str = "") -> str:
+    def submit(self, spec: dict[str, Any], client: str = "", *, owner: str = "local",
+               max_queued: int | None = None) -> str:
+        """Queue ``spec`` for ``owner``; ``QueueFull`` when ``owner`` has ``max_queued`` jobs
+        queued already (counted in the same transaction)."""
         job = uuid.uuid4().hex[:12]
         engine = spec.get("engine") or {}
         with self._tx() as db:
-            db.execute("INSERT INTO jobs (id, spec, status, created, seed, engine, model, client)"
-                       " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+            _room(db, owner, max_queued)
+            db.execute("INSERT INTO jobs (id, spec, status, created, seed, engine, model, client,"
+                       " owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                        (job, json.dumps(spec), time.time(), catalog.seed_of(spec),
-                        engine.get("name", "composite"), engine.get("model"), client))
+                        engine.get("name", "composite"), engine.get("model"), client, owner))
         return job
 
     def claim_next(self) -> dict[str, Any] | None:
-        """The oldest queued job, now marked running (one runner calls this). A queued job
-        whose record cannot be read is failed (with a warning) and the next one taken."""
+        """The next queued job (round-robin across owners, see the module), now marked
+        running (one runner calls this). A queued job whose record cannot be read is failed
+        (with a warning) and the next one taken."""
         while True:
             damaged = None
             with self._tx() as db:
-                row = db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created, "
-                                 "rowid LIMIT 1").fetchone()
+                row = db.execute(_NEXT).fetchone()
                 if row is None:
                     return None
                 try:
@@ -233,7 +266,8 @@ class JobStore:
                                             "exit_code": SpecError.exit_code})
                 else:
                     db.execute("UPDATE jobs SET status='running', started=?, "
-                               "attempts=attempts+1, error=NULL WHERE id=?",
+                               "attempts=attempts+1, error=NULL, turn=(SELECT COALESCE("
+                               "MAX(turn), 0) + 1 FROM jobs) WHERE id=?",
                                (time.time(), row["id"]))
             if damaged is None:
                 return self.get(row["id"])
@@ -274,13 +308,16 @@ class JobStore:
                                   "exit_code": JobCancelled.exit_code})
             return str(row["status"])
 
-    def resume(self, job: str) -> bool:
+    def resume(self, job: str, *, max_queued: int | None = None) -> bool:
         """Queue an interrupted, failed or cancelled job again (its frames on disk are kept and
-        skipped). False when the job is unknown or still active."""
+        skipped). False when the job is unknown or still active; ``QueueFull`` when its
+        owner has ``max_queued`` jobs queued."""
         with self._tx() as db:
-            row = db.execute("SELECT status, spec FROM jobs WHERE id=?", (job,)).fetchone()
+            row = db.execute("SELECT status, spec, owner FROM jobs WHERE id=?",
+                             (job,)).fetchone()
             if row is None or row["status"] in ACTIVE or row["status"] == "done":
                 return False
+            _room(db, row["owner"], max_queued)
             spec = _spec(job, row["spec"], self.path)
             if not isinstance(spec.get("output"), dict):
                 spec["output"] = {}
@@ -307,14 +344,14 @@ class JobStore:
         row = self._db().execute("SELECT * FROM jobs WHERE id=?", (job,)).fetchone()
         return _row(row, self.path) if row else None
 
-    def list(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        """Jobs, newest first; a damaged one is left out with a warning naming it."""
-        if status:
-            rows = self._db().execute("SELECT * FROM jobs WHERE status=? ORDER BY created DESC "
-                                      "LIMIT ?", (status, limit)).fetchall()
-        else:
-            rows = self._db().execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?",
-                                      (limit,)).fetchall()
+    def list(self, status: str | None = None, limit: int = 200, *, owner: str | None = None
+             ) -> list[dict[str, Any]]:
+        """Jobs (``owner``'s only, when given), newest first; a damaged one is left out with a
+        warning naming it."""
+        where = " AND ".join(w for w, v in (("status=?", status), ("owner=?", owner)) if v)
+        args = [v for v in (status, owner) if v]
+        rows = self._db().execute(f"SELECT * FROM jobs {'WHERE ' + where if where else ''} "
+                                  "ORDER BY created DESC LIMIT ?", (*args, limit)).fetchall()
         out = []
         for r in rows:
             try:
@@ -340,9 +377,23 @@ class JobStore:
             out.append({"seq": r["seq"], "time": r["time"], **event})
         return out
 
-    def queued(self) -> int:
-        return int(self._db().execute("SELECT COUNT(*) FROM jobs WHERE status='queued'")
-                   .fetchone()[0])
+    def queued(self, owner: str | None = None) -> int:
+        """Queued jobs (``owner``'s only, when given)."""
+        if owner is None:
+            return int(self._db().execute("SELECT COUNT(*) FROM jobs WHERE status='queued'")
+                       .fetchone()[0])
+        return _queued(self._db(), owner)
+
+
+def _queued(db: sqlite3.Connection, owner: str) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status='queued' AND owner=?",
+                          (owner,)).fetchone()[0])
+
+
+def _room(db: sqlite3.Connection, owner: str, max_queued: int | None) -> None:
+    if max_queued is not None and _queued(db, owner) >= max_queued:
+        raise QueueFull(f"{owner} has {max_queued} jobs queued already, the most one user may "
+                        "(--max-queued-per-user); wait for one to start, or cancel one")
 
 
 def _append(db: sqlite3.Connection, job: str, event: dict[str, Any]) -> int:

@@ -14,6 +14,8 @@ with what a service on a shared machine needs and uvicorn does not give by itsel
   the body alone, as HTTP/0.9 would), the rest of what the client sends read and dropped so
   it sees the answer, not a reset.
 - Enough threads for a long poll on every connection (the routes run on a thread pool).
+- TLS when given a server context (``tls.py``): a TLS handshake gets ``HEADER_TIMEOUT_S`` too
+  (asyncio's default is 60 s), after which the deadline above applies as for plain HTTP.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import http
 import json
 import re
 import socket
+import ssl as ssl_mod
 import sys
 from typing import Any
 
@@ -58,8 +62,12 @@ def connection_limit() -> int:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A socket listening on ``host``:``port`` (0: a free port); OSError when it cannot."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """A socket listening on ``host``:``port`` (0: a free port); OSError when it cannot. Its
+    protocol is named (TCP), so asyncio sets TCP_NODELAY on each connection it accepts: an
+    answer's head and body, written apart, are not held back by Nagle's algorithm waiting
+    for the client's delayed ACK (40 ms a request on a kept-alive or TLS connection)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.bind((host, port))
         sock.listen(connection_limit())
@@ -202,8 +210,9 @@ class Server(uvicorn.Server):
         yield
 
 
-def server(app: Any) -> Server:
-    """A uvicorn server for ``app``; quiet (the job database is the worker's log)."""
+def server(app: Any, ssl: ssl_mod.SSLContext | None = None) -> Server:
+    """A uvicorn server for ``app`` (over TLS with ``ssl``); quiet (the job database is the
+    worker's log)."""
     limit = connection_limit()
     protocol = type("Connection", (Connection,), {"guard": Guard(limit)})
     config = uvicorn.Config(
@@ -211,7 +220,8 @@ def server(app: Any) -> Server:
         log_level="error", access_log=False, proxy_headers=False, server_header=False,
         headers=[("Server", f"ActAnywhere/{__version__}")], backlog=limit,
         timeout_keep_alive=int(HEADER_TIMEOUT_S) + 1, h11_max_incomplete_event_size=MAX_HEAD,
-        timeout_graceful_shutdown=int(_SHUTDOWN_S))
+        timeout_graceful_shutdown=int(_SHUTDOWN_S),
+        ssl_context_factory=(lambda _config, _default: ssl) if ssl is not None else None)
     return Server(config)
 
 
@@ -223,6 +233,11 @@ def run(srv: Server, sock: socket.socket) -> None:
 
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_when_out_of_files)
+        if srv.config.is_ssl:
+            # uvicorn opens the server without a handshake timeout: a half-open TLS
+            # connection would hold its socket for asyncio's default 60 s
+            loop.create_server = functools.partial(  # type: ignore[method-assign]
+                loop.create_server, ssl_handshake_timeout=HEADER_TIMEOUT_S)
         # a thread for each connection's route at once: a long poll on every one
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, connection_limit() + 8)

@@ -1,0 +1,150 @@
+"""How a client reaches a worker on another machine: its URL, the user's token, the CA file
+its certificate is checked against and the path maps, from a connection file the TD hands
+out or from the environment. Standard library only (Python 3.10+).
+
+    {"url": "https://gpu01:8765", "token": "aa_...", "ca": "ca.crt",
+     "path_maps": {"S:\\\\show": "/mnt/show", "/Volumes/show": "/mnt/show"}}
+
+``ACTANYWHERE_CONNECTION=FILE`` names such a file (readable by its owner only: it holds the
+token; ``ca`` relative to its folder). ``ACTANYWHERE_WORKER``, ``ACTANYWHERE_TOKEN``,
+``ACTANYWHERE_CA`` and ``ACTANYWHERE_PATH_MAPS`` (``CLIENT=WORKER;CLIENT=WORKER``) set the
+same without a file, or override the file's. Without a CA the system's CAs are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import pathmap
+
+ENV_CONNECTION = "ACTANYWHERE_CONNECTION"
+ENV_WORKER = "ACTANYWHERE_WORKER"
+ENV_TOKEN = "ACTANYWHERE_TOKEN"
+ENV_CA = "ACTANYWHERE_CA"
+ENV_PATH_MAPS = "ACTANYWHERE_PATH_MAPS"
+
+
+class RemoteError(ValueError):
+    """Settings that cannot be used; one line naming the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A remote worker's settings, and where each came from (for messages)."""
+
+    url: str
+    token: str
+    ca: str | None = None
+    path_maps: tuple[pathmap.Rule, ...] = ()
+    token_setting: str = ENV_TOKEN
+    ca_setting: str = ENV_CA
+    maps_setting: str = ENV_PATH_MAPS
+
+
+def _private(path: str) -> None:
+    if sys.platform == "win32":
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise RemoteError(f"{path}: mode {mode:04o} lets other users read your token; "
+                          f"chmod 600 {path}")
+
+
+def _read_file(path: str) -> dict:
+    try:
+        _private(path)  # RemoteError when others may read it
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except RemoteError:
+        raise
+    except FileNotFoundError:
+        raise RemoteError(f"{ENV_CONNECTION}={path}: no such connection file; ask the worker's "
+                          "admin for yours") from None
+    except OSError as exc:
+        raise RemoteError(f"{path}: cannot read the connection file ({exc.strerror or exc})"
+                          ) from None
+    except ValueError as exc:
+        raise RemoteError(f"{path}: not a connection file (JSON: {exc}); ask the worker's "
+                          "admin for a new one") from None
+    if not isinstance(data, dict):
+        raise RemoteError(f"{path}: not a connection file (a JSON object with url and token)")
+    return data
+
+
+def _text(data: Mapping, key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RemoteError(f"{where}: {key} must be a non-empty text")
+    return value.strip()
+
+
+def check_url(url: str, setting: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RemoteError(f"{setting}: {url!r} is not a worker URL; give "
+                          "https://HOST:PORT (http:// for a worker started with --insecure)")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise RemoteError(f"{setting}: {url!r} has a port that is not a number") from None
+    return url.rstrip("/")
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Remote | None:
+    """The remote worker the environment names (``ACTANYWHERE_CONNECTION`` or
+    ``ACTANYWHERE_WORKER``), or None when it names none; RemoteError when it cannot be
+    used."""
+    env = os.environ if environ is None else environ
+    file = env.get(ENV_CONNECTION, "").strip()
+    data: dict = {}
+    where = ENV_CONNECTION
+    if file:
+        file = os.path.abspath(os.path.expanduser(file))
+        data, where = _read_file(file), f"the connection file {file}"
+    elif not env.get(ENV_WORKER, "").strip():
+        return None
+    url = env.get(ENV_WORKER, "").strip() or _text(data, "url", where)
+    token = env.get(ENV_TOKEN, "").strip() or _text(data, "token", where)
+    url_setting = ENV_WORKER if env.get(ENV_WORKER, "").strip() else f"url in {where}"
+    token_setting = ENV_TOKEN if env.get(ENV_TOKEN, "").strip() else f"token in {where}"
+    if not url:
+        raise RemoteError(f"{where}: no url; give the worker's https://HOST:PORT")
+    if not token:
+        raise RemoteError(f"{url_setting} names a worker but no token is set; set {ENV_TOKEN} "
+                          "(or token in the connection file) to the token the worker's admin "
+                          "gave you")
+    ca, ca_setting = env.get(ENV_CA, "").strip() or None, ENV_CA
+    if ca is None and _text(data, "ca", where):
+        ca, ca_setting = _text(data, "ca", where), f"ca in {where}"
+        ca = os.path.join(os.path.dirname(file), os.path.expanduser(ca))  # type: ignore[arg-type]
+    maps_text = env.get(ENV_PATH_MAPS, "").strip()
+    maps_setting = ENV_PATH_MAPS if maps_text else f"path_maps in {where}"
+    maps = pathmap.parse(maps_text or data.get("path_maps"), maps_setting)
+    return Remote(check_url(url, url_setting), token, ca, maps, token_setting, ca_setting,
+                  maps_setting)
+
+
+def tls_context(ca: str | None, ca_setting: str, *, pin: bool = False) -> ssl.SSLContext:
+    """A client TLS context trusting ``ca`` (a PEM file: the worker's certificate or the
+    studio CA; None: the system's CAs). The same strict X.509 checks on every Python (3.13
+    makes them by default). ``pin``: ``ca`` is the worker's own certificate (its local
+    connection file), trusted as it is, whatever host name it holds."""
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise RemoteError(f"{ca_setting}: cannot use {ca} as the CA file ({reason}); give "
+                          "the worker's certificate or your studio CA (PEM)") from None
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT | getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
+    if pin:
+        ctx.check_hostname = False
+    return ctx
