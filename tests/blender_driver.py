@@ -385,6 +385,79 @@ def motion(cfg: dict, mod) -> dict:
             "status": scene.actanywhere.status, "start": int(strip.frame_final_start)}
 
 
+def remote(cfg: dict, mod) -> dict:
+    """A take run on the shared worker of the preferences' connection file (the plate, the
+    background and the output folder on this machine's mount of a share); before it, a
+    preference that names no worker."""
+    plate = image_strip("plate", cfg["plate_dir"], 2, 1)
+    select(plate)
+    bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+    s = bpy.context.scene.actanywhere
+    s.background_file, s.output_folder = cfg["bg"], cfg["output"]
+    prefs = mod.preferences.get()
+    prefs.worker_token = "aa_no_worker"
+    try:
+        result, raised = list(bpy.ops.actanywhere.generate()), None
+    except RuntimeError as exc:  # how bpy.ops hands a script an operator's error report
+        result, raised = ["CANCELLED"], str(exc).strip()
+    out: dict = {"no_worker": result, "no_worker_raised": raised,
+                 "no_worker_status": s.status, "no_worker_takes": len(s.takes)}
+    prefs.worker_token = ""
+    prefs.worker_connection = cfg["connection"]
+    out["generate"] = list(bpy.ops.actanywhere.generate())
+    pump(mod, idle(mod))
+    out["state"] = scene_state()
+    return out
+
+
+def farm(cfg: dict, mod) -> dict:
+    """Send to Farm with the preferences' farm folder; the take queued on the farm in the
+    list; the .blend saved."""
+    plate = image_strip("plate", cfg["plate_dir"], 2, 1)
+    select(plate)
+    bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+    s = bpy.context.scene.actanywhere
+    s.background_file = cfg["bg"]
+    mod.preferences.get().farm_folder = cfg["farm"]
+    out: dict = {"send": list(bpy.ops.actanywhere.send_to_farm())}
+    out["while_exporting"] = s.status
+    out["timer_registered"] = bpy.app.timers.is_registered(mod.jobs.tick)
+    pump(mod, lambda: not mod.jobs.FARM)
+    out["state"] = scene_state()
+    bpy.ops.wm.save_mainfile()
+    return out
+
+
+def farm_back(cfg: dict, mod) -> dict:
+    """The .blend reopened once the farm has run the take: Refresh Takes shows it."""
+    bpy.ops.wm.open_mainfile(filepath=cfg["blend"])
+    select(strips(editor())["plate"])
+    out: dict = {"before": scene_state(), "refresh": list(bpy.ops.actanywhere.refresh())}
+    out["after"] = scene_state()
+    return out
+
+
+def matte_menu(cfg: dict, mod) -> dict:
+    """The Matte menu Blender is given, and the matte section Generate sends for SAM 2 (a
+    model folder) and SAM 3 (a text prompt)."""
+    plate = image_strip("plate", cfg["plate_dir"], 2, 1)
+    select(plate)
+    s = bpy.context.scene.actanywhere
+    out: dict = {"items": [i[0] for i in mod.props.matte_items(s, bpy.context)],
+                 "default": s.matte, "text_sources": list(mod.props.TEXT_SOURCES)}
+    seq = mod.plate.sequence(plate)
+    s.matte, s.sam_checkpoint, s.boxes = "SAM2", cfg["model"], "1:8,6,20,26"
+    out["sam2"] = mod.generate._matte(bpy.context.scene, seq, cfg["inputs"])
+    s.matte, s.boxes, s.matte_text = "SAM3", "", "person"
+    out["sam3"] = mod.generate._matte(bpy.context.scene, seq, cfg["inputs"])
+    s.matte_text = ""
+    try:
+        mod.generate._matte(bpy.context.scene, seq, cfg["inputs"])
+    except mod.vendor.actanywhere.errors.InputError as exc:
+        out["no_text"] = str(exc)
+    return out
+
+
 def main() -> None:
     scenario, cfg_path, result_path = sys.argv[1:4]
     with open(cfg_path) as fh:

@@ -371,3 +371,29 @@ def test_apply_motion_keys_a_background_strip_from_a_motion_file(blender, tmp_pa
     assert out["bad"][0] == "CANCELLED" and "\n" not in out["bad"][-1]
     assert out["status"].startswith("error: ") and "bad.json: not a motion file" in \
         out["status"]
+
+
+def test_the_matte_menu_is_the_catalogs_and_sam_models_and_text_reach_the_spec(blender):
+    """SAM 2 (a model folder) and SAM 3 (a text prompt) in the Matte menu; what the panel
+    sends is a matte section the worker's schema takes."""
+    from actanywhere import catalog
+    from actanywhere.spec import TEXT_SOURCES, MatteSpec
+
+    tmp = blender.tmp
+    plate, _ = make_shot(tmp / "shot", frames=range(1001, 1005))
+    model = tmp / "models" / "sam2.1-hiera-tiny"
+    model.mkdir(parents=True)
+    out, console = blender("matte_menu", {"plate_dir": str(plate.parent), "model": str(model),
+                                          "inputs": str(tmp / "inputs")})
+    assert "Traceback" not in console, console[-3000:]
+    assert out["items"] == [{"alpha": "ALPHA", "file": "STRIP"}.get(n, n.upper())
+                            for n in catalog.matte_sources()]
+    assert {"SAM2", "SAM3"} <= set(out["items"]) and out["default"] == "ALPHA"
+    assert out["sam2"] == {"source": "sam2", "keys": [{"frame": 1001, "boxes": [
+        [8.0, 6.0, 20.0, 26.0]]}], "sam": {"checkpoint": str(model)}}
+    assert out["sam3"] == {"source": "sam3", "keys": [], "text": "person",
+                           "sam": {"checkpoint": str(model)}}
+    for matte in (out["sam2"], out["sam3"]):
+        MatteSpec.model_validate(matte)
+    assert out["no_text"] == "matte sam3: type what to find in Text Prompt, e.g. person"
+    assert out["text_sources"] == list(TEXT_SOURCES)  # the add-on's copy is the schema's

@@ -115,8 +115,11 @@ def test_plugin_code_runs_on_nukes_pythons_and_imports_no_heavy_library():
                 top = name.split(".")[0]
                 assert top not in {"numpy", "torch", "OpenImageIO", "pydantic", "cv2"}, path
                 if top == "actanywhere":
+                    # the host layer, the errors and the catalog (data only)
                     assert name.startswith(("actanywhere.api", "actanywhere.browser")) or \
-                        name == "actanywhere.errors", (path, name)
+                        name in ("actanywhere.errors", "actanywhere.catalog") or \
+                        name == "actanywhere" and isinstance(node, ast.ImportFrom) and \
+                        {a.name for a in node.names} <= {"catalog", "errors"}, (path, name)
                 if path.parent.name == "browser" and isinstance(node, ast.ImportFrom) and \
                         node.level:  # the browser's own relative imports: api and itself
                     assert (node.module or "").split(".")[0] in {"api", "qt", "loader",
@@ -351,3 +354,63 @@ def test_the_takes_panel_docks_and_choosing_a_take_switches_the_node(comp, qtbot
     assert node["take"].value().startswith("take_002")
     assert node["take_file"].value().startswith(str(root / "take_002"))
     assert Takes(str(root)).chosen().name == "take_002"
+
+
+def test_the_matte_menu_is_the_catalogs_and_the_sam2_model_folder_reaches_the_spec(comp):
+    """sam2 (and a source a studio registers) in the matte menu; the SAM model knob shown for
+    the SAM sources only; the model folder reaches a ShotSpec the real schema takes."""
+    from actanywhere_nuke import node as plugin
+
+    from actanywhere import catalog, spec
+
+    node = _node(comp)
+    menu = node["matte_source"].values()
+    assert menu[:2] == ["plate alpha", "matte input"] and "sam2" in menu
+    assert menu == [plugin.matte_label(n) for n in catalog.matte_sources()]
+    hidden = {k: "INVISIBLE" in node[k].flags for k in ("points", "boxes", "sam_checkpoint")}
+    assert hidden == {"points": True, "boxes": True, "sam_checkpoint": True}  # plate alpha
+    nuke._user_sets(node, "matte_source", "grabcut")
+    assert "INVISIBLE" not in node["points"].flags and "INVISIBLE" in node["sam_checkpoint"].flags
+    nuke._user_sets(node, "matte_source", "sam2")
+    assert not any("INVISIBLE" in node[k].flags for k in ("points", "boxes", "sam_checkpoint"))
+    model = comp["tmp"] / "models" / "sam2.1-hiera-tiny"
+    model.mkdir(parents=True)
+    node["sam_checkpoint"].setValue(str(model))
+    node["boxes"].setValue("1001:8,6,20,26")
+    folder = comp["tmp"] / "inputs"
+    data = plugin._shot_spec(node, str(folder), 1001, 1004, str(folder / "o.####.exr"),
+                             str(folder))
+    assert data["matte"]["source"] == "sam2" and data["matte"]["sam"] == {
+        "checkpoint": str(model)}
+    shot = spec.from_dict(data)  # the worker's own schema takes it
+    assert shot.matte.source == "sam2" and shot.matte.sam.checkpoint == str(model)
+    # sam3: a text prompt (matte.text), key frames optional
+    assert definition.TEXT_SOURCES == spec.TEXT_SOURCES
+    nuke._user_sets(node, "matte_source", "sam3")
+    assert "INVISIBLE" not in node["matte_text"].flags
+    node["boxes"].setValue("")
+    with pytest.raises(plugin.InputError, match="type what to find in text prompt"):
+        plugin._matte(node, 1001, 1004, str(folder))
+    node["matte_text"].setValue("person")
+    data = plugin._shot_spec(node, str(folder), 1001, 1004, str(folder / "o.####.exr"),
+                             str(folder))
+    assert data["matte"] == {"source": "sam3", "keys": [], "text": "person",
+                             "sam": {"checkpoint": str(model)}}
+    assert spec.from_dict(data).matte.text == "person"
+    nuke._user_sets(node, "matte_source", "sam2")
+    assert "INVISIBLE" in node["matte_text"].flags
+    # a source a studio registers is listed when the node is made, and kept on reopening
+    catalog.register_matte(catalog.MatteTraits("studio_roto", "studio.roto:Roto",
+                                               computed=True))
+    try:
+        again = _node(comp)
+        assert again["matte_source"].values()[-1] == "studio_roto"
+        nuke._user_sets(again, "matte_source", "studio_roto")
+        assert plugin._matte(again, 1001, 1004, str(folder)) == {"source": "studio_roto"}
+        assert all("INVISIBLE" in again[k].flags for k in ("points", "sam_checkpoint"))
+        script = str(comp["tmp"] / "comp" / "shot010.nk")
+        nuke.scriptSaveAs(script)
+        nuke.scriptOpen(script)
+        assert nuke.toNode(again.name())["matte_source"].value() == "studio_roto"
+    finally:
+        catalog._MATTES.pop("studio_roto", None)

@@ -4,13 +4,15 @@ strips and making the folder take; the job itself is followed by ``jobs``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 
 import bpy
 
 from . import colour, compat, jobs, plate, preferences, props
-from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build, shotspec
+from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build, farm, shotspec
 from .vendor.actanywhere.api.prompts import key_frames
 from .vendor.actanywhere.api.take_session import start as start_take
 from .vendor.actanywhere.errors import InputError
@@ -45,6 +47,7 @@ def start(scene) -> Take:
     plate_ocio = plate.ocio(seq.colorspace, f"plate strip {strip.name!r}")
     _engine(scene)  # a missing engine or model folder is said before a take folder is made
     python = preferences.worker_python()
+    settings_remote = preferences.remote_settings()  # one line now when they cannot be used
     root = take_root(scene, strip.name)
     try:
         take = Takes(root).new()
@@ -61,7 +64,7 @@ def start(scene) -> Take:
     scene_name = scene.name
     # the job's callbacks wait in jobs.QUEUE until the timer runs them, after this returns
     handle = start_take(
-        take, spec, lambda: _connect(python), stem=_stem(seq.pattern),
+        take, spec, lambda: _connect(python, settings_remote), stem=_stem(seq.pattern),
         main_thread=jobs.QUEUE.post,
         on_progress=lambda ev: jobs.on_progress(scene_name, take, ev),
         on_end=lambda t, h: jobs.on_end(scene_name, t, h), client="blender")
@@ -76,13 +79,75 @@ def start(scene) -> Take:
     return take
 
 
+def send_to_farm(scene) -> tuple[str, str]:
+    """Send to farm, its main-thread part: the panel's take as a ShotSpec whose inputs go
+    into a new bundle folder under the preferences' farm folder; the export and the submit
+    then run on a thread (``jobs.FARM``), the take list hears of them through ``jobs.QUEUE``.
+    (the bundle folder, the plate strip's name); InputError/SpecError as one line."""
+    strip = plate_strip(scene)
+    if any(t.is_alive() for t in jobs.FARM.values()):
+        raise InputError("the last Send to farm is still exporting; wait for it")
+    seq = plate.sequence(strip)
+    plate_ocio = plate.ocio(seq.colorspace, f"plate strip {strip.name!r}")
+    _engine(scene)
+    python = preferences.worker_python()
+    if not python:
+        raise InputError("set the Worker Python in the ActAnywhere add-on's preferences "
+                         "(python3 install.py blender does): the bundle is exported with it")
+    root = take_root(scene, strip.name)
+    farm_root = preferences.farm_folder()
+    if not farm_root:
+        if not bpy.data.filepath:
+            raise InputError("save the .blend first (farm bundles go beside it), or set the "
+                             "Farm Folder in the add-on's preferences")
+        farm_root = os.path.join(os.path.dirname(bpy.data.filepath), "actanywhere", "farm")
+    try:
+        bundle = farm.bundle_folder(farm_root, os.path.basename(root))
+        os.makedirs(os.path.join(bundle, "inputs"))
+    except OSError as exc:
+        raise InputError(f"farm folder {farm_root} cannot be written ({exc.strerror or exc}); "
+                         "choose another in the add-on's preferences") from None
+    # the take's frames go to <root>/take_NNN/<shot>.####.exr: the bundle names the shot
+    # after the output's file name and puts its takes in <output root>/<shot>/
+    holder = Take(folder=bundle, number=0)
+    try:
+        spec = _spec(scene, seq, plate_ocio, holder, inputs=os.path.join(bundle, "inputs"),
+                     output=os.path.join(root, f"{os.path.basename(root)}.####.exr"))
+    except Exception:
+        for path in (os.path.join(bundle, "inputs"), bundle):  # only where nothing was written
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
+    scene_name, plate_name = scene.name, strip.name
+
+    def run() -> None:
+        try:
+            sent, error = farm.send([spec], bundle, os.path.dirname(root), python=python,
+                                    name=f"ActAnywhere {plate_name}"), None
+        except farm.FarmError as exc:
+            sent, error = None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - said in the panel, never lost on a thread
+            sent, error = None, f"internal error: {type(exc).__name__}: {exc}"
+        jobs.QUEUE.post(lambda: jobs.on_farm_sent(scene_name, plate_name, seq, sent, error))
+
+    thread = threading.Thread(target=run, name="actanywhere-farm", daemon=True)
+    jobs.FARM[bundle] = thread
+    thread.start()
+    jobs.watch()
+    scene.actanywhere.status = f"Send to farm: exporting into {bundle}"
+    return bundle, strip.name
+
+
 def _stem(pattern: str) -> str:
     return re.sub(r"[._-]*#+.*$", "", pattern) or "take"
 
 
-def _connect(python: str) -> Client:
-    """The running worker, or one started with the preferences' Python (on the job's
-    thread: ``python`` was read from the preferences before)."""
+def _connect(python: str, settings=None) -> Client:
+    """The shared worker of the preferences' connection (``settings``), else the running
+    worker, or one started with the preferences' Python (on the job's thread: both were read
+    from the preferences before)."""
+    if settings is not None:
+        return Client.remote(settings)
     if not python:
         try:
             return Client.connect(start=False)
@@ -105,9 +170,10 @@ def _engine(scene) -> tuple[str, str | None]:
     return engine, model
 
 
-def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
+def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take, *,
+          inputs: str | None = None, output: str = "take.####.exr") -> dict:
     s = scene.actanywhere
-    inputs = os.path.join(take.folder, "inputs")
+    inputs = inputs or os.path.join(take.folder, "inputs")
     if s.background_source == "STRIP":
         bg_strip = compat.strips_all(compat.editor(scene)).get(s.background_strip)
         if bg_strip is None:
@@ -126,7 +192,7 @@ def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take) -> dict:
     settings = {k: round(v, 4) if isinstance(v, float) else v
                 for k, v in shotspec.panel_settings(
                     engine, props.panel_values(s, engine)).items()}
-    return build(seq.path, bg_path, "take.####.exr", frames=seq.frames,
+    return build(seq.path, bg_path, output, frames=seq.frames,
                  plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
                  matte=_matte(scene, seq, inputs), engine=engine, model=model,
                  settings=settings, motion={"source": s.motion},
@@ -146,9 +212,15 @@ def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:
                 "channel": "A"}
     if s.matte == "KEYER":
         return {"source": "keyer", "keyer": {"screen": s.screen}}
+    source = props.matte_source(s.matte)
+    if not props.matte_tracked(s.matte):  # a source that needs nothing more (a studio's)
+        return {"source": source}
     keys = key_frames(s.points.split(), s.boxes.split(), names=("points", "boxes", "matte"))
-    if not keys:
-        raise InputError(f"matte {s.matte.lower()}: add points or boxes on a key frame, e.g. "
+    text = s.matte_text.strip() if props.matte_texted(s.matte) else ""
+    if props.matte_texted(s.matte) and not text:
+        raise InputError(f"matte {source}: type what to find in Text Prompt, e.g. person")
+    if not keys and not text:
+        raise InputError(f"matte {source}: add points or boxes on a key frame, e.g. "
                          f"points {seq.timeline_start}:812,440")
     for key in keys:  # typed on the timeline; the worker counts the plate's file frames
         timeline = key["frame"]
@@ -156,7 +228,9 @@ def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:
             raise InputError(f"key frame {timeline} is outside the plate strip's visible "
                              f"frames {seq.timeline_start}-{seq.timeline_frame(seq.last)}")
         key["frame"] = seq.file_frame(timeline)
-    out: dict = {"source": s.matte.lower(), "keys": keys}
-    if s.matte == "SAM" and s.sam_checkpoint.strip():
+    out: dict = {"source": source, "keys": keys}
+    if text:
+        out["text"] = text
+    if props.matte_sam(s.matte) and s.sam_checkpoint.strip():
         out["sam"] = {"checkpoint": bpy.path.abspath(s.sam_checkpoint.strip())}
     return out

@@ -10,12 +10,13 @@ UI).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
 import bpy
 
-from . import strips
+from . import props, strips
 from .vendor.actanywhere.api import JobHandle, MainThreadQueue, Take
 from .vendor.actanywhere.api.status import describe
 
@@ -33,6 +34,8 @@ class Run:
 
 #: running takes by folder
 RUNS: dict[str, Run] = {}
+#: Send to farm exports running, by bundle folder
+FARM: dict[str, threading.Thread] = {}
 
 
 def running(plate: str | None = None, scene: str | None = None) -> list[Run]:
@@ -46,7 +49,9 @@ def tick() -> float | None:
     runs."""
     QUEUE.pump()
     _redraw()
-    if RUNS:
+    for folder in [f for f, t in FARM.items() if not t.is_alive()]:
+        FARM.pop(folder, None)  # its end was posted before the thread ended
+    if RUNS or FARM:
         return INTERVAL
     return None
 
@@ -63,7 +68,10 @@ def stop_all(wait: float = 10.0) -> None:
     end = time.monotonic() + wait
     for run in list(RUNS.values()):
         run.handle.finished.wait(max(0.0, end - time.monotonic()))
+    for thread in list(FARM.values()):  # an export: its bundle is whole or removed
+        thread.join(max(0.0, end - time.monotonic()))
     RUNS.clear()
+    FARM.clear()
     QUEUE.pump()
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
@@ -130,6 +138,63 @@ def on_end(scene_name: str, take: Take, handle: JobHandle) -> None:
         line = f"{take.name} {handle.status}: {entry.message}"
         settings.status = f"error: {line}"
         report(f"ActAnywhere: {line}")
+
+
+def farm_queued(take: Take) -> bool:
+    """A take the farm has not run yet: queued, no worker job, no frames."""
+    return take.status == "queued" and not take.job and not take.files()
+
+
+def on_farm_sent(scene_name: str, plate_name: str, seq, sent, error: str | None) -> None:
+    """Send to farm ended (on the main thread): each take the bundle reserved in the list as
+    queued on the farm, and what was done with the bundle (submitted, or the command to
+    submit it) in the panel and the reports."""
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        return
+    settings = scene.actanywhere
+    if sent is None:
+        settings.status = f"error: Send to farm: {' '.join(str(error).split())}"
+        report(f"ActAnywhere: {settings.status[len('error: '):]}")
+        return
+    names = []
+    for folder in sent.takes:
+        try:
+            take = Take.load(folder)
+        except (OSError, ValueError, TypeError):
+            continue
+        entry = next((t for t in settings.takes if t.folder == folder), None) or \
+            props.add_take(settings, take, plate_name, seq)
+        entry.status, entry.label, entry.engine = take.status, take.label, take.engine
+        entry.output, entry.seed, entry.farm = take.output, int(take.seed or 0), sent.folder
+        entry.message = "queued on the farm" + (f": submitted ({sent.submitted})"
+                                                if sent.submitted else "")
+        names.append(take.name)
+        settings.take_index = len(settings.takes) - 1
+    what = ", ".join(names) or "the take"
+    if sent.submitted:
+        settings.status = f"{what} queued on the farm: submitted to Deadline Cloud " \
+            f"({sent.submitted})"
+    else:
+        settings.status = (f"{what} queued on the farm: bundle {sent.folder}; submit it with: "
+                           f"{sent.submit} ({sent.not_submitted})")
+    report(f"ActAnywhere: {settings.status}", "INFO")
+
+
+def refresh_entry(entry, take: Take) -> bool:
+    """An entry's fields from its take's record on disk; True when a take queued on the farm
+    has since been done (its strip can be shown)."""
+    arrived = entry.status == "queued" and take.status == "done" and bool(take.files())
+    entry.status, entry.label, entry.engine = take.status, take.label, take.engine
+    entry.output, entry.written = take.output, take.written or len(take.files())
+    entry.seed = int(take.seed or 0)
+    if take.error:
+        entry.message = take.error
+    elif farm_queued(take):
+        entry.message = "queued on the farm"
+    elif arrived:
+        entry.message = f"{entry.written} frames from the farm"
+    return arrived
 
 
 def report(message: str, level: str = "ERROR") -> None:

@@ -3,6 +3,8 @@ Blender's reports, never a traceback."""
 
 from __future__ import annotations
 
+import os
+
 import bpy
 
 from . import compat, generate, jobs, plate, props, strips
@@ -44,6 +46,32 @@ class ACTANYWHERE_OT_generate(bpy.types.Operator):
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback popup
             return _fail(self, settings, f"internal error: {type(exc).__name__}: {exc}")
         self.report({"INFO"}, f"ActAnywhere: {take.name} sent to the worker")
+        return {"FINISHED"}
+
+
+class ACTANYWHERE_OT_send_to_farm(bpy.types.Operator):
+    """Export the active strip's take as a job bundle into the Farm Folder and submit it with
+    Deadline Cloud's CLI where it is set up (else the command to submit it is shown); the
+    take waits in the list as queued on the farm until its frames arrive (Refresh Takes)"""
+
+    bl_idname = "actanywhere.send_to_farm"
+    bl_label = "Send to Farm"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return context.scene is not None
+
+    def execute(self, context) -> set[str]:
+        settings = context.scene.actanywhere
+        try:
+            bundle, _ = generate.send_to_farm(context.scene)
+        except ActAnywhereError as exc:
+            return _fail(self, settings, f"Send to farm: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback popup
+            return _fail(self, settings, f"Send to farm: internal error: "
+                         f"{type(exc).__name__}: {exc}")
+        self.report({"INFO"}, f"ActAnywhere: exporting the farm bundle into {bundle}")
         return {"FINISHED"}
 
 
@@ -128,7 +156,7 @@ class ACTANYWHERE_OT_refresh(bpy.types.Operator):
         except ActAnywhereError as exc:
             return _fail(self, s, str(exc))
         known = {t.folder: t for t in s.takes}
-        added = 0
+        added, arrived = 0, []
         found = Takes(root).list()
         for take in found:
             entry = known.get(take.folder)
@@ -140,12 +168,21 @@ class ACTANYWHERE_OT_refresh(bpy.types.Operator):
                     entry.first, entry.count = span[0], span[1] - span[0] + 1
             if entry.folder in jobs.RUNS:
                 continue
-            entry.status, entry.label, entry.engine = take.status, take.label, take.engine
-            entry.output, entry.written = take.output, take.written or len(take.files())
-            entry.seed = int(take.seed or 0)
-            if take.error:
-                entry.message = take.error
-        s.status = f"{len(found)} takes in {root} ({added} added to the list)"
+            if jobs.refresh_entry(entry, take):
+                arrived.append(entry)
+        listed = {t.folder for t in found}
+        for entry in [t for t in s.takes if t.status == "queued" and t.folder not in listed]:
+            try:  # queued on the farm in a folder of its own (its shot's name)
+                take = Takes(os.path.dirname(entry.folder)).get(entry.name)
+            except OSError:
+                take = None
+            if take is not None and jobs.refresh_entry(entry, take):
+                arrived.append(entry)
+        for entry in arrived:  # the farm's frames came: shown as a strip, as a take done here
+            if strips.add(scene, entry) is not None:
+                strips.show_only(scene, entry)
+        s.status = f"{len(found)} takes in {root} ({added} added to the list" + \
+            (f", {len(arrived)} back from the farm)" if arrived else ")")
         return {"FINISHED"}
 
 
@@ -221,6 +258,6 @@ class ACTANYWHERE_OT_apply_motion(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ACTANYWHERE_OT_generate, ACTANYWHERE_OT_cancel, ACTANYWHERE_OT_load_strip,
-           ACTANYWHERE_OT_remove_take, ACTANYWHERE_OT_refresh, ACTANYWHERE_OT_open_folder,
-           ACTANYWHERE_OT_report, ACTANYWHERE_OT_apply_motion)
+CLASSES = (ACTANYWHERE_OT_generate, ACTANYWHERE_OT_send_to_farm, ACTANYWHERE_OT_cancel,
+           ACTANYWHERE_OT_load_strip, ACTANYWHERE_OT_remove_take, ACTANYWHERE_OT_refresh,
+           ACTANYWHERE_OT_open_folder, ACTANYWHERE_OT_report, ACTANYWHERE_OT_apply_motion)

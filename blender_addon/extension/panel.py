@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import compat, jobs
+from . import compat, jobs, props
 from .vendor.actanywhere.api import shotspec
 
 ICONS = {"done": "CHECKMARK", "failed": "ERROR", "interrupted": "ERROR", "cancelled": "CANCEL",
@@ -18,7 +18,8 @@ class ACTANYWHERE_UL_takes(bpy.types.UIList):
                   index=0, flt_flag=0) -> None:
         row = layout.row(align=True)
         row.label(text=item.name, icon=ICONS.get(item.status, "DOT"))
-        row.label(text=item.label or item.engine)
+        farm = item.status == "queued" and item.folder not in jobs.RUNS
+        row.label(text=(item.label or item.engine) + ("  queued on the farm" if farm else ""))
         row.label(text=item.created)
         strip = compat.strips_all(compat.editor(context.scene)).get(item.strip) \
             if item.strip and compat.editor(context.scene) else None
@@ -63,11 +64,13 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
             col.prop_search(s, "matte_strip", ed, compat.strips_all_name(ed), text="")
         elif s.matte == "KEYER":
             col.prop(s, "screen")
-        elif s.matte in ("SAM", "GRABCUT"):
+        elif props.matte_tracked(s.matte):
+            if props.matte_texted(s.matte):
+                col.prop(s, "matte_text")
             col.prop(s, "points")
             col.prop(s, "boxes")
-            if s.matte == "SAM":
-                col.prop(s, "sam_checkpoint")
+        if props.matte_sam(s.matte):
+            col.prop(s, "sam_checkpoint")
 
         col = layout.column()
         col.prop(s, "engine")
@@ -86,6 +89,7 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
         row.scale_y = 1.4
         row.operator("actanywhere.generate", icon="RENDER_ANIMATION")
         row.operator("actanywhere.cancel", icon="CANCEL")
+        layout.operator("actanywhere.send_to_farm", icon="NETWORK_DRIVE")
         for run in jobs.running(scene=scene.name):
             entry = next((t for t in s.takes if t.folder == run.take.folder), None)
             if entry is not None:

@@ -9,15 +9,29 @@ import zlib
 import bpy
 
 from . import colour, strips
+from .vendor.actanywhere import catalog
 from .vendor.actanywhere.api import shotspec
 
-MATTES = [
-    ("ALPHA", "Plate Alpha", "The plate's alpha channel"),
-    ("STRIP", "Matte Strip", "The alpha of another image strip, lined up on the timeline"),
-    ("KEYER", "Keyer", "Green/blue-screen colour-difference key"),
-    ("SAM", "SAM", "Segment Anything from points/boxes on key frames, tracked"),
-    ("GRABCUT", "GrabCut", "OpenCV GrabCut from points/boxes on key frames (no model)"),
-]
+#: the matte menu's items of the sources this package ships (identifier, name, description,
+#: the number a .blend saves: those of the menu before it came from the catalog); a source
+#: registered later is listed by its name, upper-case
+MATTES = {
+    "alpha": ("ALPHA", "Plate Alpha", "The plate's alpha channel", 0),
+    "file": ("STRIP", "Matte Strip", "The alpha of another image strip, lined up on the "
+             "timeline", 1),
+    "keyer": ("KEYER", "Keyer", "Green/blue-screen colour-difference key", 2),
+    "sam": ("SAM", "SAM", "Segment Anything from points/boxes on key frames, tracked (a "
+            "checkpoint file)", 3),
+    "grabcut": ("GRABCUT", "GrabCut", "OpenCV GrabCut from points/boxes on key frames (no "
+                "model)", 4),
+    "sam2": ("SAM2", "SAM 2", "SAM 2.1 / EdgeTAM video segmentation from points/boxes on key "
+             "frames, tracked by the model's memory (a model folder)", 5),
+    "sam3": ("SAM3", "SAM 3", "Every instance of what the Text Prompt names, tracked "
+             "(points/boxes on key frames pick some)", 6),
+}
+#: the sources prompted by a text (``matte.text``); the ShotSpec's ``spec.TEXT_SOURCES``
+#: (tests/test_blender.py holds them equal)
+TEXT_SOURCES = ("sam3",)
 
 
 #: the numbers .blend files saved before the engine menu came from the catalog hold
@@ -42,6 +56,39 @@ def _engine_items(settings, context) -> list:
     items = [(t.name, t.name.replace("_", " ").title(), t.summary or t.name, "NONE",
               engine_number(t.name)) for t in found]
     return _ITEMS.setdefault(tuple(items), items)
+
+
+def matte_items(settings, context) -> list:
+    """The matte menu: every matte source of the catalog (a studio's too)."""
+    items = []
+    for name in catalog.matte_sources():
+        ident, label, text, number = MATTES.get(name, (
+            name.upper(), name.replace("_", " ").title(), name,
+            7 + zlib.crc32(name.encode()) % (1 << 30)))
+        items.append((ident, label, text, "NONE", number))
+    return _ITEMS.setdefault(tuple(items), items)
+
+
+def matte_source(identifier: str) -> str:
+    """The catalog's name of a matte menu item (``STRIP`` is ``file``)."""
+    return next((k for k, v in MATTES.items() if v[0] == identifier), identifier.lower())
+
+
+def matte_tracked(identifier: str) -> bool:
+    """Whether the source takes points and boxes on key frames."""
+    traits = catalog.matte_sources().get(matte_source(identifier))
+    return traits is not None and traits.tracked
+
+
+def matte_sam(identifier: str) -> bool:
+    """Whether the source reads a SAM model (``matte.sam.checkpoint``): sam, sam2 and their
+    successors."""
+    return matte_source(identifier).startswith("sam")
+
+
+def matte_texted(identifier: str) -> bool:
+    """Whether the source takes a text prompt (``matte.text``)."""
+    return matte_source(identifier) in TEXT_SOURCES
 
 
 def panel_values(settings, engine: str) -> dict:
@@ -70,6 +117,7 @@ class ActAnywhereTake(bpy.types.PropertyGroup):
     output: bpy.props.StringProperty(description="The frames' pattern (####)")
     strip: bpy.props.StringProperty(description="The take's strip")
     status: bpy.props.StringProperty(default="starting")
+    farm: bpy.props.StringProperty(description="The job bundle that queued it on the farm")
     progress: bpy.props.FloatProperty(min=0.0, max=1.0)
     message: bpy.props.StringProperty(description="Progress, or the error, as one line")
     label: bpy.props.StringProperty()
@@ -90,7 +138,9 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
                                   ("FILE", "File", "An image file")], default="FILE")
     background_strip: bpy.props.StringProperty(name="Background Strip")
     background_file: bpy.props.StringProperty(name="Background File", subtype="FILE_PATH")
-    matte: bpy.props.EnumProperty(name="Matte", items=MATTES, default="ALPHA")
+    matte: bpy.props.EnumProperty(name="Matte", items=matte_items, default=0,
+                                  description="Where the subject's matte comes from: the "
+                                  "matte sources of the catalog (docs/mattes.md)")
     matte_strip: bpy.props.StringProperty(name="Matte Strip")
     screen: bpy.props.EnumProperty(name="Screen", items=[("green", "Green", ""),
                                                          ("blue", "Blue", "")])
@@ -100,7 +150,14 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
     boxes: bpy.props.StringProperty(
         name="Boxes", description="Key-frame boxes FRAME:X0,Y0,X1,Y1 (timeline frame, plate "
         "pixels from the top left), separated by spaces")
-    sam_checkpoint: bpy.props.StringProperty(name="SAM Checkpoint", subtype="FILE_PATH")
+    matte_text: bpy.props.StringProperty(
+        name="Text Prompt", description="SAM 3: what to find in the shot, e.g. person "
+        "(matte.text): every instance found, united; Points/Boxes on key frames pick some")
+    sam_checkpoint: bpy.props.StringProperty(
+        name="SAM Model", subtype="FILE_PATH",
+        description="SAM: a Segment Anything checkpoint file (.pth/.safetensors); SAM 2: a SAM "
+        "2.1 / EdgeTAM (SAM 3: its) model folder (docs/mattes.md); empty: the worker's "
+        "default")
     engine: bpy.props.EnumProperty(
         name="Engine", items=_engine_items, default=0, update=_engine_changed,
         description="What makes the background: the engines of the catalog (docs/vace.md for "

@@ -198,5 +198,7 @@ register_matte(MatteTraits("sam", "actanywhere.matte.sam:SamSource", tracked=Tru
                            computed=True))
 register_matte(MatteTraits("sam2", "actanywhere.matte.sam2:Sam2Source", tracked=True,
                            computed=True))
+register_matte(MatteTraits("sam3", "actanywhere.matte.sam3:Sam3Source", tracked=True,
+                           computed=True))
 register_matte(MatteTraits("grabcut", "actanywhere.matte.grabcut:GrabCutSource", tracked=True,
                            computed=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -111,7 +112,9 @@ class SamSettings(Strict):
         None, description="source sam: a SAM checkpoint file (.pth or .safetensors, "
         "vit_b/vit_l/vit_h; default $ACTANYWHERE_SAM_CHECKPOINT); source sam2: a model folder "
         "(SAM 2.1 or EdgeTAM as transformers saves it: config.json + model.safetensors + "
-        "processor config; default $ACTANYWHERE_SAM2_MODEL)")
+        "processor config; default $ACTANYWHERE_SAM2_MODEL); source sam3: a SAM 3 model folder "
+        "(facebook/sam3 as transformers saves it, tokenizer included; default "
+        "$ACTANYWHERE_SAM3_MODEL)")
     model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = Field(
         "auto", description="Expected architecture (source sam); auto: read from the "
         "checkpoint")
@@ -121,20 +124,54 @@ class SamSettings(Strict):
         None, description="Image-embedding cache folder (source sam); default the user cache "
         "folder, empty string: memory only")
     allow_pickle: bool = Field(
-        False, description="source sam2: load pickle weights (.bin) when the folder has no "
+        False, description="source sam2, sam3: load pickle weights (.bin) when the folder has no "
         "safetensors; pickle can run code, so only for files you trust")
     max_memory_frames: int | None = Field(
-        None, ge=1, le=256, description="source sam2: tracked frames the video model keeps in "
-        "its memory (the rest are dropped as it goes, so memory stays flat however long the "
-        "shot); default what the model reads back (15 for SAM 2.1: the last 6 frames' mask "
-        "memories and 15 object pointers); fewer saves memory but shows the model less of "
-        "the past")
+        None, ge=1, le=256, description="source sam2, sam3: tracked frames the video model "
+        "keeps in its memory (the rest are dropped as it goes, so memory stays flat however "
+        "long the shot); default what the model reads back (15 for SAM 2.1: the last 6 "
+        "frames' mask memories and 15 object pointers); fewer saves memory but shows the "
+        "model less of the past")
     resume_from: str | None = Field(
         None, description="source sam2: a matte sequence a stopped run of this shot wrote "
         "(`segment --existing skip` sets it to its output): frames found there are kept as "
         "they are and tracking restarts from the nearest of them (a mask prompt)")
     resume_channel: str = Field("A", description="The channel of resume_from holding the "
                                 "matte (segment --layer L writes L.A)")
+
+
+#: an object's name: it becomes the EXR layer matte.<name> (letters, digits, _; no dots)
+OBJECT_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+#: matte sources prompted by a text (matte.text, matte.objects[].text) rather than key frames
+TEXT_SOURCES = ("sam3",)
+
+
+class MatteObject(Strict):
+    """One object of several (matte.objects): its own prompts, its own matte layer."""
+
+    name: str = Field(description="Layer name: the object's matte is written as "
+                      "matte.<name>.A (letters, digits and _, starting with a letter)")
+    keys: list[KeyFrame] = Field(default_factory=list, description="Key frames with prompts, "
+                                 "as matte.keys (sam, sam2, grabcut: the object's prompts; "
+                                 "sam3: pick among the instances its text finds)")
+    text: str | None = Field(None, description="source sam3: what to find, e.g. person")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(OBJECT_NAME, v):
+            raise ValueError(f"object name {v!r} cannot be an EXR layer name; use letters, "
+                             "digits and _ (starting with a letter, at most 32)")
+        return v
+
+    @model_validator(mode="after")
+    def _frames(self) -> MatteObject:
+        seen = [k.frame for k in self.keys]
+        dup = sorted({f for f in seen if seen.count(f) > 1})
+        if dup:
+            raise ValueError(f"object {self.name}: key frame(s) {dup} given more than once; "
+                             "merge their prompts")
+        return self
 
 
 class KeyerSettings(Strict):
@@ -159,14 +196,14 @@ class RefineSettings(Strict):
                                   "sigma in pixels); default 0")
     fill_holes: float | None = Field(
         None, ge=0, le=1, description="Fill holes up to this fraction of the frame area; "
-        "default 0.001 for sam/sam2/grabcut/keyer, 0 for alpha/file")
+        "default 0.001 for sam/sam2/sam3/grabcut/keyer, 0 for alpha/file")
     min_island: float | None = Field(
         None, ge=0, le=1, description="Drop islands smaller than this fraction of the frame "
         "area; default 0.001 for sam/sam2/grabcut/keyer, 0 for alpha/file")
     temporal: int | None = Field(
         None, ge=0, le=8, description="Temporal smoothing radius in frames (edge-preserving: "
         "only changes smaller than temporal_tolerance are averaged, so moving edges do not "
-        "lag); default 1 for sam/sam2/grabcut, 0 otherwise")
+        "lag); default 1 for sam/sam2/sam3/grabcut, 0 otherwise")
     temporal_tolerance: float = Field(0.2, gt=0, le=1, description="Frame-to-frame matte "
                                       "change treated as flicker rather than motion")
 
@@ -176,8 +213,9 @@ class MatteSpec(Strict):
         "alpha", description="alpha: a channel of the plate; file: a separate matte sequence; "
         "sam: Segment Anything from prompts on key frames, tracked through the shot; sam2: SAM "
         "2.1 or EdgeTAM video models (transformers) from the same prompts, tracked with the "
-        "model's own memory; grabcut: the same with OpenCV GrabCut (no model); keyer: "
-        "green/blue-screen colour-difference key")
+        "model's own memory; sam3: SAM 3 video models finding every instance of a text "
+        "prompt (matte.text), tracked; grabcut: the same as sam with OpenCV GrabCut (no "
+        "model); keyer: green/blue-screen colour-difference key")
     channel: str = Field("A", description="Channel name, e.g. A, matte.A, mask.Y")
     path: str | None = Field(None, description="Matte sequence pattern (source=file)")
     premultiplied: bool | None = Field(
@@ -185,7 +223,15 @@ class MatteSpec(Strict):
         "frame (black wherever the matte is empty means premultiplied)")
     invert: bool = Field(False, description="Use 1 - matte")
     keys: list[KeyFrame] = Field(default_factory=list, description="Key frames with prompts "
-                                 "(source=sam, sam2 or grabcut)")
+                                 "(source=sam, sam2 or grabcut; sam3: boxes/points pick among "
+                                 "the instances its text finds)")
+    text: str | None = Field(None, description="source sam3: what to find in the shot, e.g. "
+                             "person (every instance found, united; key-frame boxes/points "
+                             "pick some)")
+    objects: list[MatteObject] = Field(
+        default_factory=list, description="Several objects, each with its own prompts (keys, "
+        "text) and its own matte layer (output.layers objects: matte.<name>.A); the subject "
+        "matte is their union. Tracked sources only; replaces matte.keys/matte.text")
     track: TrackSettings = Field(default_factory=TrackSettings)
     sam: SamSettings = Field(default_factory=SamSettings)
     keyer: KeyerSettings = Field(default_factory=KeyerSettings)
@@ -195,14 +241,46 @@ class MatteSpec(Strict):
 
     @model_validator(mode="after")
     def _keys(self) -> MatteSpec:
-        if catalog.matte(self.source).tracked and not self.keys:
+        tracked, texted = catalog.matte(self.source).tracked, self.source in TEXT_SOURCES
+        if self.objects:
+            self._check_objects(tracked, texted)
+        elif texted and not (self.text or "").strip():
+            raise ValueError(f"source {self.source} needs a text prompt (matte.text, e.g. "
+                             "person; --text)")
+        elif tracked and not texted and not self.keys:
             raise ValueError(f"source {self.source} needs at least one key frame with points, "
                              "boxes or a matte (matte.keys)")
+        if self.text is not None and not texted:
+            raise ValueError(f"matte.text: source {self.source} takes no text prompt; use "
+                             f"source {' or '.join(TEXT_SOURCES)}")
         seen = [k.frame for k in self.keys]
         dup = sorted({f for f in seen if seen.count(f) > 1})
         if dup:
             raise ValueError(f"key frame(s) {dup} given more than once; merge their prompts")
         return self
+
+    def _check_objects(self, tracked: bool, texted: bool) -> None:
+        if not tracked:
+            raise ValueError(f"matte.objects: source {self.source} is not tracked from prompts; "
+                             "use sam, sam2, sam3 or grabcut")
+        if self.keys or self.text:
+            raise ValueError("matte.objects: give the prompts in the objects (their union is "
+                             "the subject), not in matte.keys or matte.text too")
+        names = [o.name for o in self.objects]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"matte.objects: name {dup[0]!r} given more than once; each "
+                             "object names its own layer")
+        for o in self.objects:
+            if o.text is not None and not texted:
+                raise ValueError(f"matte.objects {o.name}: source {self.source} takes no text "
+                                 f"prompt; use source {' or '.join(TEXT_SOURCES)}")
+            if texted and not (o.text or "").strip():
+                raise ValueError(f"matte.objects {o.name}: source {self.source} needs its text "
+                                 "(e.g. person)")
+            if not texted and not o.keys:
+                raise ValueError(f"matte.objects {o.name}: needs at least one key frame with "
+                                 "points, boxes or a matte (keys)")
 
 
 class BackgroundSpec(Strict):
@@ -286,9 +364,10 @@ class ColorSpec(Strict):
 class OutputSpec(Strict):
     path: str = Field(min_length=1, description="Output sequence pattern, e.g. "
                       "out/comp.####.exr")
-    layers: list[Literal["rgba", "bg", "matte"]] = Field(
+    layers: list[Literal["rgba", "bg", "matte", "objects"]] = Field(
         default_factory=lambda: ["rgba", "bg", "matte"],
-        description="rgba: the comp (A=1); bg: bg.R/G/B, the new background; matte: matte.A")
+        description="rgba: the comp (A=1); bg: bg.R/G/B, the new background; matte: matte.A; "
+        "objects: matte.<name>.A for each of matte.objects")
     compression: str = Field("zip", description="EXR compression: zip, zips, piz, dwaa, dwab, "
                              "rle, none")
     existing: Literal["error", "skip", "overwrite"] = Field(
@@ -320,7 +399,7 @@ class OutputSpec(Strict):
     @classmethod
     def _layers(cls, v: list[str]) -> list[str]:
         if not v:
-            raise ValueError("name at least one of rgba, bg, matte")
+            raise ValueError("name at least one of rgba, bg, matte, objects")
         return list(dict.fromkeys(v))
 
 
@@ -347,6 +426,13 @@ class ShotSpec(Strict):
         if v != SPEC_VERSION:
             raise ValueError(f"version {v} has no upgrade to {SPEC_VERSION} in this build")
         return v
+
+    @model_validator(mode="after")
+    def _object_layers(self) -> ShotSpec:
+        if "objects" in self.output.layers and not self.matte.objects:
+            raise ValueError("output.layers: objects writes matte.<name>.A for each of "
+                             "matte.objects, and there are none; give matte.objects or drop it")
+        return self
 
 
 _FIXES = {

@@ -33,7 +33,17 @@ ENGINES = ("composite", "diffusion", "vace")
 ENGINE_KNOBS = ("model", "seed", "steps", "guidance", "init_strength", "prompt",
                 "negative_prompt")
 
-MATTE_SOURCES = ("plate alpha", "matte input", "keyer", "sam", "grabcut")
+#: the matte menu as the gizmo file writes it: the sources this package ships, by the names
+#: the menu shows (``alpha`` and ``file`` read as the node takes them). The node lists the
+#: catalog's sources when it is made, opened or its panel shown (``node.refresh_mattes``).
+MATTE_SOURCES = ("plate alpha", "matte input", "keyer", "sam", "sam2", "sam3", "grabcut")
+#: the menu's names of the catalog's ``alpha`` and ``file`` sources
+MATTE_LABELS = {"alpha": "plate alpha", "file": "matte input"}
+#: the sources prompted by a text (``matte.text``) as well as, or instead of, key frames; the
+#: ShotSpec's ``spec.TEXT_SOURCES`` (tests/test_nuke.py holds them equal)
+TEXT_SOURCES = ("sam3",)
+#: the knobs only some matte sources use (hidden here: the menu starts at plate alpha)
+MATTE_KNOBS = ("matte_text", "points", "boxes", "sam_checkpoint")
 RANGE_MODES = ("input", "root", "custom")
 MOTION_SOURCES = ("none", "auto", "track", "metadata", "subject")
 
@@ -72,15 +82,23 @@ KNOBS: list[Knob] = [
          "docs/vace.md)", flags=("+INVISIBLE",)),
     Knob("Enumeration_Knob", "matte_source", "matte", values=MATTE_SOURCES,
          tooltip="plate alpha: the plate's own A; matte input: the A of the matte input; "
-         "keyer: a green/blue-screen key of the plate; sam / grabcut: segmented from the "
-         "points and boxes on key frames, tracked through the shot"),
-    Knob("String_Knob", "points", "points", tooltip="Clicks on key frames for sam/grabcut, "
-         "FRAME:X,Y[,LABEL] separated by spaces, e.g. 1001:812,440 1001:900,300,0 (label 1 "
-         "subject, 0 not subject; Viewer pixels, y up from the bottom)"),
+         "keyer: a green/blue-screen key of the plate; sam / sam2 / grabcut: segmented from "
+         "the points and boxes on key frames, tracked through the shot (sam2: by the SAM 2 "
+         "video model's memory); sam3: every instance of what the text prompt names. Sources "
+         "a studio registers are listed too"),
+    Knob("String_Knob", "matte_text", "text prompt", tooltip="sam3: what to find in the "
+         "shot, e.g. person (matte.text): every instance found, united; points/boxes on key "
+         "frames pick some of them", flags=("+INVISIBLE",)),
+    Knob("String_Knob", "points", "points", tooltip="Clicks on key frames for sam/sam2/"
+         "sam3/grabcut, FRAME:X,Y[,LABEL] separated by spaces, e.g. 1001:812,440 1001:900,300,0 "
+         "(label 1 subject, 0 not subject; Viewer pixels, y up from the bottom)",
+         flags=("+INVISIBLE",)),
     Knob("String_Knob", "boxes", "boxes", tooltip="Boxes around the subject on key frames, "
-         "FRAME:X0,Y0,X1,Y1 (Viewer pixels) separated by spaces"),
-    Knob("File_Knob", "sam_checkpoint", "SAM checkpoint", tooltip="Segment Anything "
-         "checkpoint (.pth/.safetensors); empty: $ACTANYWHERE_SAM_CHECKPOINT"),
+         "FRAME:X0,Y0,X1,Y1 (Viewer pixels) separated by spaces", flags=("+INVISIBLE",)),
+    Knob("File_Knob", "sam_checkpoint", "SAM model", tooltip="sam: a Segment Anything "
+         "checkpoint file (.pth/.safetensors), empty: $ACTANYWHERE_SAM_CHECKPOINT; sam2/sam3: "
+         "the model folder (docs/mattes.md), empty: the worker's default "
+         "(matte.sam.checkpoint)", flags=("+INVISIBLE",)),
     Knob("Int_Knob", "seed", "seed", 0, tooltip="Same seed + inputs + device = same take",
          flags=("+INVISIBLE",)),
     Knob("Int_Knob", "steps", "steps", 25, tooltip="Denoising steps (diffusion 25, vace 30 "
@@ -113,11 +131,25 @@ KNOBS: list[Knob] = [
     Knob("File_Knob", "output_folder", "output folder", tooltip="Where this node's takes go "
          "(take_001, take_002 ...); empty: an 'actanywhere/<node name>' folder beside the "
          "script"),
+    Knob("File_Knob", "worker_connection", "worker connection", tooltip="A shared worker's "
+         "connection file (its URL, your token, its CA and the path maps; from the worker's "
+         "admin, docs/worker.md): takes run there and come back to this machine's paths. "
+         "Empty: $ACTANYWHERE_CONNECTION, else a worker on this machine (started from "
+         "$ACTANYWHERE_PYTHON)"),
+    Knob("File_Knob", "farm_folder", "farm bundles", tooltip="Where Send to farm writes its "
+         "job bundles (a folder per send, on a disk the farm reads). Empty: "
+         "$ACTANYWHERE_FARM_FOLDER, else 'actanywhere/farm' beside the script"),
     Knob("PyScript_Knob", "generate", "Generate", script=_py("generate(nuke.thisNode())"),
          flags=("+STARTLINE",), tooltip="Render the inputs if needed, send the job to the "
          "worker and keep working; the result becomes a new take"),
     Knob("PyScript_Knob", "cancel", "Cancel", script=_py("cancel(nuke.thisNode())"),
          tooltip="Stop the running job (frames written so far are kept in its take)"),
+    Knob("PyScript_Knob", "send_to_farm", "Send to farm",
+         script=_py("send_to_farm(nuke.thisNode())"), flags=("-STARTLINE",),
+         tooltip="Export this take as a job bundle into the farm folder and submit it with "
+         "Deadline Cloud's CLI (deadline bundle submit) where it is set up, else show the "
+         "command to submit it; the take waits in the list as queued on the farm until its "
+         "frames arrive (Refresh)"),
     Knob("Enumeration_Knob", "take", "take", values=("none",), flags=("+STARTLINE",),
          tooltip="The take this node shows; every take is kept in its own folder"),
     Knob("PyScript_Knob", "refresh", "Refresh", script=_py("refresh(nuke.thisNode())"),
@@ -135,6 +167,8 @@ KNOBS: list[Knob] = [
     # the chosen engine's name, saved with the script: an engine missing from the menu
     # written above (a studio's) is chosen again when the node lists the catalog's
     Knob("String_Knob", "engine_name", flags=("+INVISIBLE",)),
+    # the chosen matte source's catalog name, saved with the script, for the same reason
+    Knob("String_Knob", "matte_name", flags=("+INVISIBLE",)),
 ]
 
 ON_CREATE = _py("on_create(nuke.thisNode())")

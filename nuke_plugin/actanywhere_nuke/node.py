@@ -5,6 +5,11 @@ it; the job is then followed on a background thread (``JobHandle``), progress an
 through a ``nuke.ProgressTask``, and every change to the node comes back through
 ``nuke.executeInMainThread``. Every failure ends as one line in the status knob and a
 ``nuke.message``, never a traceback dialog.
+
+The worker is the one on this machine (started from ``$ACTANYWHERE_PYTHON``), or a shared one
+named by the node's worker connection file (else ``$ACTANYWHERE_CONNECTION``): the spec's paths
+go to it mapped to its mounts, the take's files are read back from this machine's. Send to
+farm exports the take as a job bundle on a thread of its own (``api.farm.send``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,19 @@ from dataclasses import dataclass
 
 import nuke
 
-from actanywhere.api import Client, JobHandle, Take, Takes, WorkerError, build, shotspec
+from actanywhere import catalog
+from actanywhere.api import (
+    Client,
+    JobHandle,
+    Take,
+    Takes,
+    WorkerError,
+    build,
+    farm,
+    pathmap,
+    remote,
+    shotspec,
+)
 from actanywhere.api.prompts import key_frames
 from actanywhere.api.status import describe
 from actanywhere.api.take_session import start as start_take
@@ -25,7 +42,7 @@ from actanywhere.errors import SpecError
 
 from . import inputs
 from .colour import color_section
-from .definition import ENGINE_KNOBS
+from .definition import ENGINE_KNOBS, MATTE_KNOBS, MATTE_LABELS, TEXT_SOURCES
 from .inputs import InputError
 
 
@@ -37,6 +54,8 @@ class Run:
 
 #: the job each node (by full name) is running
 RUNS: dict[str, Run] = {}
+#: the Send to farm each node (by full name) is exporting
+FARM_SENDS: dict[str, threading.Thread] = {}
 
 
 # ------------------------------------------------------------------------------- buttons
@@ -44,7 +63,7 @@ def generate(node) -> Take | None:
     """Make a new take: inputs as files, a ShotSpec, the job sent to the worker."""
     try:
         return _generate(node)
-    except (InputError, SpecError) as exc:
+    except (InputError, SpecError, WorkerError) as exc:
         _fail(node, str(exc))
     except Exception as exc:  # noqa: BLE001 - one line in Nuke, never a traceback dialog
         _fail(node, f"internal error: {type(exc).__name__}: {exc}")
@@ -57,6 +76,7 @@ def _generate(node) -> Take:
         raise InputError(f"{running.take.name} is still generating; Cancel it first")
     engine = node["engine"].value()
     shotspec.check_model(engine, _model(node))  # said before a take folder is made
+    connect = _connector(node)  # a connection file that cannot be used: said now
     folder = take_root(node)
     first, last = frame_range(node)
     try:
@@ -71,7 +91,7 @@ def _generate(node) -> Take:
         take.status, take.error = "failed", str(exc)
         take.save()
         raise
-    handle = start_take(take, spec, _connect, stem=node.name(), main_thread=_on_main,
+    handle = start_take(take, spec, connect, stem=node.name(), main_thread=_on_main,
                         on_progress=lambda ev: _progress(node, take, ev),
                         on_end=lambda t, h: _ended(node, t, h), client="nuke")
     RUNS[node.fullName()] = Run(handle, take)
@@ -88,6 +108,114 @@ def cancel(node) -> None:
         return
     running.handle.cancel()
     _status(node, f"{running.take.name}: cancelling (frames written so far are kept)")
+
+
+def send_to_farm(node) -> threading.Thread | None:
+    """Export this node's take as a job bundle (its inputs rendered into the bundle where
+    needed) and submit it to Deadline Cloud where its CLI is set up; the export and the
+    submit run on a thread of their own, the node hears of the end on the main thread."""
+    try:
+        return _send_to_farm(node)
+    except (InputError, SpecError, farm.FarmError) as exc:
+        _fail(node, f"Send to farm: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one line in Nuke, never a traceback dialog
+        _fail(node, f"Send to farm: internal error: {type(exc).__name__}: {exc}")
+    return None
+
+
+def farm_root(node) -> str:
+    """Where this node's bundles go: the farm bundles knob, else ``$ACTANYWHERE_FARM_FOLDER``,
+    else ``actanywhere/farm`` beside the saved script."""
+    folder = node["farm_folder"].evaluate().strip() or \
+        os.environ.get("ACTANYWHERE_FARM_FOLDER", "").strip()
+    script = nuke.root().name()
+    saved = bool(script) and script != "Root"
+    if folder and os.path.isabs(os.path.expanduser(folder)):
+        return os.path.expanduser(folder)
+    if not saved:
+        raise InputError("save the script first (farm bundles go beside it), or set the "
+                         "farm bundles folder")
+    return os.path.join(os.path.dirname(script), folder or os.path.join("actanywhere", "farm"))
+
+
+def _send_to_farm(node) -> threading.Thread:
+    busy = FARM_SENDS.get(node.fullName())
+    if busy is not None and busy.is_alive():
+        raise InputError("the last Send to farm is still exporting; wait for it")
+    engine = node["engine"].value()
+    shotspec.check_model(engine, _model(node))
+    python = os.environ.get("ACTANYWHERE_PYTHON", "").strip()
+    if not python:
+        raise InputError("set ACTANYWHERE_PYTHON to the ActAnywhere venv's python (python3 "
+                         "install.py nuke does): the bundle is exported with it")
+    root = take_root(node)
+    first, last = frame_range(node)
+    try:
+        bundle = farm.bundle_folder(farm_root(node), node.name())
+        os.makedirs(bundle)
+    except OSError as exc:
+        raise InputError(f"farm bundles folder cannot be written ({exc.strerror or exc}); "
+                         "choose another") from None
+    _status(node, "Send to farm: preparing the inputs")
+    # the bundle names its shot after the output's file name and puts its takes in
+    # <output root>/<shot>/take_NNN: named after the take folder, they join this node's
+    # (the status says where they went when the exporter renamed the shot: a generic name)
+    stem = os.path.basename(root.rstrip(os.sep)) or node.name()
+    try:
+        spec = _shot_spec(node, os.path.join(bundle, "inputs"), first, last,
+                          os.path.join(root, f"{stem}.####.exr"), bundle)
+    except Exception:
+        _remove_empty(bundle)
+        raise
+    name = f"ActAnywhere {node.name()}"
+
+    def run() -> None:
+        try:
+            sent, error = farm.send([spec], bundle, os.path.dirname(root), python=python,
+                                    name=name), None
+        except farm.FarmError as exc:
+            sent, error = None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - said on the node, never lost on a thread
+            sent, error = None, f"internal error: {type(exc).__name__}: {exc}"
+        _on_main(lambda: _farm_sent(node, sent, error))
+
+    thread = threading.Thread(target=run, name="actanywhere-farm", daemon=True)
+    FARM_SENDS[node.fullName()] = thread
+    thread.start()
+    _status(node, f"Send to farm: exporting into {bundle}")
+    return thread
+
+
+def _remove_empty(folder: str) -> None:
+    """``folder`` (and its ``inputs``) removed where nothing was written into them."""
+    for path in (os.path.join(folder, "inputs"), folder):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def _farm_sent(node, sent: farm.FarmBundle | None, error: str | None) -> None:
+    """On the main thread: the queued take in the list, and what was done with the bundle
+    (submitted, or the command to submit it)."""
+    FARM_SENDS.pop(node.fullName(), None)
+    try:
+        if sent is None:
+            _fail(node, f"Send to farm: {error}")
+            return
+        refresh(node)
+        names = ", ".join(os.path.basename(t) for t in sent.takes) or "the take"
+        root = take_root(node)
+        where = "" if all(os.path.dirname(t) == root for t in sent.takes) else \
+            f" (in {', '.join(os.path.dirname(t) for t in sent.takes)})"
+        if sent.submitted:
+            _status(node, f"{names} queued on the farm{where}: submitted to Deadline Cloud "
+                    f"({sent.submitted})")
+            return
+        line = (f"{names} queued on the farm{where}: bundle {sent.folder}; submit it with: "
+                f"{sent.submit} ({sent.not_submitted})")
+        _status(node, line)
+        nuke.message(f"ActAnywhere ({node.name()}): {line}")
+    except (ValueError, NameError):  # the node was deleted meanwhile
+        pass
 
 
 def read_from_take(node):
@@ -113,23 +241,40 @@ def refresh(node, select: str | None = None) -> list[Take]:
         found = Takes(take_root(node)).list()
     except InputError:
         found = []
-    items = [t.menu_item() for t in found] or ["none"]
+    items = [menu_item(t) for t in found] or ["none"]
     node["take"].setValues(items)
     current = select or _shown_take_name(node)
     take = next((t for t in found if t.name == current), None)
     if take is not None:
-        node["take"].setValue(take.menu_item())
+        node["take"].setValue(menu_item(take))
     _show(node, take)
     return found
 
 
+def menu_item(take: Take) -> str:
+    """A take's line in the take menu; a take the farm has not run yet (queued, no worker
+    job) says ``queued on the farm``."""
+    item = take.menu_item()
+    if farm_queued(take):
+        item = item[: -len(take.status)] + "queued on the farm"
+    return item
+
+
+def farm_queued(take: Take) -> bool:
+    return take.status == "queued" and not take.job and not take.files()
+
+
 def on_create(node) -> None:
-    """When the node is made, its script opened or its panel shown: the engine menu from the
-    catalog, the take list from disk."""
+    """When the node is made, its script opened or its panel shown: the engine and matte
+    menus from the catalog, the take list from disk."""
     try:
         refresh_engines(node)
     except Exception as exc:  # noqa: BLE001 - never stop a script from opening
         print(f"ActAnywhere: {node.name()}: engine menu not read ({exc})")
+    try:
+        refresh_mattes(node)
+    except Exception as exc:  # noqa: BLE001 - never stop a script from opening
+        print(f"ActAnywhere: {node.name()}: matte menu not read ({exc})")
     try:
         refresh(node)
     except Exception as exc:  # noqa: BLE001 - never stop a script from opening
@@ -158,6 +303,51 @@ def refresh_engines(node) -> list[str]:
     return names
 
 
+def matte_label(name: str) -> str:
+    """A matte source's name in the menu (``alpha`` is ``plate alpha``)."""
+    return MATTE_LABELS.get(name, name)
+
+
+def matte_source(label: str) -> str:
+    """The catalog's name of the menu's ``label``."""
+    return next((k for k, v in MATTE_LABELS.items() if v == label), label)
+
+
+def refresh_mattes(node) -> list[str]:
+    """The matte menu: every matte source of the catalog (a studio's too); the source saved
+    in the hidden ``matte_name`` chosen again where the script's menu could not hold it; the
+    knobs of the chosen source shown."""
+    labels = [matte_label(name) for name in catalog.matte_sources()]
+    menu = node["matte_source"]
+    current, saved = menu.value(), matte_label(node["matte_name"].value() or "")
+    if menu.values() != labels:
+        menu.setValues(labels)
+    if saved in labels and saved != current and current == (menu.values() or [""])[0]:
+        current = saved  # the script's menu fell back to its first item
+    if current in labels and menu.value() != current:
+        menu.setValue(current)
+    _show_matte_knobs(node)
+    return labels
+
+
+def _show_matte_knobs(node) -> None:
+    """Points and boxes for a source tracked from key frames; the SAM model for the SAM
+    sources (``matte.sam.checkpoint``)."""
+    name = matte_source(node["matte_source"].value())
+    traits = catalog.matte_sources().get(name)
+    shown = ({"points", "boxes"} if traits is not None and traits.tracked else set()) | \
+        ({"sam_checkpoint"} if _sam_family(name) else set()) | \
+        ({"matte_text"} if name in TEXT_SOURCES else set())
+    for knob in MATTE_KNOBS:
+        if node.knob(knob) is not None:
+            node[knob].setVisible(knob in shown)
+
+
+def _sam_family(name: str) -> bool:
+    """Sources that read a SAM model (``matte.sam``): sam, sam2 and their successors."""
+    return name.startswith("sam")
+
+
 def _engine_changed(node) -> None:
     """The artist chose another engine: its knobs shown, the settings still at an engine's
     starting value moved to this engine's (steps 25 -> 30 for vace), the choice recorded."""
@@ -182,6 +372,9 @@ def knob_changed(node, knob) -> None:
         return
     if knob.name() == "engine":
         _engine_changed(node)
+    elif knob.name() == "matte_source":
+        node["matte_name"].setValue(matte_source(knob.value()))
+        _show_matte_knobs(node)
     elif knob.name() == "take":
         take = chosen_take(node)
         _show(node, take)
@@ -234,20 +427,26 @@ def frame_range(node) -> tuple[int, int]:
 
 
 def _spec(node, take: Take, first: int, last: int) -> dict:
-    folder = os.path.join(take.folder, "inputs")
+    # the output is a placeholder: takes.start puts it in the take's folder
+    return _shot_spec(node, os.path.join(take.folder, "inputs"), first, last, "take.####.exr",
+                      take.folder)
+
+
+def _shot_spec(node, folder: str, first: int, last: int, output: str, base: str) -> dict:
+    """The node's ShotSpec: its inputs as files (rendered into ``folder`` where needed), its
+    knobs; relative paths against the saved script's folder, else ``base``."""
     plate = inputs.source(node.input(0), "plate", first, last, folder)
     bg = inputs.source(node.input(1), "bg", first, last, folder, still=True)
     engine = node["engine"].value()
     node["engine_name"].setValue(engine)  # the engine of the script's last take
     settings = shotspec.panel_settings(engine, _panel_values(node, engine))
     script = nuke.root().name()
-    # the output is a placeholder: takes.start puts it in the take's folder
-    return build(plate.path, bg.path, "take.####.exr", frames=f"{first}-{last}",
+    return build(plate.path, bg.path, output, frames=f"{first}-{last}",
                  plate_colorspace=plate.colorspace, background_colorspace=bg.colorspace,
                  matte=_matte(node, first, last, folder), engine=engine, model=_model(node),
                  settings=settings, color=color_section(),
                  motion={"source": node["motion"].value()},
-                 base=os.path.dirname(script) if script and script != "Root" else take.folder)
+                 base=os.path.dirname(script) if script and script != "Root" else base)
 
 
 def _model(node) -> str | None:
@@ -266,17 +465,25 @@ def _panel_values(node, engine: str) -> dict:
 
 
 def _matte(node, first: int, last: int, folder: str) -> dict:
-    source = node["matte_source"].value()
-    if source == "plate alpha":
+    source = matte_source(node["matte_source"].value())
+    node["matte_name"].setValue(source)
+    if source == "alpha":
         return {"source": "alpha"}
-    if source == "matte input":
+    if source == "file":
         matte = inputs.source(node.input(2), "matte", first, last, folder)
         return {"source": "file", "path": matte.path, "channel": "A"}
-    if source == "keyer":
-        return {"source": "keyer"}
+    traits = catalog.matte_sources().get(source)
+    if traits is None:
+        raise InputError(f"matte {source!r} is not a matte source here; pick one of "
+                         f"{', '.join(map(matte_label, catalog.matte_sources()))}")
+    if not traits.tracked:
+        return {"source": source}
     keys = key_frames(node["points"].value().split(), node["boxes"].value().split(),
                       names=("points", "boxes", "key matte"))
-    if not keys:
+    text = node["matte_text"].value().strip() if source in TEXT_SOURCES else ""
+    if source in TEXT_SOURCES and not text:
+        raise InputError(f"matte {source}: type what to find in text prompt, e.g. person")
+    if not keys and not text:
         raise InputError(f"matte {source}: add points or boxes on a key frame, e.g. "
                          "points 1001:812,440")
     height = _plate_height(node)
@@ -286,14 +493,41 @@ def _matte(node, first: int, last: int, folder: str) -> dict:
         key["boxes"] = [[x0, height - y1, x1, height - y0]
                         for x0, y0, x1, y1 in key.get("boxes", [])]
     out: dict = {"source": source, "keys": keys}
+    if text:
+        out["text"] = text
     checkpoint = node["sam_checkpoint"].evaluate().strip()
-    if source == "sam" and checkpoint:
+    if _sam_family(source) and checkpoint:
         out["sam"] = {"checkpoint": checkpoint}
     return out
 
 
 def _plate_height(node) -> int:
     return int(node.input(0).format().height())
+
+
+def connection_file(node) -> str:
+    """The node's worker connection file (relative: to the script's folder), or ""."""
+    path = os.path.expanduser(node["worker_connection"].evaluate().strip())
+    if path and not os.path.isabs(path):
+        script = nuke.root().name()
+        path = os.path.join(os.path.dirname(script) if script and script != "Root" else
+                            os.getcwd(), path)
+    return path
+
+
+def _connector(node):
+    """How this node's job reaches its worker (read here, on the main thread; called on the
+    job's thread): the shared worker of the node's connection file, else ``_connect``. A
+    connection file that cannot be used is a one-line WorkerError now."""
+    path = connection_file(node)
+    if not path:
+        return _connect
+    try:
+        settings = remote.from_env({remote.ENV_CONNECTION: path})
+    except (remote.RemoteError, pathmap.PathMapError) as exc:
+        raise WorkerError(f"worker connection: {exc}") from None
+    assert settings is not None  # a file is named
+    return lambda: Client.remote(settings)
 
 
 def _connect() -> Client:

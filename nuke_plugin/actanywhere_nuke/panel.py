@@ -42,6 +42,18 @@ def _root() -> str:
         script != "Root" else ""
 
 
+def _connect():
+    """How the panel reaches the worker (sending a take again): the selected node's worker
+    connection, read now on the main thread, else the node's default (``node._connect``)."""
+    picked = nuke.selectedNodes("ActAnywhere")
+    if picked:
+        try:
+            return node_mod._connector(picked[0])
+        except Exception as exc:  # noqa: BLE001 - said once; the panel opens all the same
+            print(f"ActAnywhere: {picked[0].name()}: {exc}")
+    return node_mod._connect
+
+
 def switch_node(take) -> list:
     """Show ``take`` on every ActAnywhere node whose takes live where it does."""
     folder = os.path.dirname(os.path.abspath(take.folder))
@@ -63,7 +75,7 @@ def _make():
         """The browser on the selected node's takes; choosing one switches that node."""
 
         def __init__(self, parent=None) -> None:
-            super().__init__(_root(), connect=node_mod._connect, parent=parent)
+            super().__init__(_root(), connect=_connect(), parent=parent)
             self.chosen.connect(switch_node)
 
     return TakesPanel

@@ -18,6 +18,13 @@ finds the folder served already leads to the worker that serves it.
 
 ``wait`` blocks: a host UI uses ``JobHandle`` (``handle.py``), which waits on its own thread;
 ``cancel`` is safe from any thread.
+
+A worker that cannot see the client's files (``transfer``: ``upload``, or ``auto`` when the
+worker's access check refuses them) gets them sent by ``submit`` (``upload.py``), and
+``wait`` fetches the take into the output the user asked for. Several workers (a
+connection file's ``workers`` list, ``ACTANYWHERE_WORKER=URL,URL``): ``submit`` sends each
+take to the one ``workers.pick`` chooses and says which. ``on_transfer`` hears those steps as
+progress events (``stage``, ``message``, ``done``, ``total``).
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import connection, pathmap
+from . import connection, pathmap, upload, workers
 from .connection import state_dir
+from .failure import WorkerError
 from .remote import (
     ENV_CONNECTION,
     ENV_TOKEN,
@@ -45,23 +53,11 @@ from .remote import (
     RemoteError,
     from_env,
     tls_context,
+    workers_from_env,
 )
 from .status import FINAL
 
 EventCallback = Callable[[dict], None]
-
-
-class WorkerError(Exception):
-    """Anything that went wrong talking to the worker; the message is for the artist.
-    ``exit_code``: the CLI exit code of the same error in a local run, when the worker said."""
-
-    def __init__(self, message: str, exit_code: int | None = None,
-                 field: str | None = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.field = field  # the request field the worker named, when it named one
-        #: set when a stale connection file was removed: what was done, for the user
-        self.notice: str | None = None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -121,6 +117,38 @@ class Client:
         #: what ``connect`` did on the way that the user should hear of (a stale connection
         #: file removed), or None
         self.notice: str | None = None
+        #: shared | upload | auto (``remote.py``); bytes per chunk of an upload
+        self.transfer = settings.transfer if settings else "shared"
+        self.chunk_bytes = upload.CHUNK
+        #: stop an upload after sending this many chunks (WorkerError; submitting again goes
+        #: on from there): a host that pauses, and the tests of resuming
+        self.stop_after_chunks: int | None = None
+        #: the workers a take may go to (``submit`` picks one when there are several)
+        self.pool: tuple[Remote, ...] = (settings,) if settings else ()
+        #: hears the upload, download and worker-choice steps (None: ``wait``'s on_event, and
+        #: ``notes``)
+        self.on_transfer: EventCallback | None = None
+        #: the lines the user should hear that ``on_transfer`` did not take
+        self.notes: list[str] = []
+        self._sent: dict[str, upload.Sent] = {}
+
+    def _use(self, settings: Remote) -> None:
+        """Talk to the worker of ``settings`` from now on."""
+        self.url, self.token, self.settings = settings.url.rstrip("/"), settings.token, settings
+        self.path_maps, self.transfer, self._ca = settings.path_maps, settings.transfer, \
+            settings.ca
+        self._ca_setting = settings.ca_setting
+        self._tls = tls_context(settings.ca, settings.ca_setting) \
+            if self.url.startswith("https:") else None
+
+    def _say(self, message: str, stage: str = "prepare", done: int = 0, total: int = 0,
+             on_event: EventCallback | None = None) -> None:
+        event = {"stage": stage, "message": message, "done": done, "total": total}
+        target = self.on_transfer or on_event
+        if target is not None:
+            target(event)
+        else:
+            self.notes.append(message)
 
     @classmethod
     def remote(cls, settings: Remote | None = None, timeout: float = 10.0) -> Client:
@@ -138,6 +166,34 @@ class Client:
         client = cls(settings.url, settings.token, 0, timeout, None, ca=settings.ca,
                      path_maps=settings.path_maps, settings=settings)
         client.health()
+        return client
+
+    @classmethod
+    def remotes(cls, pool: tuple[Remote, ...] | None = None, timeout: float = 10.0) -> Client:
+        """A client for several remote workers (default: the environment's list): each take's
+        ``submit`` goes to the one ``workers.pick`` chooses. WorkerError when none answers."""
+        try:
+            pool = pool or workers_from_env()
+        except (RemoteError, pathmap.PathMapError) as exc:
+            raise WorkerError(str(exc)) from None
+        if len(pool) <= 1:
+            return cls.remote(pool[0] if pool else None, timeout)
+        ask = workers.health_of(cls, min(timeout, workers.HEALTH_TIMEOUT_S))
+        first, warnings = None, []
+        for settings in pool:  # the first that answers, until a take picks
+            try:
+                ask(settings)
+            except WorkerError as exc:
+                warnings.append(f"skipped the worker {settings.url}: {exc}")
+                continue
+            first = settings
+            break
+        if first is None:
+            raise WorkerError(f"none of the {len(pool)} workers answered: "
+                              + "; ".join(warnings))
+        client = cls(first.url, first.token, 0, timeout, None, ca=first.ca,
+                     path_maps=first.path_maps, settings=first)
+        client.pool = tuple(pool)
         return client
 
     # ---------------------------------------------------------------------------- connect
@@ -189,11 +245,13 @@ class Client:
         ``ACTANYWHERE_WORKER``) comes first; none is started then."""
         if state is None:
             try:
-                settings = from_env()
+                pool = workers_from_env()
             except (RemoteError, pathmap.PathMapError) as exc:
                 raise WorkerError(str(exc)) from None
-            if settings is not None:
-                return cls.remote(settings, timeout)
+            if len(pool) > 1:
+                return cls.remotes(pool, timeout)
+            if pool:
+                return cls.remote(pool[0], timeout)
         notice = None
         try:
             return cls.from_state(state, timeout)
@@ -289,14 +347,25 @@ class Client:
 
     # ---------------------------------------------------------------------------- requests
     def _request(self, method: str, path: str, body: dict | None = None,
-                 timeout: float | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
+                 timeout: float | None = None, *, raw: bytes | None = None) -> Any:
+        """One request; its JSON answer. ``raw``: bytes sent as they are (a chunk)."""
+        with self._open(method, path, body, timeout=timeout, raw=raw) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    @contextlib.contextmanager
+    def _open(self, method: str, path: str, body: dict | None = None,
+              timeout: float | None = None, *, raw: bytes | None = None) -> Iterator[Any]:
+        """The worker's answer to one request, to read (a file streams); every failure,
+        reading included, one WorkerError."""
+        data = raw if raw is not None else json.dumps(body).encode() if body is not None \
+            else None
+        kind = "application/octet-stream" if raw is not None else "application/json"
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+            "Authorization": f"Bearer {self.token}", "Content-Type": kind})
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout,
                                         context=self._tls) as resp:
-                return json.loads(resp.read() or b"{}")
+                yield resp
         except urllib.error.HTTPError as exc:
             code = field = None
             try:
@@ -341,10 +410,32 @@ class Client:
     def submit(self, spec: dict, client: str = "") -> str:
         """Queue a ShotSpec (dict, its paths the client's: mapped here to the worker's);
         returns the job id. Invalid specs raise WorkerError naming the field, and for a
-        mapped path the client's path and the map used."""
+        mapped path the client's path and the map used. With several workers the take goes
+        to the one ``workers.pick`` chooses; with ``transfer`` upload (or auto, when the
+        worker cannot read the inputs) the inputs are sent first (``upload.send``)."""
+        if len(self.pool) > 1:
+            choice = workers.pick(self.pool, spec, workers.health_of(
+                type(self), min(self.timeout, workers.HEALTH_TIMEOUT_S)))
+            for warning in choice.warnings:
+                self._say(warning, "warning")
+            self._use(choice.settings)
+            self._say(choice.line)
+        if self.transfer == "upload":
+            return self._submit_uploaded(spec, client)
+        try:
+            return self._submit(spec, client)
+        except WorkerError as exc:
+            if self.transfer != "auto" or not _unreadable(exc):
+                raise
+            self._say(f"the worker cannot use {exc.field or 'the inputs'} ({exc}); sending "
+                      "the inputs", "warning")
+        return self._submit_uploaded(spec, client)
+
+    def _submit(self, spec: dict, client: str, keep: tuple[str, ...] = ()) -> str:
         try:
             sent, mapped = pathmap.spec_to_worker(spec, self.path_maps, setting=self.settings
-                                                  .maps_setting if self.settings else "path_maps")
+                                                  .maps_setting if self.settings else "path_maps",
+                                                  keep=keep)
         except pathmap.PathMapError as exc:
             raise WorkerError(str(exc), 2, exc.field) from None
         try:
@@ -356,13 +447,34 @@ class Client:
             raise WorkerError(f"{exc} [{exc.field} was {theirs} here, mapped by {rule}]",
                               exc.exit_code, exc.field) from exc
 
+    def _submit_uploaded(self, spec: dict, client: str) -> str:
+        rewritten, sent, fields = upload.send(self, spec, on_event=self.on_transfer or (
+            lambda ev: self.notes.append(ev["message"])))
+        job_id = self._submit(rewritten, client, keep=tuple(fields))
+        self._sent[job_id] = sent
+        return job_id
+
     def _windows(self) -> bool:
         return sys.platform == "win32"
 
     def job(self, job_id: str) -> dict:
-        """The job, its paths as this machine sees them."""
-        return pathmap.job_to_client(self._request("GET", f"/v1/jobs/{job_id}"),
-                                     self.path_maps, windows=self._windows())
+        """The job, its paths as this machine sees them (an uploaded take's: the spec as the
+        user gave it; its outputs on the worker until ``wait`` fetched them)."""
+        job = pathmap.job_to_client(self._request("GET", f"/v1/jobs/{job_id}"),
+                                    self.path_maps, windows=self._windows())
+        sent = self._sent.get(job_id)
+        if sent is not None:
+            job = {**job, "spec": sent.client_spec, "upload": {"id": sent.upload_id,
+                                                               "take": sent.take}}
+        return job
+
+    def fetch(self, job_id: str, on_event: EventCallback | None = None) -> dict:
+        """An uploaded take's files brought into the output the user asked for (``wait``
+        does it when the take ends); the job with its outputs as this machine sees them."""
+        sent = self._sent[job_id]
+        job = self._request("GET", f"/v1/jobs/{job_id}")
+        return upload.fetch(self, sent, job, on_event=self.on_transfer or on_event or (
+            lambda ev: self.notes.append(ev["message"])))
 
     def jobs(self, status: str | None = None) -> list[dict]:
         query = f"?status={status}" if status else ""
@@ -402,7 +514,21 @@ class Client:
                     on_event(ev)
             after = page["last"]
             if page["status"] in FINAL:
+                if job_id in self._sent:  # what the take wrote, brought here
+                    return self.fetch(job_id, on_event)
                 return self.job(job_id)
+
+
+def _unreadable(exc: WorkerError) -> bool:
+    """Whether the worker refused a job because it cannot see its files (its access check,
+    or the job's own input check): then ``auto`` sends them."""
+    if exc.exit_code == 2:  # a path on none of the path maps: the worker cannot see it
+        return "is under none of the path maps" in str(exc)
+    return exc.exit_code in (3, 4) and (exc.field in _PATH_FIELDS or "as the worker sees it"
+                                        in str(exc) or "does not exist" in str(exc))
+
+
+_PATH_FIELDS = frozenset(f.replace(".*", "") for f in pathmap.PATH_FIELDS)
 
 
 def _stale(pid: int, exc: WorkerError) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,16 +189,20 @@ def _walk(node: Any, steps: list[str], where: str) -> Iterator[tuple[str, dict, 
         yield here, node, head  # type: ignore[misc]
 
 
-def spec_to_worker(spec: Mapping[str, Any], rules: Sequence[Rule], *, setting: str = "path_maps"
+def spec_to_worker(spec: Mapping[str, Any], rules: Sequence[Rule], *, setting: str = "path_maps",
+                   keep: Collection[str] = ()
                    ) -> tuple[dict[str, Any], dict[str, tuple[str, Rule]]]:
     """A copy of ``spec`` with every path mapped to the worker's, and for each mapped field
-    the client's path and the map used. No ``rules``: the spec as it is. PathMapError naming
-    the field and ``setting`` for a path under no map."""
+    the client's path and the map used; the fields in ``keep`` (paths already the worker's:
+    uploaded copies) are left as they are. No ``rules``: the spec as it is. PathMapError
+    naming the field and ``setting`` for a path under no map."""
     out = copy.deepcopy(dict(spec))
     mapped: dict[str, tuple[str, Rule]] = {}
     if not rules:
         return out, mapped
     for field, holder, key in list(spec_paths(out)):
+        if field in keep:
+            continue
         found = to_worker(holder[key], rules)
         if found is None:
             maps = ", ".join(map(str, rules))

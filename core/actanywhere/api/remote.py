@@ -7,8 +7,18 @@ out or from the environment. Standard library only (Python 3.10+).
 
 ``ACTANYWHERE_CONNECTION=FILE`` names such a file (readable by its owner only: it holds the
 token; ``ca`` relative to its folder). ``ACTANYWHERE_WORKER``, ``ACTANYWHERE_TOKEN``,
-``ACTANYWHERE_CA`` and ``ACTANYWHERE_PATH_MAPS`` (``CLIENT=WORKER;CLIENT=WORKER``) set the
-same without a file, or override the file's. Without a CA the system's CAs are used.
+``ACTANYWHERE_CA``, ``ACTANYWHERE_PATH_MAPS`` (``CLIENT=WORKER;CLIENT=WORKER``) and
+``ACTANYWHERE_TRANSFER`` set the same without a file, or override the file's. Without a CA
+the system's CAs are used.
+
+``transfer``: ``shared`` (the default: the worker reads the client's files through its own
+mounts), ``upload`` (the client sends the inputs and fetches the take, ``upload.py``) or
+``auto`` (upload when the worker's access check refuses the inputs).
+
+Several workers: ``"workers": [{"url", "token", "ca", "path_maps", "transfer"}, ...]`` in the
+file (each entry's missing keys taken from the file's top level), or comma-separated URLs in
+``ACTANYWHERE_WORKER`` (sharing the token, CA and maps); ``workers_from_env`` lists them and
+``workers.py`` picks one per take.
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ ENV_WORKER = "ACTANYWHERE_WORKER"
 ENV_TOKEN = "ACTANYWHERE_TOKEN"
 ENV_CA = "ACTANYWHERE_CA"
 ENV_PATH_MAPS = "ACTANYWHERE_PATH_MAPS"
+ENV_TRANSFER = "ACTANYWHERE_TRANSFER"
+TRANSFERS = ("shared", "upload", "auto")
 
 
 class RemoteError(ValueError):
@@ -46,6 +58,7 @@ class Remote:
     token_setting: str = ENV_TOKEN
     ca_setting: str = ENV_CA
     maps_setting: str = ENV_PATH_MAPS
+    transfer: str = "shared"
 
 
 def _private(path: str) -> None:
@@ -101,8 +114,16 @@ def check_url(url: str, setting: str) -> str:
 
 def from_env(environ: Mapping[str, str] | None = None) -> Remote | None:
     """The remote worker the environment names (``ACTANYWHERE_CONNECTION`` or
-    ``ACTANYWHERE_WORKER``), or None when it names none; RemoteError when it cannot be
-    used."""
+    ``ACTANYWHERE_WORKER``; the first, when it names several), or None when it names none;
+    RemoteError when it cannot be used."""
+    found = workers_from_env(environ)
+    return found[0] if found else None
+
+
+def workers_from_env(environ: Mapping[str, str] | None = None) -> tuple[Remote, ...]:
+    """Every remote worker the environment names (a connection file's ``workers`` list, or
+    comma-separated URLs in ``ACTANYWHERE_WORKER``), in the order given; () when it names
+    none; RemoteError when one cannot be used."""
     env = os.environ if environ is None else environ
     file = env.get(ENV_CONNECTION, "").strip()
     data: dict = {}
@@ -111,10 +132,29 @@ def from_env(environ: Mapping[str, str] | None = None) -> Remote | None:
         file = os.path.abspath(os.path.expanduser(file))
         data, where = _read_file(file), f"the connection file {file}"
     elif not env.get(ENV_WORKER, "").strip():
-        return None
-    url = env.get(ENV_WORKER, "").strip() or _text(data, "url", where)
+        return ()
+    urls = [u.strip() for u in env.get(ENV_WORKER, "").split(",") if u.strip()]
+    entries = data.get("workers")
+    if urls or entries is None:
+        entries = [{}] * max(len(urls), 1)
+    elif not isinstance(entries, list) or not entries or \
+            not all(isinstance(e, dict) for e in entries):
+        raise RemoteError(f"{where}: workers must be a list of objects with url and token "
+                          "(and ca, path_maps, transfer)")
+    out = []
+    for i, entry in enumerate(entries):
+        inner = f"{where} (workers[{i}])" if "workers" in data and not urls else where
+        merged = {**{k: v for k, v in data.items() if k != "workers"}, **entry}
+        out.append(_remote(env, merged, inner, file, urls[i] if urls else None))
+    return tuple(out)
+
+
+def _remote(env: Mapping[str, str], data: Mapping, where: str, file: str,
+            env_url: str | None) -> Remote:
+    """One worker's settings from the file's ``data`` and the environment's overrides."""
+    url = env_url or _text(data, "url", where)
     token = env.get(ENV_TOKEN, "").strip() or _text(data, "token", where)
-    url_setting = ENV_WORKER if env.get(ENV_WORKER, "").strip() else f"url in {where}"
+    url_setting = ENV_WORKER if env_url else f"url in {where}"
     token_setting = ENV_TOKEN if env.get(ENV_TOKEN, "").strip() else f"token in {where}"
     if not url:
         raise RemoteError(f"{where}: no url; give the worker's https://HOST:PORT")
@@ -129,8 +169,14 @@ def from_env(environ: Mapping[str, str] | None = None) -> Remote | None:
     maps_text = env.get(ENV_PATH_MAPS, "").strip()
     maps_setting = ENV_PATH_MAPS if maps_text else f"path_maps in {where}"
     maps = pathmap.parse(maps_text or data.get("path_maps"), maps_setting)
+    transfer = env.get(ENV_TRANSFER, "").strip() or _text(data, "transfer", where) or "shared"
+    if transfer not in TRANSFERS:
+        setting = ENV_TRANSFER if env.get(ENV_TRANSFER, "").strip() else f"transfer in {where}"
+        raise RemoteError(f"{setting}: {transfer!r} is not a transfer; give shared (the worker "
+                          "mounts your files), upload (send them) or auto (send them when the "
+                          "worker cannot read them)")
     return Remote(check_url(url, url_setting), token, ca, maps, token_setting, ca_setting,
-                  maps_setting)
+                  maps_setting, transfer)
 
 
 def tls_context(ca: str | None, ca_setting: str, *, pin: bool = False) -> ssl.SSLContext:

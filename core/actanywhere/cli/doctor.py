@@ -96,7 +96,7 @@ def _mattes() -> dict[str, Any]:
             if importlib.util.find_spec(module) is None:
                 raise ImportError(f"No module named {module!r}")
     except ImportError as exc:
-        info["sources"] = [n for n in info["sources"] if n != "sam2"]
+        info["sources"] = [n for n in info["sources"] if n not in ("sam2", "sam3")]
         info["sam2_note"] = (f"SAM 2 unavailable ({exc}); `python3 install.py setup` installs "
                              "torch and transformers")
     ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")

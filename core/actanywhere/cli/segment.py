@@ -32,7 +32,8 @@ def segment(
     plate_layer: PlateLayerOpt = None,
     plate_view: PlateViewOpt = None,
     plate_colorspace: PlateSpaceOpt = None,
-    source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|sam2|grabcut")] = None,
+    source: Annotated[str | None, typer.Option(help="alpha|file|keyer|sam|sam2|sam3|grabcut")] = None,
+    text: Annotated[str | None, typer.Option(help="Source sam3: what to find, e.g. person (--box/--point on a key frame pick instances)")] = None,
     matte: Annotated[str | None, typer.Option(help="Matte sequence pattern (source file)")] = None,
     matte_channel: MatteChannelOpt = None,
     point: PointOpt = None,
@@ -51,7 +52,8 @@ def segment(
     threads: Annotated[int | None, typer.Option(help="Frames processed at once")] = None,
     progress: ProgressOpt = ProgressMode.bar,
 ) -> None:
-    """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md)."""
+    """Compute the subject matte of a shot: EXR sequence + overlay previews (docs/mattes.md);
+    with matte.objects (--spec), each object's matte as a layer matte.<name>.A too."""
     from .. import spec as specmod
     from .. import spec_files
     from ..api.prompts import matte_overrides
@@ -68,12 +70,15 @@ def segment(
         "output": {"path": output, "layer": layer, "preview": preview, "existing": existing},
         "threads": threads,
     }
+    overrides["matte"]["text"] = text
     overrides["matte"]["track"] = {"mode": track}
     overrides["matte"]["refine"] = {"grow": grow, "feather": feather, "temporal": temporal}
     merged = spec_files.merge(base, overrides)
     out = merged.get("output") or {}
-    if out.get("existing") == "skip" and out.get("path"):
-        # resuming: sam2 keeps the frames written and restarts its track beside them
+    if out.get("existing") == "skip" and out.get("path") and \
+            not (merged.get("matte") or {}).get("objects"):
+        # resuming: sam2 keeps the frames written and restarts its track beside them (the
+        # union of several objects is no one object's track: not read back)
         sam = merged.setdefault("matte", {}).setdefault("sam", {})
         sam.setdefault("resume_from", out["path"])
         sam.setdefault("resume_channel", f"{out['layer']}.A" if out.get("layer") else "A")

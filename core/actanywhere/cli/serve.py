@@ -28,6 +28,8 @@ def serve(
     make_cert: Annotated[str | None, typer.Option(help="Write a self-signed worker.crt and worker.key (0600) into this folder for --host names, then exit")] = None,
     max_queued_per_user: Annotated[int, typer.Option(min=1, help="Jobs a user of the tokens file may have queued (more: 429)")] = 8,
     max_auth_failures: Annotated[int, typer.Option(min=1, help="Failed token attempts per client address within 60 s before it is refused (429) for the rest of the minute (with --listen or --tokens)")] = 10,
+    upload_keep: Annotated[float, typer.Option(min=0.0, help="Hours an upload (files sent by a client without the worker's disks, and the takes made from them) is kept after its last use")] = 24.0,
+    upload_limit: Annotated[float, typer.Option(min=0.0, help="GB all uploads together may take on the worker (an upload past it: 413)")] = 100.0,
 ) -> None:
     """Run the worker: keeps models warm, queues jobs, streams progress; serves other machines with --listen (docs/worker.md)."""
     from ..errors import SpecError
@@ -59,7 +61,8 @@ def serve(
                model_budget_gb, hard_kill_after, announce=lambda line: typer.echo(line, err=True),
                listen=listen, tls_files=(tls_cert, tls_key) if tls_cert and tls_key else None,
                insecure=insecure, tokens=tokens, max_queued_per_user=max_queued_per_user,
-               max_auth_failures=max_auth_failures)
+               max_auth_failures=max_auth_failures, upload_keep_h=upload_keep,
+               upload_limit_gb=upload_limit)
 
 
 def _detach_or_stop(stop: bool, state_dir: str | None, idle_timeout: float) -> None:

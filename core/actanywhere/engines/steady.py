@@ -13,9 +13,9 @@ only the shading, at the model's resolution, display-referred, before the plate 
 2. Each is averaged over the neighbouring frames (a Gaussian of ``frames`` frames), each
    neighbour's maps moved onto the frame with the shot's camera motion and left out where
    its subject covered the background (the model saw nothing there).
-3. With ``exposure`` off, each frame's median light change over its background is removed:
-   the plate's exposure is kept where the model changed little, shadows and local light
-   stay.
+3. With ``exposure`` off, the part of each frame's light change that depends only on the
+   background's brightness (the median change of each brightness: the model's exposure and
+   tone curve, e.g. lifted blacks) is removed; shadows and local light stay.
 4. The frame is rebuilt from the moved background: ``moved * exp(light) + colour * chroma``,
    ``colour`` 0 keeping the plate's hue, 1 the model's.
 """
@@ -23,6 +23,7 @@ only the shading, at the model's resolution, display-referred, before the plate 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -67,6 +68,25 @@ def _warp(a: np.ndarray, m: np.ndarray | None) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def tone_curve(change: np.ndarray, luma: np.ndarray, bins: int = 12
+               ) -> Callable[[np.ndarray], np.ndarray]:
+    """The light ``change`` (1-D) as a function of the background's ``luma`` alone (the
+    median change of each brightness, between quantiles, interpolated): the model's exposure
+    and tone curve, not shading. Returns luma (any shape) -> that part of the change."""
+    if change.size < bins * 8:
+        level = float(np.median(change)) if change.size else 0.0
+        return lambda y: np.full(y.shape, level, np.float32)
+    edges = np.quantile(luma, np.linspace(0.0, 1.0, bins + 1))
+    which = np.clip(np.searchsorted(edges, luma, side="right") - 1, 0, bins - 1)
+    centres, medians = [], []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            centres.append(float(np.median(luma[inside])))
+            medians.append(float(np.median(change[inside])))
+    return lambda y: np.interp(y, centres, medians).astype(np.float32)
+
+
 def steady(generated: dict[int, np.ndarray], moved: dict[int, np.ndarray],
            background: dict[int, np.ndarray], *, geo: Geometry, motion: Motion | None,
            frames: float, colour: float, exposure: bool) -> dict[int, np.ndarray]:
@@ -81,13 +101,11 @@ def steady(generated: dict[int, np.ndarray], moved: dict[int, np.ndarray],
         light[f], chroma[f] = _changes(geo.content(generated[f]), moved[f])
         weight[f] = np.ascontiguousarray(geo.content(background[f]), np.float32)
     reach = int(math.ceil(3 * frames)) if frames > 0 else 0
-    out = {}
+    steadied: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i, f in enumerate(order):
-        acc_l = np.zeros_like(light[f])
-        acc_c = np.zeros_like(chroma[f])
-        acc_w = np.full_like(light[f], 1e-4)  # the frame's own change where nothing else is
-        acc_l += 1e-4 * light[f]
-        acc_c += 1e-4 * chroma[f]
+        acc_l = 1e-4 * light[f]  # the frame's own change where nothing else is
+        acc_c = 1e-4 * chroma[f]
+        acc_w = np.full_like(light[f], 1e-4)
         for g in order[max(0, i - reach): i + reach + 1]:
             k = math.exp(-0.5 * ((g - f) / frames) ** 2) if frames > 0 else 1.0
             m = _onto(motion, geo, g, f)
@@ -95,12 +113,19 @@ def steady(generated: dict[int, np.ndarray], moved: dict[int, np.ndarray],
             acc_l += _warp(light[g], m) * w
             acc_c += _warp(chroma[g], m) * w[..., None]
             acc_w += w
-        lt = acc_l / acc_w
-        if not exposure:
-            seen = lt[weight[f] > 0.5]
-            lt -= float(np.median(seen)) if seen.size else 0.0
+        steadied[f] = acc_l / acc_w, acc_c / acc_w[..., None]
+    luma = {f: moved[f] @ LUMA for f in order}
+    out = {}
+    for i, f in enumerate(order):
+        lt, ct = steadied[f]
+        if not exposure:  # the tone curve of the frames the steadying reached, so it is steady
+            near = order[max(0, i - reach): i + reach + 1]
+            seen = {g: weight[g] > 0.5 for g in near}
+            curve = tone_curve(np.concatenate([steadied[g][0][m] for g, m in seen.items()]),
+                               np.concatenate([luma[g][m] for g, m in seen.items()]))
+            lt = lt - curve(luma[f])
         lt = np.clip(lt, -LIGHT_LIMIT, LIGHT_LIMIT)
-        rebuilt = moved[f] * np.exp(lt)[..., None] + colour * (acc_c / acc_w[..., None])
+        rebuilt = moved[f] * np.exp(lt)[..., None] + colour * ct
         frame = generated[f].copy()
         geo.content(frame)[...] = np.clip(rebuilt, 0.0, 1.0)
         out[f] = frame

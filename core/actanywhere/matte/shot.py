@@ -1,8 +1,11 @@
 """Mattes for every frame of a shot from a MatteSpec: check, compute, refine.
 
 Per-frame sources (alpha, file, keyer) are computed when a frame is read. Sources that need
-the whole shot (sam, grabcut: tracked from key frames) and temporal refinement are computed in
-a ``matte`` stage first and held as float16 (2 bytes a pixel: 4.4 MB a 2K frame).
+the whole shot (sam, sam2, sam3, grabcut: tracked from key frames or a text) and temporal
+refinement are computed in a ``matte`` stage first and held as float16 (2 bytes a pixel: 4.4 MB
+a 2K frame). With ``matte.objects`` each object is tracked (in one session where the segmenter
+can: ``track.ObjectsSegmenter``; else one track each), refined, and kept as its own matte
+(``objects``); the subject matte is their union.
 """
 
 from __future__ import annotations
@@ -60,8 +63,10 @@ def check(spec: MatteSpec, plate_frames: list[int], ref: ImageInfo) -> None:
     frames' prompts, then what the source itself needs (``Source.check``)."""
     w, h = ref.display.width, ref.display.height
     rng = frameseq.compact(plate_frames)
-    for k in spec.keys:
-        where = f"matte.keys: key frame {k.frame}"
+    keys = [("matte.keys", k) for k in spec.keys]
+    keys += [(f"matte.objects {o.name}", k) for o in spec.objects for k in o.keys]
+    for field, k in keys:
+        where = f"{field}: key frame {k.frame}"
         if k.frame not in plate_frames:
             raise InputError(f"{where} is outside the plate frames {rng}; choose a plate frame")
         for x, y, _ in k.points:
@@ -92,11 +97,22 @@ class ShotMattes:
         self.source: Source = source_class(spec.source)(
             spec, ref, self.files)
         self._done: dict[int, np.ndarray] = {}
+        self._objects: dict[str, dict[int, np.ndarray]] = {o.name: {} for o in spec.objects}
         self.warnings: list[str] = []
 
     @property
     def needs_shot(self) -> bool:
         return self.kind.tracked or self.refine.temporal > 0
+
+    @property
+    def object_names(self) -> list[str]:
+        """The names of matte.objects, in the spec's order."""
+        return list(self._objects)
+
+    def objects(self, frame: int) -> dict[str, np.ndarray]:
+        """Each object's refined matte (float32) of a plate frame, by name; after
+        ``prepare``."""
+        return {n: done[frame].astype(np.float32) for n, done in self._objects.items()}
 
     # ---------------------------------------------------------------- per frame
     def _raw(self, frame: int, img: Image | None, rgb: np.ndarray,
@@ -146,8 +162,11 @@ class ShotMattes:
         if not self.needs_shot:
             return
         cancel = cancel or threading.Event()
+        objects: dict[str, list[np.ndarray]] = {}
         if isinstance(self.source, TrackedSource):
-            mattes = self._track(read, report, cancel, warn)
+            objects = self._track(read, report, cancel, warn)
+            mattes = objects.pop("") if "" in objects else \
+                [np.maximum.reduce(ms) for ms in zip(*objects.values(), strict=True)]
         else:
             clock = StageClock(report, "matte", len(self.frames))
 
@@ -167,12 +186,19 @@ class ShotMattes:
                                  f"{self.refine.temporal}"))
             mattes = refine.temporal(mattes, self.refine.temporal,
                                      self.refine.temporal_tolerance)
+            objects = {n: refine.temporal(ms, self.refine.temporal,
+                                          self.refine.temporal_tolerance)
+                       for n, ms in objects.items()}
         for f, m in zip(self.frames, mattes, strict=True):
             self._check_empty(f, m)
             self._done[f] = m.astype(np.float16)
+        for n, ms in objects.items():
+            self._objects[n] = {f: m.astype(np.float16)
+                                for f, m in zip(self.frames, ms, strict=True)}
 
     def _track(self, read: PlateReader, report: Reporter, cancel: threading.Event,
-               warn: Warn) -> list[np.ndarray]:
+               warn: Warn) -> dict[str, list[np.ndarray]]:
+        """Spatially refined mattes by object name ("": the single subject)."""
         s = self.spec
         frames = self.frames
         lock = threading.Lock()
@@ -192,13 +218,54 @@ class ShotMattes:
                     images.popitem(last=False)
             return rgb8
 
-        assert isinstance(self.source, TrackedSource)
-        segmenter = self.source.segmenter(image, len(frames), report)
-        keys = {frames.index(k.frame): k for k in s.keys}
-        video = isinstance(segmenter, track.VideoSegmenter)  # tracks with its own memory
-        total = (segmenter.steps(frames, list(keys)) if video
-                 else track.steps(len(frames), list(keys)))
+        source = self.source
+        if s.objects and s.sam.resume_from:  # a stopped run wrote their union, no one's track
+            source = type(source)(s.model_copy(update={
+                "sam": s.sam.model_copy(update={"resume_from": None})}), self.ref, self.files)
+        assert isinstance(source, TrackedSource)
+        segmenter = source.segmenter(image, len(frames), report)
+        if not s.objects:
+            tracks = [("", s.keys)]
+        elif isinstance(segmenter, track.ObjectsSegmenter):
+            tracks = []  # all at once
+        else:  # one track each, by the same segmenter (the model loaded once)
+            tracks = [(o.name, o.keys) for o in s.objects]
+
+        def index(keys) -> dict[int, object]:
+            return {frames.index(k.frame): k for k in keys}
+
+        def steps(seg, keys) -> int:
+            if isinstance(seg, track.VideoSegmenter):
+                return seg.steps(frames, list(index(keys)))
+            return track.steps(len(frames), list(index(keys)))
+
+        total = sum(steps(segmenter, keys) for _, keys in tracks) if tracks else \
+            steps(segmenter, [])
         clock = StageClock(report, "matte", total)
+
+        def advance(i: int) -> None:
+            clock.advance(frames[i])
+
+        def tell(msg: str) -> None:  # name plate frames, not shot indices
+            warn(re.sub(r"frame index (\d+):", lambda m: f"frame {frames[int(m[1])]}:", msg))
+
+        if tracks:
+            out = {name: self._one_track(segmenter, index(keys), image, advance, tell, cancel,
+                                         warn)
+                   for name, keys in tracks}
+        else:
+            assert isinstance(segmenter, track.ObjectsSegmenter)
+            out = segmenter.propagate_objects(frames, list(s.objects), advance=advance,
+                                              warn=warn, cancel=cancel)
+        if self.refine.spatial:
+            out = {n: [refine.spatial(m, self.refine) for m in ms] for n, ms in out.items()}
+        return out
+
+    def _one_track(self, segmenter: track.Segmenter, keys: dict, image: Callable,
+                   advance: Callable[[int], None], tell: Warn, cancel: threading.Event,
+                   warn: Warn) -> list[np.ndarray]:
+        """One subject's mattes through the shot from its key frames (by shot index)."""
+        s = self.spec
 
         def key_matte(i: int, k) -> np.ndarray:
             if k.matte is not None:
@@ -212,17 +279,8 @@ class ShotMattes:
                                  "subject")
             return m
 
-        def tell(msg: str) -> None:  # name plate frames, not shot indices
-            warn(re.sub(r"frame index (\d+):", lambda m: f"frame {frames[int(m[1])]}:", msg))
-
-        if video:
-            mattes = segmenter.propagate(frames, keys, key_matte=key_matte,
-                                         advance=lambda i: clock.advance(frames[i]), warn=warn,
-                                         cancel=cancel)
-        else:
-            mattes = track.propagate(len(frames), keys, image, segmenter, s.track,
-                                     advance=lambda i: clock.advance(frames[i]), warn=tell,
-                                     cancel=cancel, key_matte=key_matte)
-        if self.refine.spatial:
-            mattes = [refine.spatial(m, self.refine) for m in mattes]
-        return mattes
+        if isinstance(segmenter, track.VideoSegmenter):
+            return segmenter.propagate(self.frames, keys, key_matte=key_matte,
+                                       advance=advance, warn=warn, cancel=cancel)
+        return track.propagate(len(self.frames), keys, image, segmenter, s.track,
+                               advance=advance, warn=tell, cancel=cancel, key_matte=key_matte)

@@ -77,6 +77,25 @@ class VideoSegmenter(Segmenter, Protocol):
         """Mattes of frames ``0..len(frames)-1`` (``frames``: the plate frame numbers)."""
 
 
+class ObjectPrompts(Protocol):
+    """One of several objects (ShotSpec's ``matte.objects[]`` entries have these fields)."""
+
+    name: str
+    keys: list[KeyFrame]
+    text: str | None
+
+
+@runtime_checkable
+class ObjectsSegmenter(VideoSegmenter, Protocol):
+    """A video segmenter that tracks several objects at once (one session, one id each), used
+    by ShotMattes for matte.objects instead of one track per object."""
+
+    def propagate_objects(self, frames: list[int], objects: list[ObjectPrompts], *,
+                          advance: Callable[[int], None], warn: Callable[[str], None],
+                          cancel: threading.Event | None) -> dict[str, list[np.ndarray]]:
+        """Each object's mattes (by name) of frames ``0..len(frames)-1``."""
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     ma, mb = a > 0.5, b > 0.5
     union = np.count_nonzero(ma | mb)

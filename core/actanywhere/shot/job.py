@@ -15,6 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .. import catalog, engines
 from ..engines.base import EngineInput, EngineOutput, FrameEngine, ShotEngine, subject_of
 from ..errors import JobCancelled
@@ -362,10 +364,28 @@ def _write(shot: _Shot, inp: EngineInput, out: EngineOutput) -> str:
         blocks.append((["bg.R", "bg.G", "bg.B"], bg))
     if "matte" in layers:
         blocks.append((["matte.A"], matte))
+    if "objects" in layers:
+        blocks += _object_blocks(shot, inp.frame, window)
     path = shot.writer.write(inp.frame, blocks, window=window)
     if shot.proxies is not None:  # after the frame: a proxy never shows a frame not on disk
         shot.proxies.frame(inp.frame, working)
     return path
+
+
+def _object_blocks(shot: _Shot, frame: int, window: imageio.Window | None) -> list[Block]:
+    """``matte.<name>.A`` for each of matte.objects (tracked mattes: nothing in the overscan
+    around the display window)."""
+    out: list[Block] = []
+    for name, m in shot.inputs.mattes.objects(frame).items():
+        if window is not None:
+            assert shot.overscan is not None
+            disp = shot.overscan.display
+            ring = np.zeros((window.height, window.width), np.float32)
+            dx, dy = disp.x - window.x, disp.y - window.y
+            ring[dy:dy + disp.height, dx:dx + disp.width] = m
+            m = ring
+        out.append(([f"matte.{name}.A"], m))
+    return out
 
 
 def _run_frames(shot: _Shot, engine: FrameEngine, report: Reporter,

@@ -1,7 +1,9 @@
 """A ShotSpec run in the warm local worker as if it ran in this process (``generate
 --worker``), through the same job handle the hosts use: paths made absolute, progress
 streamed to the same reporter (callbacks run on this, the main, thread), Ctrl-C cancels the
-job in the worker, and the outcome raises the error (and exit code) a local run would."""
+job in the worker, and the outcome raises the error (and exit code) a local run would. A
+remote worker's uploads, downloads and the choice among several workers are reported as
+``prepare`` (and ``warning``) events."""
 
 from __future__ import annotations
 
@@ -24,11 +26,18 @@ def run(shot: ShotSpec, report: Reporter, state_dir: str | None = None,
                           os.getcwd())
     fields = set(ProgressEvent.__dataclass_fields__)
     main = MainThreadQueue()
-    handle = JobHandle(
-        data, lambda: Client.connect(state_dir, python=python or sys.executable),
-        main_thread=main.post, client="cli",
-        on_progress=lambda ev: report(ProgressEvent(**{k: v for k, v in ev.items()
-                                                       if k in fields}))).start()
+
+    def progress(ev: dict) -> None:
+        report(ProgressEvent(**{k: v for k, v in ev.items() if k in fields}))
+
+    def connect() -> Client:
+        client = Client.connect(state_dir, python=python or sys.executable)
+        # uploads, downloads and the worker chosen among several: said as they happen
+        client.on_transfer = lambda ev: main.post(lambda: progress(ev))
+        return client
+
+    handle = JobHandle(data, connect, main_thread=main.post, client="cli",
+                       on_progress=progress).start()
     try:
         main.run_until(handle)
     except KeyboardInterrupt:  # cancel the job in the worker, then say what it did

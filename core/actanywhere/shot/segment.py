@@ -1,8 +1,10 @@
 """``actanywhere segment``: a shot's matte as an EXR sequence, with previews to check it.
 
 Writes either a single-channel ``A`` EXR per frame, or a copy of the plate frame with the
-matte added as ``<layer>.A``; plus ``overlay.####.png`` (the subject bright, the rest dimmed
-and tinted) and ``contact_sheet.png`` in the preview folder. Frames are written atomically.
+matte added as ``<layer>.A``; with ``matte.objects``, each object's matte as
+``matte.<name>.A`` beside it (the subject matte is their union); plus ``overlay.####.png``
+(the subject bright, the rest dimmed and tinted) and ``contact_sheet.png`` in the preview
+folder. Frames are written atomically.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class SegmentResult:
     seconds: float = 0.0
 
 
+def object_channel(name: str) -> str:
+    """The EXR channel of one of matte.objects: ``matte.<name>.A``."""
+    return f"matte.{name}.A"
+
+
 def overlay(rgb_display: np.ndarray, m: np.ndarray) -> np.ndarray:
     """The subject as it is, the rest dimmed to 30% and tinted blue."""
     m = m[..., None]
@@ -90,13 +97,16 @@ def run(spec: SegmentSpec, report: Reporter = null_reporter,
     def one(frame: int) -> str:
         img, rgb = plate.read(frame, warn)
         fm = mattes.frame(frame, img, rgb, warn)
+        objects: list[Block] = [([object_channel(n)], m)
+                                for n, m in mattes.objects(frame).items()]
         if spec.output.layer and img is not None:
-            names = [n for n in img.info.channels if n != f"{spec.output.layer}.A"]
+            ours = {f"{spec.output.layer}.A", *(c for (c,), _ in objects)}
+            names = [n for n in img.info.channels if n not in ours]
             blocks: list[Block] = [(names, img.channels(names)),
-                                   ([f"{spec.output.layer}.A"], fm.matte)]
+                                   ([f"{spec.output.layer}.A"], fm.matte), *objects]
             path = writer.write(frame, blocks, base=img.info.metadata)
         else:
-            path = writer.write(frame, [(["A"], fm.matte)])
+            path = writer.write(frame, [(["A"], fm.matte), *objects])
         if pdir:
             w = spec.output.preview_width
             disp = preview.thumbnail(rgb, color, w)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,11 +34,14 @@ from .auth import Auth, Refusal, User
 from .models import HttpError
 from .store import DamagedRecord, JobStore, QueueFull
 from .transport import AUTHORISED
+from .uploads import UploadStore
 
 if TYPE_CHECKING:
     from ..spec import ShotSpec
 
 MAX_BODY = 1 << 20  # a ShotSpec is a few KB
+MAX_CHUNK = 32 << 20  # one chunk of an uploaded file (clients send 8 MiB)
+MAX_OPEN = 32 << 20  # an upload's list of files (up to 100000 of them)
 DRAIN_LIMIT = 64 << 20  # bodies up to this are read and dropped before an error answer
 
 
@@ -46,6 +50,7 @@ class Worker(Protocol):
 
     auth: Auth
     store: JobStore
+    uploads: UploadStore
     max_queued: int  # queued jobs a user of the tokens file may have
 
     def health(self) -> dict[str, Any]: ...
@@ -175,6 +180,62 @@ def takes(worker: Served, user: Caller, limit: Limit = 200) -> dict[str, Any]:
     return {"takes": worker.takes(limit, _owner(user))}
 
 
+# ------------------------------------------------------------------------------ uploads
+UploadId = Annotated[str, Path(alias="id", pattern="^[0-9a-f]{16}$")]
+TakeName = Annotated[str, Path(alias="take", pattern="^[A-Za-z0-9_-]{1,64}$")]
+
+
+@_route("POST", "/v1/uploads", models.Upload, 400, 413, 422, 507, status=201,
+        summary="Open an upload (or the one opened before with the same key and files, to go "
+        "on with it): what the worker holds of each file")
+def open_upload(body: models.UploadOpen, worker: Served, user: Caller) -> dict[str, Any]:
+    return worker.uploads.open(user, body.key, [f.model_dump() for f in body.files])
+
+
+@_route("GET", "/v1/uploads/{id}", models.Upload, 400, 404,
+        summary="What the worker holds of each file of an upload (the caller's)")
+def upload_status(upload_id: UploadId, worker: Served, user: Caller) -> dict[str, Any]:
+    return worker.uploads.status(upload_id, user)
+
+
+@_route("DELETE", "/v1/uploads/{id}", models.Stopping, 400, 404,
+        summary="Remove an upload and the takes made from it (the worker does so itself "
+        "after --upload-keep hours unused)")
+def remove_upload(upload_id: UploadId, worker: Served, user: Caller) -> dict[str, Any]:
+    worker.uploads.remove(upload_id, user)
+    return {"ok": True}
+
+
+FileName = Annotated[str, Query(min_length=1, max_length=1024,
+                               description="the file's name inside the upload, e.g. "
+                               "plate/plate.1001.exr")]
+
+
+@_route("PUT", "/v1/uploads/{id}/files", models.Chunk, 400, 404, 409, 413, 422, 507,
+        summary="A chunk of file `name` (the raw bytes) at `offset`, which must be what the "
+        "worker holds; the last one is checked against the file's sha256")
+async def put_chunk(upload_id: UploadId, name: FileName, request: Request, worker: Served,
+                    user: Caller,
+                    offset: Annotated[int, Query(ge=0, lt=2**50)] = 0) -> dict[str, Any]:
+    data = await request.body()
+    return await run_in_threadpool(worker.uploads.put, upload_id, user, name, offset, data)
+
+
+@_route("GET", "/v1/uploads/{id}/takes/{take}", models.OutputFiles, 400, 404,
+        summary="The files a take made from the upload wrote: name, size, sha256")
+def take_files(upload_id: UploadId, take: TakeName, worker: Served, user: Caller
+               ) -> dict[str, Any]:
+    return {"files": worker.uploads.outputs(upload_id, user, take)}
+
+
+@_route("GET", "/v1/uploads/{id}/takes/{take}/file", None, 400, 404,
+        summary="One file of a take made from the upload (its bytes)")
+def take_file(upload_id: UploadId, take: TakeName, name: FileName, worker: Served,
+              user: Caller) -> FileResponse:
+    return FileResponse(worker.uploads.output_file(upload_id, user, take, name),
+                        media_type="application/octet-stream")
+
+
 @_route("POST", "/v1/shutdown", models.Stopping, 403, status=202,
         summary="Stop the worker (a running job is interrupted); an admin's token only")
 def shutdown(worker: Served, user: Caller) -> dict[str, Any]:
@@ -271,13 +332,18 @@ class Gate:
         scope["state"] = {**scope.get("state", {}), "user": who}
         scope.get("extensions", {}).get(AUTHORISED, _nothing)()  # long polls wait now
         self.on_request()
-        body = await _read(receive, length)
+        chunk = scope["method"] == "PUT" and scope["path"].startswith("/v1/uploads/")
+        limit = MAX_CHUNK if chunk else MAX_OPEN if scope["path"] == "/v1/uploads" \
+            else MAX_BODY
+        body = await _read(receive, length, limit)
         if body is None:
             size = f"of {length} bytes " if length is not None else ""
-            await answer(HttpError(413, f"body {size}exceeds {MAX_BODY}"),
+            what = "an upload's chunk: send smaller chunks" if chunk else "the limit"
+            await answer(HttpError(413, f"body {size}exceeds {limit} bytes ({what})"),
                          close=True)(scope, receive, send)
             return
-        await self._serve(_as_json(scope, body), _replay(body, receive), send)
+        await self._serve(scope if chunk else _as_json(scope, body), _replay(body, receive),
+                          send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -310,9 +376,10 @@ def _length(headers: dict[bytes, bytes]) -> int | None:
     return int(raw) if raw is not None and raw.isdigit() else None
 
 
-async def _read(receive: Receive, length: int | None) -> bytes | None:
-    """The whole body; None when it exceeds ``MAX_BODY`` (then drained)."""
-    if length is not None and length > MAX_BODY:
+async def _read(receive: Receive, length: int | None, limit: int = MAX_BODY
+                ) -> bytes | None:
+    """The whole body; None when it exceeds ``limit`` (then drained)."""
+    if length is not None and length > limit:
         await _drain(receive, length)
         return None
     chunks, size = [], 0
@@ -322,7 +389,7 @@ async def _read(receive: Receive, length: int | None) -> bytes | None:
             break
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
-        if size > MAX_BODY:
+        if size > limit:
             await _drain(receive, None, size)
             return None
         if not message.get("more_body"):

@@ -175,5 +175,51 @@ class Health(_Open):
     uptime_s: float = 0.0
     state: str = Field("", description="the worker's state folder")
     models: dict[str, Any] | None = Field(None, description="warm models, hits and loads")
+    warm: list[dict[str, Any]] = Field([], description="engine and model of the jobs this "
+                                       "worker ran whose code and model are still loaded: a "
+                                       "client with several workers sends a take where its "
+                                       "engine and model are warm")
     user: str = Field("", description="the name of the token that asked")
     admin: bool = Field(False, description="whether that token sees and stops every job")
+
+
+class UploadFile(BaseModel):
+    """One file an upload will send: its name inside the upload, its size and its sha256."""
+
+    name: str = Field(max_length=1024)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern="^[0-9a-fA-F]{64}$")
+
+
+class UploadOpen(BaseModel):
+    """``POST /v1/uploads``: the files to send, and the client's key for them (the same key
+    and files again: the same upload, which goes on from what the worker holds)."""
+
+    key: str = Field(min_length=1, max_length=128)
+    files: list[UploadFile] = Field(max_length=100_000)
+
+
+class Upload(_Open):
+    id: str
+    root: str = Field(description="the upload's folder on the worker")
+    inputs: str = Field(description="where its files are, as the worker sees them")
+    outputs: str = Field(description="where takes made from it go")
+    owner: str
+    files: dict[str, dict[str, Any]] = Field(description="per file: size, have (bytes the "
+                                             "worker holds), complete (checked whole)")
+
+
+class Chunk(BaseModel):
+    name: str
+    have: int
+    complete: bool
+
+
+class OutputFile(BaseModel):
+    name: str
+    size: int
+    sha256: str
+
+
+class OutputFiles(BaseModel):
+    files: list[OutputFile]

@@ -46,11 +46,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__, catalog
 from ..api import takes as takes_mod
+from ..api.pathmap import spec_paths
 from ..api.status import FINAL
 from ..errors import ActAnywhereError, InputError, JobCancelled, OutputError, SpecError
 from ..model import model_hash
 from ..progress import ProgressEvent
-from . import access, app, paths, tls, transport
+from . import access, app, paths, tls, transport, uploads
 from .auth import AUTH_WINDOW_S, MAX_FAILURES, Auth, Failures, User
 from .models import HttpError, spec_field
 from .store import JobStore, QueueFull, StateFull
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
 
 MAX_WAIT_S = 30.0
 MAX_QUEUED_PER_USER = 8
+DEFAULT_MODEL = "(default)"  # a job that left engine.model to the engine's default
+UPLOAD_KEEP_H = 24.0
+UPLOAD_LIMIT_GB = 100.0
 
 
 def _loopback(host: str) -> bool:
@@ -124,7 +128,8 @@ class Worker:
                  listen: str | None = None, tls_files: tuple[str, str] | None = None,
                  insecure: bool = False, tokens: str | None = None,
                  max_queued_per_user: int = MAX_QUEUED_PER_USER,
-                 max_auth_failures: int = MAX_FAILURES) -> None:
+                 max_auth_failures: int = MAX_FAILURES, upload_keep_h: float = UPLOAD_KEEP_H,
+                 upload_limit_gb: float = UPLOAD_LIMIT_GB) -> None:
         host, port, insecure_note = _address(host, port, listen=listen, tls_files=tls_files,
                                              insecure=insecure, allow_remote=allow_remote)
         #: what the start did that the user should hear of (one warning line each)
@@ -139,6 +144,13 @@ class Worker:
         self.store = JobStore(os.path.join(self.state, paths.DATABASE))
         self.notes += [*self.store.notes, *([stale] if stale else [])]
         self.interrupted = self.store.mark_interrupted()
+        #: files sent by clients that do not share the worker's disks (``uploads.py``)
+        self.uploads = uploads.UploadStore(os.path.join(self.state, "uploads"),
+                                           limit_bytes=int(upload_limit_gb * 2**30),
+                                           keep_s=upload_keep_h * 3600.0)
+        self._next_sweep = 0.0
+        #: (engine, model) of the jobs run here, newest last: reported as warm (``health``)
+        self._ran: dict[tuple[str, str | None], float] = {}
         self.token = secrets.token_urlsafe(32)
         self.auth = Auth(self.token, tokens=token_file, failures=Failures(
             max_auth_failures, AUTH_WINDOW_S) if remote else None)
@@ -223,14 +235,33 @@ class Worker:
         self.last_activity = time.monotonic()
 
     def _idle_watch(self) -> None:
-        while not self.stopping.wait(1.0):
+        while not self.stopping.wait(min(1.0, max(self.uploads.keep_s / 4, 0.2))):
             self._keep_connection()
+            self._sweep_uploads()
             busy = self.current is not None or self.store.queued() > 0
             if busy:
                 self.last_activity = time.monotonic()
             elif time.monotonic() - self.last_activity > self.idle_s:
                 self.shutdown()
                 return
+
+    def _sweep_uploads(self) -> None:
+        """Remove uploads unused for ``--upload-keep`` hours that no queued or running job
+        reads or writes (one line each on stderr)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(60.0, max(self.uploads.keep_s / 4, 0.2))
+        try:
+            busy = [holder[key] for status in ("queued", "running")
+                    for job in self.store.list(status, 10000)
+                    for _, holder, key in spec_paths(job.get("spec") or {})]
+            for upload_id in self.uploads.sweep(busy):
+                print(f"removed upload {upload_id}: unused for --upload-keep "
+                      f"{self.uploads.keep_s / 3600:g} h", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 - a sweep never stops the worker
+            self.store.warn(f"cleaning uploads met {type(exc).__name__}: {exc}; tried again "
+                            "later")
 
     def notify(self) -> None:
         with self.changed:
@@ -277,6 +308,7 @@ class Worker:
             shot = spec_mod.from_dict(job["spec"])
             if catalog.engine(shot.engine.name).model:
                 self.store.set_model_hash(job_id, model_hash(shot.engine.model))
+            self._ran[(shot.engine.name, _model_path(shot))] = time.time()
             result = job_mod.run(shot, report, cancel)
             status, error, outputs, code = "done", None, result.outputs, 0
         except JobCancelled as exc:
@@ -345,8 +377,11 @@ class Worker:
         (``access.py``) and at most ``max_queued`` jobs queued."""
         from ..shot import job as job_mod
 
+        full = shot.model_dump(mode="json")
+        uploads.check_spec_paths(self.uploads, ((f, h[k]) for f, h, k in spec_paths(full)),
+                                 user)
         if not user.local:
-            access.check(shot.model_dump(mode="json"))
+            access.check(full)
         try:
             job_mod.check(shot)
         except SpecError as exc:
@@ -381,8 +416,13 @@ class Worker:
                                 "queued": self.store.queued(), "uptime_s":
                                 round(time.time() - self.started, 1), "state": self.state}
         cache_mod = sys.modules.get("actanywhere.model.cache")
+        loaded: set[str] | None = None
         if cache_mod is not None and cache_mod.active() is not None:
             info["models"] = cache_mod.active().info()
+            loaded = {os.path.realpath(str(m)) for m in info["models"].get("models", [])}
+        info["warm"] = [{"engine": engine, "model": model} for (engine, model), _ in
+                        sorted(self._ran.items(), key=lambda kv: -kv[1])
+                        if model is None or loaded and (model in loaded or model == DEFAULT_MODEL)]
         return info
 
     def takes(self, limit: int, owner: str | None = None) -> list[dict]:
@@ -413,6 +453,13 @@ class Worker:
                 self.changed.wait(min(left, 0.5))
 
 
+def _model_path(shot: ShotSpec) -> str | None:
+    """The real path of the model the job's engine loads, None for an engine without one."""
+    if not catalog.engine(shot.engine.name).model:
+        return None
+    return os.path.realpath(str(shot.engine.model)) if shot.engine.model else DEFAULT_MODEL
+
+
 def _take(job: dict) -> dict:
     """A finished job as a take: what it made, and its record's proxies when it wrote them."""
     output = job["spec"]["output"]["path"]
@@ -435,8 +482,8 @@ def serve(state: str | None = None, host: str = "127.0.0.1", port: int = 0,
           idle_s: float = 1800.0, allow_remote: bool = False, model_budget_gb: float = 16.0,
           hard_kill_s: float = 30.0, announce=print, **remote: Any) -> None:
     """Start a ``Worker`` (``remote``: its keyword-only settings: listen, tls_files, insecure,
-    tokens, max_queued_per_user, max_auth_failures), say how it started, serve until it
-    stops."""
+    tokens, max_queued_per_user, max_auth_failures, upload_keep_h, upload_limit_gb), say how
+    it started, serve until it stops."""
     worker = Worker(state, host, port, idle_s, allow_remote, model_budget_gb, hard_kill_s,
                     **remote)
     for note in worker.notes:

@@ -14,18 +14,19 @@ KINDS = {
 }
 
 
-def need() -> SimpleNamespace:
-    """torch, transformers and its SAM 2 video processor, or ModelError naming the install."""
+def need(source: str = "sam2", processor: str = "Sam2VideoProcessor") -> SimpleNamespace:
+    """torch, transformers and the source's video processor class (``processor``), or
+    ModelError naming the install."""
     try:
         import torch
         import transformers
-        from transformers import Sam2VideoProcessor
-    except ImportError as exc:
-        raise ModelError(f"matte.source sam2 needs torch and a transformers with the SAM 2 video "
-                         f"models ({exc}); install the model extra (`python3 install.py "
-                         "setup`)") from exc
-    return SimpleNamespace(torch=torch, transformers=transformers,
-                           Sam2VideoProcessor=Sam2VideoProcessor)
+
+        cls = getattr(transformers, processor)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"matte.source {source} needs torch and a transformers with the "
+                         f"{processor} ({exc}); install the model extra (`python3 install.py "
+                         "setup`) or upgrade transformers") from exc
+    return SimpleNamespace(torch=torch, transformers=transformers, processor=cls)
 
 
 def model_class(name: str, config_file: str):

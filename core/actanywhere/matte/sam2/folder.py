@@ -11,21 +11,22 @@ DIR``; nothing here ever downloads)::
 ``inspect`` reads JSON and safetensors headers only: every tensor name and shape is compared
 with the model its config builds on the meta device, so a partial download, a truncated file or
 weights from another model are named before a pixel is read or a weight loaded.
+
+The same checks serve every video-model source: a ``Family`` names its model types, processor,
+extra files and messages (``SAM2`` here; ``matte.sam3`` defines ``SAM3``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import ModelError
 from .deps import KINDS, model_class, need_timm
 
 ENV = "ACTANYWHERE_SAM2_MODEL"
-GET = ("download one beforehand, e.g. `hf download facebook/sam2.1-hiera-tiny --local-dir DIR` "
-       "(nothing is downloaded at run time)")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 PICKLES = ("pytorch_model.bin",)
 
@@ -36,11 +37,43 @@ HIERA = {(96, (1, 2, 7, 2)): "hiera-tiny", (96, (1, 2, 11, 2)): "hiera-small",
 
 
 @dataclass(frozen=True)
+class Family:
+    """The model folders one ``matte.source`` takes, and how its messages name them."""
+
+    source: str  # the matte.source: "sam2"
+    what: str  # "SAM 2": how messages name its models
+    env: str  # the environment variable naming a default folder
+    kinds: dict[str, tuple[str, str]]  # config.json model_type -> (transformers class, label)
+    example: str  # a hub repo, for the download hint: "facebook/sam2.1-hiera-tiny"
+    processor: str  # the transformers processor class: "Sam2VideoProcessor"
+    #: model_type values that are the wrong model of the family -> the hint to give
+    near: dict[str, str] = field(default_factory=dict)
+    #: files besides the processor's config: (alternatives, what they are)
+    extra: tuple[tuple[tuple[str, ...], str], ...] = ()
+    #: transformers renames this model's tensors when it saves them (its conversion mapping):
+    #: the files are checked against the saved names
+    renamed: bool = False
+
+    @property
+    def get(self) -> str:
+        return (f"download one beforehand, e.g. `hf download {self.example} --local-dir DIR` "
+                "(nothing is downloaded at run time)")
+
+
+SAM2 = Family(
+    source="sam2", what="SAM 2", env=ENV, kinds=KINDS, example="facebook/sam2.1-hiera-tiny",
+    processor="Sam2VideoProcessor",
+    near=dict.fromkeys(("sam2", "edgetam"), "an image-only SAM 2: download the same repo; "
+                       "transformers saves the video model from it"))
+GET = SAM2.get
+
+
+@dataclass(frozen=True)
 class FolderInfo:
     """What a model folder holds."""
 
     path: str
-    model_type: str  # sam2_video | edgetam_video
+    model_type: str  # sam2_video | edgetam_video | sam3_video
     class_name: str  # the transformers class
     name: str  # "SAM 2.1 hiera-tiny", "EdgeTAM", "SAM 2.1 (custom size)"
     format: str  # safetensors | pickle
@@ -49,31 +82,34 @@ class FolderInfo:
     image_size: int
 
 
-def model_folder(given: str | None) -> str:
-    """The folder ``matte.sam.checkpoint`` (or $ACTANYWHERE_SAM2_MODEL) names, as a real path."""
-    path = given or os.environ.get(ENV)
+def model_folder(given: str | None, family: Family = SAM2) -> str:
+    """The folder ``matte.sam.checkpoint`` (or the family's environment variable) names, as a
+    real path."""
+    f = family
+    path = given or os.environ.get(f.env)
     if not path:
-        raise ModelError(f"matte.sam.checkpoint: no SAM 2 model folder given; set it "
-                         f"(--sam-checkpoint DIR) or ${ENV}; {GET}")
+        raise ModelError(f"matte.sam.checkpoint: no {f.what} model folder given; set it "
+                         f"(--sam-checkpoint DIR) or ${f.env}; {f.get}")
     if os.path.isfile(path):
-        raise ModelError(f"{path}: a file, not a model folder; matte.source sam2 takes a "
+        raise ModelError(f"{path}: a file, not a model folder; matte.source {f.source} takes a "
                          "transformers folder (config.json + model.safetensors) such as "
-                         "facebook/sam2.1-hiera-tiny; a .pth checkpoint is for matte.source sam")
+                         f"{f.example}; a .pth checkpoint is for matte.source sam")
     if not os.path.isdir(path):
-        raise ModelError(f"{path}: SAM 2 model folder not found; {GET}")
+        raise ModelError(f"{path}: {f.what} model folder not found; {f.get}")
     return os.path.realpath(path)
 
 
 _SEEN: dict[tuple, FolderInfo] = {}
 
 
-def inspect(given: str | None, *, allow_pickle: bool = False) -> FolderInfo:
+def inspect(given: str | None, *, allow_pickle: bool = False,
+            family: Family = SAM2) -> FolderInfo:
     """The folder checked (once while its files stay the same); ModelError naming the file and
     the fix for anything a load would trip on."""
-    path = model_folder(given)
-    stamp = (path, allow_pickle, *_stamps(path))
+    path = model_folder(given, family)
+    stamp = (path, allow_pickle, family.source, *_stamps(path))
     if stamp not in _SEEN:
-        _SEEN[stamp] = _inspect(path, allow_pickle)
+        _SEEN[stamp] = _inspect(path, allow_pickle, family)
     return _SEEN[stamp]
 
 
@@ -85,39 +121,40 @@ def _stamps(path: str) -> tuple:
     return tuple(out)
 
 
-def _inspect(path: str, allow_pickle: bool) -> FolderInfo:
+def _inspect(path: str, allow_pickle: bool, family: Family) -> FolderInfo:
+    f = family
     cfg_file = os.path.join(path, "config.json")
-    config = _read_json(cfg_file)
+    config = _read_json(cfg_file, f)
     model_type = config.get("model_type")
-    if model_type not in KINDS:
-        hint = (" (an image-only SAM 2: download the same repo; transformers saves the video "
-                "model from it)" if model_type in ("sam2", "edgetam") else "")
-        raise ModelError(f"{cfg_file}: model_type {model_type!r} is not a SAM 2 video model"
-                         f"{hint}; matte.source sam2 takes {' or '.join(KINDS)} folders "
-                         "(facebook/sam2.1-hiera-*, EdgeTAM)")
-    class_name, label = KINDS[model_type]
+    if model_type not in f.kinds:
+        hint = f" ({f.near[model_type]})" if model_type in f.near else ""
+        examples = ("facebook/sam2.1-hiera-*, EdgeTAM" if f is SAM2 else f.example)
+        raise ModelError(f"{cfg_file}: model_type {model_type!r} is not a {f.what} video model"
+                         f"{hint}; matte.source {f.source} takes {' or '.join(f.kinds)} "
+                         f"folders ({examples})")
+    class_name, label = f.kinds[model_type]
     model_class(class_name, cfg_file)
     if model_type == "edgetam_video":
         need_timm(cfg_file)
-    if not any(os.path.isfile(os.path.join(path, f)) for f in PROCESSOR_FILES):
-        raise ModelError(f"{path}: no {PROCESSOR_FILES[0]} or {PROCESSOR_FILES[1]} (the "
-                         "Sam2VideoProcessor's settings); download the whole repo, not only "
-                         "the weights")
-    fmt, files = _weight_files(path, allow_pickle)
-    parameters = _check_tensors(path, class_name, config, fmt, files)
+    for names, what in ((PROCESSOR_FILES, f"the {f.processor}'s settings"), *f.extra):
+        if not any(os.path.isfile(os.path.join(path, n)) for n in names):
+            raise ModelError(f"{path}: no {' or '.join(names)} ({what}); download the whole "
+                             "repo, not only the weights")
+    fmt, files = _weight_files(path, allow_pickle, f)
+    parameters = _check_tensors(path, class_name, config, fmt, files, renamed=f.renamed)
     vision = config.get("vision_config") or {}
     backbone = vision.get("backbone_config") or {}
     size = HIERA.get((backbone.get("hidden_size"),
                       tuple(backbone.get("blocks_per_stage") or ())))
-    name = label if model_type == "edgetam_video" else f"{label} {size or '(custom size)'}"
+    name = (f"{label} {size or '(custom size)'}" if model_type == "sam2_video" else label)
     return FolderInfo(path, model_type, class_name, name, fmt, tuple(files), parameters,
                       int(config.get("image_size") or 1024))
 
 
-def _read_json(file: str) -> dict[str, Any]:
+def _read_json(file: str, family: Family = SAM2) -> dict[str, Any]:
     if not os.path.isfile(file):
-        raise ModelError(f"{file}: not found; a SAM 2 model folder holds config.json, "
-                         f"model.safetensors and the processor's config; {GET}")
+        raise ModelError(f"{file}: not found; a {family.what} model folder holds config.json, "
+                         f"model.safetensors and the processor's config; {family.get}")
     try:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -129,7 +166,7 @@ def _read_json(file: str) -> dict[str, Any]:
     return data
 
 
-def _weight_files(path: str, allow_pickle: bool) -> tuple[str, list[str]]:
+def _weight_files(path: str, allow_pickle: bool, family: Family) -> tuple[str, list[str]]:
     """(format, files), safetensors preferred; pickle refused unless allowed."""
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
@@ -152,12 +189,13 @@ def _weight_files(path: str, allow_pickle: bool) -> tuple[str, list[str]]:
                          "trust the file")
     if pickles:
         return "pickle", pickles
-    raise ModelError(f"{single}: not found (the folder has no weights); {GET}")
+    raise ModelError(f"{single}: not found (the folder has no weights); {family.get}")
 
 
-def _check_tensors(path: str, class_name: str, config: dict, fmt: str, files: list[str]) -> int:
-    """Every tensor the config's model has, with its shape, is in the files; their count of
-    parameters."""
+def _check_tensors(path: str, class_name: str, config: dict, fmt: str, files: list[str], *,
+                   renamed: bool = False) -> int:
+    """Every tensor the config's model has, with its shape, is in the files (under the names
+    transformers saves them with, when ``renamed``); their count of parameters."""
     from ...model.vace.headers import pickle_header, read_header
     from ...model.vace.memory import expected_tensors
 
@@ -168,6 +206,10 @@ def _check_tensors(path: str, class_name: str, config: dict, fmt: str, files: li
         found.update(specs)
         where.update(dict.fromkeys(specs, f))
     expected, optional, ignored = expected_tensors(path, "transformers", class_name, config)
+    if renamed:
+        saved = _saved_names(path, class_name, expected)
+        expected = {k: expected[m] for k, m in saved.items()}
+        optional = {k for k, m in saved.items() if m in optional}
     missing = [k for k in expected if k not in found and k not in optional]
     if missing:
         raise ModelError(f"{files[0]}: tensor {missing[0]} is missing ({len(missing)} missing "
@@ -189,3 +231,22 @@ def _check_tensors(path: str, class_name: str, config: dict, fmt: str, files: li
             n *= s
         total += n
     return total
+
+
+def _saved_names(path: str, class_name: str, names: dict) -> dict[str, str]:
+    """{name in the files: name in the model} as transformers' ``save_pretrained`` writes them
+    (the model's conversion mapping reversed), from the model built on the meta device."""
+    import transformers
+    from accelerate import init_empty_weights
+    from transformers.core_model_loading import revert_weight_conversion
+
+    from ...model.vace.memory import offline, one_line
+
+    try:
+        with offline(), init_empty_weights():
+            module = getattr(transformers, class_name)(
+                transformers.AutoConfig.from_pretrained(path, local_files_only=True))
+        return dict(revert_weight_conversion(module, {k: k for k in names}))
+    except Exception as exc:  # transformers raises many types for a config it cannot build
+        raise ModelError(f"{path}/config.json: not a valid {class_name} config "
+                         f"({one_line(exc)}); download the folder again") from exc

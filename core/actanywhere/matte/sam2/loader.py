@@ -10,15 +10,15 @@ from typing import Any
 
 from ...errors import ModelError
 from .deps import model_class, need
-from .folder import FolderInfo, inspect
+from .folder import SAM2, Family, FolderInfo, inspect
 
 
 @dataclass
 class VideoModel:
     """A loaded video model and its processor."""
 
-    model: Any  # Sam2VideoModel | EdgeTamVideoModel, in eval mode on ``device``
-    processor: Any  # Sam2VideoProcessor
+    model: Any  # Sam2VideoModel | EdgeTamVideoModel | Sam3VideoModel, eval mode on ``device``
+    processor: Any  # the family's processor (Sam2VideoProcessor, Sam3VideoProcessor)
     info: FolderInfo
     device: Any  # torch.device
     dtype: Any  # torch.dtype: float32 on the CPU, bfloat16 (or float16) on CUDA
@@ -33,14 +33,15 @@ _MODELS: dict[tuple, VideoModel] = {}
 _LOCK = threading.Lock()
 
 
-def load(given: str | None, *, device: str = "auto", allow_pickle: bool = False) -> VideoModel:
+def load(given: str | None, *, device: str = "auto", allow_pickle: bool = False,
+         family: Family = SAM2) -> VideoModel:
     """The folder's model and processor (checked first by ``folder.inspect``), offline; on CUDA
     in bfloat16 (float16 where the GPU has none), on the CPU in float32."""
-    d = need()
+    d = need(family.source, family.processor)
     from ...model.device import pick
     from ...model.vace.memory import offline, one_line
 
-    info = inspect(given, allow_pickle=allow_pickle)
+    info = inspect(given, allow_pickle=allow_pickle, family=family)
     dev = pick(device, "matte.sam.device")
     torch = d.torch
     dtype = torch.float32
@@ -56,8 +57,7 @@ def load(given: str | None, *, device: str = "auto", allow_pickle: bool = False)
                 model, report = cls.from_pretrained(
                     info.path, local_files_only=True, dtype=dtype, output_loading_info=True,
                     use_safetensors=info.format == "safetensors")
-                processor = d.Sam2VideoProcessor.from_pretrained(info.path,
-                                                                 local_files_only=True)
+                processor = d.processor.from_pretrained(info.path, local_files_only=True)
             except Exception as exc:  # transformers raises many types for a bad folder
                 raise ModelError(f"{info.path}: cannot load the {info.name} model "
                                  f"({type(exc).__name__}: {one_line(exc, 160)}); download the "
