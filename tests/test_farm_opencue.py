@@ -105,4 +105,5 @@ def test_a_split_diffusion_take_is_part_layers_and_a_join_that_depends_on_them(t
     spec_data = json.loads((tmp_path / "bundle" / "specs" / "sh010" / "take_001.json")
                            .read_text())
     # only what the artist set (and the split): the model's recommended settings fill the rest
-    assert spec_data["diffusion"] == {"seed": 1, "shot_frames": "1-12"}
+    # the parts steady over what their 2 shared frames hold (diffusion.part_settings)
+    assert spec_data["diffusion"] == {"seed": 1, "shot_frames": "1-12", "steady": 0.33}

@@ -170,15 +170,10 @@ def _weight_files(path: str, allow_pickle: bool, family: Family) -> tuple[str, l
     """(format, files), safetensors preferred; pickle refused unless allowed."""
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
-        wmap = _read_json(index).get("weight_map")
-        if not isinstance(wmap, dict) or not wmap:
-            raise ModelError(f"{index}: no weight_map; download it again")
-        files = sorted({os.path.join(path, f) for f in wmap.values()})
-        for f in files:
-            if not os.path.isfile(f):
-                raise ModelError(f"{f}: missing shard listed in {os.path.basename(index)}; the "
-                                 "download is incomplete, download it again")
-        return "safetensors", files
+        from ...model.vace.headers import shard_files
+
+        return "safetensors", shard_files(index, _read_json(index).get("weight_map"), path,
+                                          "download it again")
     single = os.path.join(path, "model.safetensors")
     if os.path.isfile(single):
         return "safetensors", [single]

@@ -33,7 +33,7 @@ from typing import Any
 
 from ...errors import ModelError
 from . import memory as vm
-from .headers import pickle_header, read_header
+from .headers import pickle_header, read_header, shard_files
 from .memory import describe, offline, one_line, place, vram_estimate
 
 __all__ = ["KIND", "FolderInfo", "PartInfo", "describe", "hashes", "inspect", "is_vace_folder",
@@ -336,14 +336,8 @@ def _weight_files(folder: str, library: str, allow_pickle: bool) -> tuple[str, l
     base = "diffusion_pytorch_model" if library == "diffusers" else "model"
     index = os.path.join(folder, f"{base}.safetensors.index.json")
     if os.path.isfile(index):
-        wmap = _read_json(index, "shard index").get("weight_map")
-        if not isinstance(wmap, dict) or not wmap:
-            raise ModelError(f"{index}: no weight_map; re-download it")
-        files = sorted({os.path.join(folder, f) for f in wmap.values()})
-        for f in files:
-            if not os.path.isfile(f):
-                raise ModelError(f"{f}: missing shard listed in {os.path.basename(index)}; the "
-                                 "download is incomplete, re-download it")
+        files = shard_files(index, _read_json(index, "shard index").get("weight_map"), folder,
+                            "re-download it")
         return "safetensors", files, index
     single = os.path.join(folder, f"{base}.safetensors")
     if os.path.isfile(single):

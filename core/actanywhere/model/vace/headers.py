@@ -15,6 +15,19 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
                "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
 
+def shard_files(index: str, weight_map: object, folder: str, again: str) -> list[str]:
+    """The files a shard index's ``weight_map`` names, in ``folder``, each there; a missing
+    map or shard is one line ending with ``again`` (how to fetch it again)."""
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ModelError(f"{index}: no weight_map; {again}")
+    files = sorted({os.path.join(folder, f) for f in weight_map.values()})
+    for f in files:
+        if not os.path.isfile(f):
+            raise ModelError(f"{f}: missing shard listed in {os.path.basename(index)}; the "
+                             f"download is incomplete, {again}")
+    return files
+
+
 def read_header(file: str) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{tensor: (dtype, shape)} from a safetensors header; a damaged or truncated file named."""
     size = os.path.getsize(file)
