@@ -458,6 +458,36 @@ def matte_menu(cfg: dict, mod) -> dict:
     return out
 
 
+def objects(cfg: dict, mod) -> dict:
+    """The Objects field: a bad entry refused before any job (Generate's return, the status
+    line), then two GrabCut objects typed on the timeline sent as one take."""
+    plate = image_strip("plate", cfg["plate_dir"], 2, 1)
+    select(plate)
+    bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+    s = bpy.context.scene.actanywhere
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.worker_python = cfg["python"]
+    s.background_file = cfg["bg"]
+    s.matte = "GRABCUT"
+    prop = s.bl_rna.properties["objects"]
+    out: dict = {"prop": {"name": prop.name, "type": prop.type}}
+    for case, text in cfg["bad"].items():
+        s.objects = text
+        try:
+            result, raised = list(bpy.ops.actanywhere.generate()), None
+        except RuntimeError as exc:  # how bpy.ops hands a script an operator's error report
+            result, raised = ["CANCELLED"], str(exc).strip()
+        out[case] = {"result": result, "raised": raised, "status": s.status,
+                     "takes": len(s.takes)}
+    s.objects = cfg["objects"]
+    out["generate"] = list(bpy.ops.actanywhere.generate())
+    pump(mod, idle(mod), timeout=400)
+    out["state"] = scene_state()
+    out["spec"] = mod.vendor.actanywhere.api.Takes(
+        os.path.dirname(s.takes[0].folder)).get(s.takes[0].name).spec
+    return out
+
+
 def main() -> None:
     scenario, cfg_path, result_path = sys.argv[1:4]
     with open(cfg_path) as fh:

@@ -288,6 +288,7 @@ def test_the_zip_is_a_valid_extension_with_the_host_layer_inside(bpy_python, tmp
     assert set(info["permissions"]) == {"files", "network"}
     names = [n for _, n in addon_build.contents()]
     assert "vendor/actanywhere/api/handle.py".replace("/", os.sep) in names
+    assert "vendor/actanywhere/api/objects.py".replace("/", os.sep) in names  # the Objects field
     assert not any("__pycache__" in n for n in names)
     cli = glob.glob(str(Path(bpy_python).parent.parent / "lib" / "python*" / "site-packages" /
                         "bpy" / "*" / "scripts" / "addons_core" / "bl_pkg" / "cli" /
@@ -397,3 +398,56 @@ def test_the_matte_menu_is_the_catalogs_and_sam_models_and_text_reach_the_spec(b
         MatteSpec.model_validate(matte)
     assert out["no_text"] == "matte sam3: type what to find in Text Prompt, e.g. person"
     assert out["text_sources"] == list(TEXT_SOURCES)  # the add-on's copy is the schema's
+
+
+def test_two_objects_typed_in_the_panel_become_layers_of_the_take(blender):
+    """The Objects field (under the matte settings): a bad entry is one line before any job;
+    two GrabCut objects (each tracked on its own; frames typed on the timeline) make a take
+    whose EXRs carry matte.<name>.A for both, their union matte.A."""
+    from matte_shots import walking_shot, write_sequence
+
+    from actanywhere import spec
+
+    tmp = blender.tmp
+    w, h = 160, 96
+    frames, _ = walking_shot(4, width=w, height=h, speed=3)
+    others, mattes = walking_shot(4, width=w, height=h, speed=3, seed=1)
+    flip = [(o[:, ::-1], m[:, ::-1, None]) for o, m in zip(others, mattes, strict=True)]
+    both = [f * (1 - m) + o * m for f, (o, m) in zip(frames, flip, strict=True)]
+    pattern = write_sequence(str(tmp / "two"), both, first=1001)
+    _, bg = make_shot(tmp / "shot", frames=range(1001, 1002))
+    bad = {"no name": "box 1:6,26,80,95",
+           "bad box": "hero: box 1:6,26,80,95 | dog: box 1:80,26,154",
+           "outside": "hero: box 9:6,26,80,95"}
+    out, console = blender("objects", {
+        "plate_dir": os.path.dirname(pattern), "bg": str(bg), "python": sys.executable,
+        "bad": bad, "objects": "hero: box 1:6,26,80,95 | dog: box 1:80,26,154,95"})
+    assert "Traceback" not in console, console[-4000:]
+    assert out["prop"] == {"name": "Objects", "type": "STRING"}
+    want = {"no name": "error: Objects line 1: 'box 1:6,26,80,95' does not start with a "
+                          "name and ':'; write NAME: ",
+            "bad box": "error: Objects line 2 (dog): box '1:80,26,154': expected 4 "
+                       "comma-separated numbers after FRAME:",
+            "outside": "error: Objects (hero): key frame 9 is outside the plate strip's "
+                       "visible frames 1-4"}
+    for case, start in want.items():
+        got = out[case]
+        assert got["status"].startswith(start) and "\n" not in got["status"], (case, got)
+        assert got["result"] == ["CANCELLED"] and got["takes"] == 0, (case, got)
+        assert got["raised"] == f"Error: ActAnywhere: {got['status'][len('error: '):]}"
+    take = out["state"]["takes"][0]
+    assert out["generate"] == ["FINISHED"] and take["status"] == "done", (take, console[-3000:])
+    sent = out["spec"]
+    assert [(o["name"], o["keys"]) for o in sent["matte"]["objects"]] == [
+        ("hero", [{"frame": 1001, "boxes": [[6.0, 26.0, 80.0, 95.0]]}]),
+        ("dog", [{"frame": 1001, "boxes": [[80.0, 26.0, 154.0, 95.0]]}])]
+    assert "objects" in spec.from_dict(sent).output.layers
+    for f in (1001, 1004):
+        px, s = read_exr(Path(take["folder"]) / f"plate.{f}.exr")
+        ch = {c: px[..., i] for i, c in enumerate(s.channelnames)}
+        assert {"R", "G", "B", "A", "matte.A", "matte.hero.A", "matte.dog.A"} <= set(ch), f
+        hero, dog = ch["matte.hero.A"] > 0.5, ch["matte.dog.A"] > 0.5
+        assert hero[:, :80].mean() > hero[:, 80:].mean() and dog.any()
+        assert dog[:, 100:].mean() > dog[:, :100].mean()
+        assert np.allclose(ch["matte.A"], np.maximum(ch["matte.hero.A"], ch["matte.dog.A"]),
+                           atol=1e-3)

@@ -414,3 +414,137 @@ def test_the_matte_menu_is_the_catalogs_and_the_sam2_model_folder_reaches_the_sp
         assert nuke.toNode(again.name())["matte_source"].value() == "studio_roto"
     finally:
         catalog._MATTES.pop("studio_roto", None)
+
+
+# ------------------------------------------------------------------------ several objects
+OBJ_W, OBJ_H = 160, 96
+#: boxes around the two subjects of ``_two_subjects``, top-left pixels (as the ShotSpec)
+OBJ_LEFT, OBJ_RIGHT = [6.0, 26.0, 80.0, 95.0], [80.0, 26.0, 154.0, 95.0]
+
+
+def _viewer_box(frame, box):
+    """A top-left box as the artist types it from Nuke's Viewer (y up from the bottom)."""
+    x0, y0, x1, y1 = box
+    return f"{frame}:{x0:g},{OBJ_H - y1:g},{x1:g},{OBJ_H - y0:g}"
+
+
+def _two_subjects(folder):
+    """A plate with two subjects: a disc walking right and another walking left."""
+    from matte_shots import walking_shot, write_sequence
+
+    frames, _ = walking_shot(4, width=OBJ_W, height=OBJ_H, speed=3)
+    others, mattes = walking_shot(4, width=OBJ_W, height=OBJ_H, speed=3, seed=1)
+    flip = [(o[:, ::-1], m[:, ::-1, None]) for o, m in zip(others, mattes, strict=True)]
+    both = [f * (1 - m) + o * m for f, (o, m) in zip(frames, flip, strict=True)]
+    return write_sequence(str(folder), both, first=1001)
+
+
+def test_the_objects_knob_is_shown_for_tracked_sources_and_its_lines_reach_the_spec(comp):
+    """Two objects typed in the objects knob (Viewer pixels): ``matte.objects`` with their
+    boxes counted from the top, ``output.layers`` with objects, a spec the worker's schema
+    takes; a bad line or prompts given twice is one InputError naming the fix."""
+    from actanywhere_nuke import node as plugin
+
+    from actanywhere import spec
+
+    node = _node(comp)
+    assert "INVISIBLE" in node["objects"].flags  # plate alpha takes no prompts
+    nuke._user_sets(node, "matte_source", "grabcut")
+    assert "INVISIBLE" not in node["objects"].flags
+    node["objects"].setValue("# the two of them\nhero: box 1001:8,6,20,26; point 1001:10,30\n"
+                             "\ndog: box 1002:30,2,50,20 1003:31,2,51,20")
+    folder = comp["tmp"] / "inputs"
+    data = plugin._shot_spec(node, str(folder), 1001, 1004, str(folder / "o.####.exr"),
+                             str(folder))
+    assert data["matte"] == {"source": "grabcut", "objects": [
+        {"name": "hero", "keys": [{"frame": 1001, "points": [[10.0, 6.0, 1]],
+                                   "boxes": [[8.0, 10.0, 20.0, 30.0]]}]},
+        {"name": "dog", "keys": [{"frame": 1002, "boxes": [[30.0, 16.0, 50.0, 34.0]]},
+                                 {"frame": 1003, "boxes": [[31.0, 16.0, 51.0, 34.0]]}]}]}
+    assert data["output"]["layers"] == ["rgba", "bg", "matte", "objects"]
+    shot = spec.from_dict(data)
+    assert [o.name for o in shot.matte.objects] == ["hero", "dog"]
+    assert "objects" in shot.output.layers
+    # sam3: each object's text
+    nuke._user_sets(node, "matte_source", "sam3")
+    node["objects"].setValue("hero: text man in a red coat\ndog: text dog; box 1001:30,2,50,20")
+    data = plugin._shot_spec(node, str(folder), 1001, 1004, str(folder / "o.####.exr"),
+                             str(folder))
+    assert [(o["name"], o.get("text")) for o in data["matte"]["objects"]] == [
+        ("hero", "man in a red coat"), ("dog", "dog")]
+    assert spec.from_dict(data).matte.objects[1].keys[0].boxes == [(30.0, 16.0, 50.0, 34.0)]
+    with pytest.raises(plugin.InputError, match=r"^objects line 1 \(hero\): matte sam3 finds "):
+        node["objects"].setValue("hero: box 1001:8,6,20,26")
+        plugin._matte(node, 1001, 1004, str(folder))
+    nuke._user_sets(node, "matte_source", "grabcut")
+    node["objects"].setValue("hero: box 1001:8,6,20,26")
+    node["points"].setValue("1001:10,30")
+    with pytest.raises(plugin.InputError, match="objects hold the prompts: clear points"):
+        plugin._matte(node, 1001, 1004, str(folder))
+    # no objects: the single subject as before, no objects layer
+    node["objects"].setValue("  \n")
+    data = plugin._shot_spec(node, str(folder), 1001, 1004, str(folder / "o.####.exr"),
+                             str(folder))
+    assert "objects" not in data["matte"] and "layers" not in data["output"]
+
+
+def test_a_bad_objects_line_is_one_line_before_any_job(comp):
+    node = _node(comp)
+    node["matte_source"].setValue("grabcut")
+    node["objects"].setValue("hero: box 1001:8,6,20,26\ndog: box 1001:8,6,20")
+    _press(node, "generate")
+    _pump_until(_finished(node), timeout=60)
+    assert nuke._messages == [
+        "ActAnywhere (ActAnywhere1): objects line 2 (dog): box '1001:8,6,20': expected 4 "
+        "comma-separated numbers after FRAME:"], nuke._messages
+    assert node["status"].value().startswith("error: objects line 2 (dog)")
+    take = Takes(str(comp["tmp"] / "comp" / "actanywhere" / node.name())).get("take_001")
+    assert take.status == "failed" and not take.job  # no job was sent
+
+
+def test_two_grabcut_objects_become_layers_the_nodes_output_carries(comp):
+    """A take with two objects (grabcut: each tracked on its own): every EXR has
+    ``matte.hero.A`` and ``matte.dog.A`` beside the comp, each in its own part of the frame
+    and their union ``matte.A``; the status names the layers; the node's output carries them
+    (a Write of all channels below the node writes them: what a Shuffle picks)."""
+    from actanywhere_nuke import node as plugin
+
+    tmp = comp["tmp"]
+    pattern = _two_subjects(tmp / "two")
+    with nuke.root():
+        plate = nuke.nodes.Read(file=pattern, first=1001, last=1004,
+                                colorspace="default (linear)")
+    node = _node(comp)
+    node.setInput(0, plate)
+    node["matte_source"].setValue("grabcut")
+    node["objects"].setValue(f"hero: box {_viewer_box(1001, OBJ_LEFT)}\n"
+                             f"dog: box {_viewer_box(1001, OBJ_RIGHT)}")
+    _press(node, "generate")
+    assert nuke._messages == [], nuke._messages
+    _pump_until(_finished(node), timeout=400)
+    status = node["status"].value()
+    assert "take_001 done: 4 frames" in status, (status, nuke._messages)
+    assert status.endswith("; object layers matte.hero, matte.dog (pick one with a Shuffle)")
+    folder = tmp / "comp" / "actanywhere" / node.name() / "take_001"
+    assert plugin.object_layers(plugin.chosen_take(node)) == ["matte.hero", "matte.dog"]
+    for f in (1001, 1004):
+        px, s = read_exr(folder / f"{node.name()}.{f}.exr")
+        ch = {c: px[..., i] for i, c in enumerate(s.channelnames)}
+        assert {"R", "G", "B", "A", "matte.A", "matte.hero.A", "matte.dog.A"} <= set(ch), f
+        hero, dog = ch["matte.hero.A"] > 0.5, ch["matte.dog.A"] > 0.5
+        assert hero.any() and dog.any() and not np.array_equal(hero, dog)
+        assert hero[:, :80].mean() > hero[:, 80:].mean()
+        assert dog[:, 100:].mean() > dog[:, :100].mean()
+        assert np.allclose(ch["matte.A"], np.maximum(ch["matte.hero.A"], ch["matte.dog.A"]),
+                           atol=1e-3)
+    with nuke.root():
+        out = nuke.nodes.Write(file=str(tmp / "all" / "r.####.exr"), channels="all",
+                               create_directories=True)
+    out.setInput(0, node)
+    nuke.execute(out, 1002, 1002)
+    px, s = read_exr(tmp / "all" / "r.1002.exr")
+    written = list(s.channelnames)
+    assert {"matte.hero.A", "matte.dog.A"} <= set(written)
+    take_px, take_s = read_exr(folder / f"{node.name()}.1002.exr")
+    assert np.allclose(px[..., written.index("matte.dog.A")],
+                       take_px[..., list(take_s.channelnames).index("matte.dog.A")])

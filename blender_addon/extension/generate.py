@@ -13,9 +13,10 @@ import bpy
 
 from . import colour, compat, jobs, plate, preferences, props
 from .vendor.actanywhere.api import Client, Take, Takes, WorkerError, build, farm, shotspec
+from .vendor.actanywhere.api import objects as matte_objects
 from .vendor.actanywhere.api.prompts import key_frames
 from .vendor.actanywhere.api.take_session import start as start_take
-from .vendor.actanywhere.errors import InputError
+from .vendor.actanywhere.errors import InputError, SpecError
 
 
 def plate_strip(scene):
@@ -192,12 +193,16 @@ def _spec(scene, seq: plate.Sequence, plate_ocio: str, take: Take, *,
     settings = {k: round(v, 4) if isinstance(v, float) else v
                 for k, v in shotspec.panel_settings(
                     engine, props.panel_values(s, engine)).items()}
-    return build(seq.path, bg_path, output, frames=seq.frames,
+    matte = _matte(scene, seq, inputs)
+    spec = build(seq.path, bg_path, output, frames=seq.frames,
                  plate_colorspace=plate_ocio, background_colorspace=bg_ocio,
-                 matte=_matte(scene, seq, inputs), engine=engine, model=model,
+                 matte=matte, engine=engine, model=model,
                  settings=settings, motion={"source": s.motion},
                  color={"working_space": colour.working_space(plate_ocio)},
                  base=os.path.dirname(bpy.data.filepath) or take.folder)
+    if matte.get("objects"):  # each object's matte.<name>.A in the take's EXRs
+        spec["output"]["layers"] = list(matte_objects.OUTPUT_LAYERS)
+    return spec
 
 
 def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:
@@ -215,22 +220,45 @@ def _matte(scene, seq: plate.Sequence, inputs: str) -> dict:
     source = props.matte_source(s.matte)
     if not props.matte_tracked(s.matte):  # a source that needs nothing more (a studio's)
         return {"source": source}
+    try:
+        objects = matte_objects.parse(s.objects, source, field="Objects")
+    except SpecError as exc:
+        raise InputError(str(exc)) from None
     keys = key_frames(s.points.split(), s.boxes.split(), names=("points", "boxes", "matte"))
     text = s.matte_text.strip() if props.matte_texted(s.matte) else ""
+    if objects:
+        if keys or text:
+            raise InputError("Objects hold the prompts: clear Points, Boxes and Text Prompt "
+                             "(or clear Objects for a single subject)")
+        for obj in objects:
+            _to_file_frames(obj["keys"], seq, f"Objects ({obj['name']}): ")
+        out: dict = {"source": source, "objects": objects}
+        _checkpoint(s, out)
+        return out
     if props.matte_texted(s.matte) and not text:
         raise InputError(f"matte {source}: type what to find in Text Prompt, e.g. person")
     if not keys and not text:
         raise InputError(f"matte {source}: add points or boxes on a key frame, e.g. "
                          f"points {seq.timeline_start}:812,440")
-    for key in keys:  # typed on the timeline; the worker counts the plate's file frames
-        timeline = key["frame"]
-        if not seq.timeline_start <= timeline <= seq.timeline_frame(seq.last):
-            raise InputError(f"key frame {timeline} is outside the plate strip's visible "
-                             f"frames {seq.timeline_start}-{seq.timeline_frame(seq.last)}")
-        key["frame"] = seq.file_frame(timeline)
-    out: dict = {"source": source, "keys": keys}
+    _to_file_frames(keys, seq)
+    out = {"source": source, "keys": keys}
     if text:
         out["text"] = text
+    _checkpoint(s, out)
+    return out
+
+
+def _to_file_frames(keys: list[dict], seq: plate.Sequence, where: str = "") -> None:
+    """Key frames typed on the timeline, to the plate's file frames (the worker's)."""
+    for key in keys:
+        timeline = key["frame"]
+        if not seq.timeline_start <= timeline <= seq.timeline_frame(seq.last):
+            raise InputError(f"{where}key frame {timeline} is outside the plate strip's "
+                             f"visible frames {seq.timeline_start}-"
+                             f"{seq.timeline_frame(seq.last)}")
+        key["frame"] = seq.file_frame(timeline)
+
+
+def _checkpoint(s, out: dict) -> None:
     if props.matte_sam(s.matte) and s.sam_checkpoint.strip():
         out["sam"] = {"checkpoint": bpy.path.abspath(s.sam_checkpoint.strip())}
-    return out

@@ -69,6 +69,7 @@ class SEQUENCER_PT_actanywhere(bpy.types.Panel):
                 col.prop(s, "matte_text")
             col.prop(s, "points")
             col.prop(s, "boxes")
+            col.prop(s, "objects")
         if props.matte_sam(s.matte):
             col.prop(s, "sam_checkpoint")
 

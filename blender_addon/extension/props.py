@@ -150,6 +150,13 @@ class ActAnywhereSettings(bpy.types.PropertyGroup):
     boxes: bpy.props.StringProperty(
         name="Boxes", description="Key-frame boxes FRAME:X0,Y0,X1,Y1 (timeline frame, plate "
         "pixels from the top left), separated by spaces")
+    objects: bpy.props.StringProperty(
+        name="Objects", description="Several objects, each tracked on its own and written as "
+        "its own layer matte.<name>.A in the take (the subject is their union; leave Points, "
+        "Boxes and Text Prompt empty). Objects separated by | (or new lines), each NAME: box "
+        "FRAME:X0,Y0,X1,Y1; point FRAME:X,Y[,LABEL]; text WORDS (SAM 3), e.g. 'hero: box "
+        "1:40,20,300,500 | dog: point 1:600,400' (timeline frame, plate pixels from the top "
+        "left)")
     matte_text: bpy.props.StringProperty(
         name="Text Prompt", description="SAM 3: what to find in the shot, e.g. person "
         "(matte.text): every instance found, united; Points/Boxes on key frames pick some")

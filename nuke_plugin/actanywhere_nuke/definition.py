@@ -43,7 +43,7 @@ MATTE_LABELS = {"alpha": "plate alpha", "file": "matte input"}
 #: ShotSpec's ``spec.TEXT_SOURCES`` (tests/test_nuke.py holds them equal)
 TEXT_SOURCES = ("sam3",)
 #: the knobs only some matte sources use (hidden here: the menu starts at plate alpha)
-MATTE_KNOBS = ("matte_text", "points", "boxes", "sam_checkpoint")
+MATTE_KNOBS = ("matte_text", "points", "boxes", "objects", "sam_checkpoint")
 RANGE_MODES = ("input", "root", "custom")
 MOTION_SOURCES = ("none", "auto", "track", "metadata", "subject")
 
@@ -95,6 +95,12 @@ KNOBS: list[Knob] = [
          flags=("+INVISIBLE",)),
     Knob("String_Knob", "boxes", "boxes", tooltip="Boxes around the subject on key frames, "
          "FRAME:X0,Y0,X1,Y1 (Viewer pixels) separated by spaces", flags=("+INVISIBLE",)),
+    Knob("Multiline_Eval_String_Knob", "objects", "objects", tooltip="Several objects, each "
+         "tracked on its own and written as its own layer matte.<name>.A in the take (the "
+         "subject is their union; points/boxes/text prompt above stay empty). One object per "
+         "line, NAME: box FRAME:X0,Y0,X1,Y1; point FRAME:X,Y[,LABEL]; text WORDS (sam3), e.g. "
+         "'hero: box 1001:40,20,300,500; point 1001:170,260' (Viewer pixels, y up from the "
+         "bottom). Pick a layer downstream with a Shuffle", flags=("+INVISIBLE",)),
     Knob("File_Knob", "sam_checkpoint", "SAM model", tooltip="sam: a Segment Anything "
          "checkpoint file (.pth/.safetensors), empty: $ACTANYWHERE_SAM_CHECKPOINT; sam2/sam3: "
          "the model folder (docs/mattes.md), empty: the worker's default "

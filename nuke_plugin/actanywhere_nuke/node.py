@@ -35,6 +35,7 @@ from actanywhere.api import (
     remote,
     shotspec,
 )
+from actanywhere.api import objects as matte_objects
 from actanywhere.api.prompts import key_frames
 from actanywhere.api.status import describe
 from actanywhere.api.take_session import start as start_take
@@ -335,7 +336,7 @@ def _show_matte_knobs(node) -> None:
     sources (``matte.sam.checkpoint``)."""
     name = matte_source(node["matte_source"].value())
     traits = catalog.matte_sources().get(name)
-    shown = ({"points", "boxes"} if traits is not None and traits.tracked else set()) | \
+    shown = ({"points", "boxes", "objects"} if traits is not None and traits.tracked else set()) | \
         ({"sam_checkpoint"} if _sam_family(name) else set()) | \
         ({"matte_text"} if name in TEXT_SOURCES else set())
     for knob in MATTE_KNOBS:
@@ -441,12 +442,16 @@ def _shot_spec(node, folder: str, first: int, last: int, output: str, base: str)
     node["engine_name"].setValue(engine)  # the engine of the script's last take
     settings = shotspec.panel_settings(engine, _panel_values(node, engine))
     script = nuke.root().name()
-    return build(plate.path, bg.path, output, frames=f"{first}-{last}",
+    matte = _matte(node, first, last, folder)
+    spec = build(plate.path, bg.path, output, frames=f"{first}-{last}",
                  plate_colorspace=plate.colorspace, background_colorspace=bg.colorspace,
-                 matte=_matte(node, first, last, folder), engine=engine, model=_model(node),
+                 matte=matte, engine=engine, model=_model(node),
                  settings=settings, color=color_section(),
                  motion={"source": node["motion"].value()},
                  base=os.path.dirname(script) if script and script != "Root" else base)
+    if matte.get("objects"):  # each object's matte.<name>.A in the take's EXRs
+        spec["output"]["layers"] = list(matte_objects.OUTPUT_LAYERS)
+    return spec
 
 
 def _model(node) -> str | None:
@@ -478,27 +483,57 @@ def _matte(node, first: int, last: int, folder: str) -> dict:
                          f"{', '.join(map(matte_label, catalog.matte_sources()))}")
     if not traits.tracked:
         return {"source": source}
+    height = _plate_height(node)
+    objects = _objects(node, source, height)
     keys = key_frames(node["points"].value().split(), node["boxes"].value().split(),
                       names=("points", "boxes", "key matte"))
     text = node["matte_text"].value().strip() if source in TEXT_SOURCES else ""
+    if objects:
+        if keys or text:
+            raise InputError("objects hold the prompts: clear points, boxes and text prompt "
+                             "(or clear objects for a single subject)")
+        out = {"source": source, "objects": objects}
+        _checkpoint(node, source, out)
+        return out
     if source in TEXT_SOURCES and not text:
         raise InputError(f"matte {source}: type what to find in text prompt, e.g. person")
     if not keys and not text:
         raise InputError(f"matte {source}: add points or boxes on a key frame, e.g. "
                          "points 1001:812,440")
-    height = _plate_height(node)
-    for key in keys:  # Nuke's Viewer counts y up from the bottom; the ShotSpec from the top
+    _from_top(keys, height)
+    out: dict = {"source": source, "keys": keys}
+    if text:
+        out["text"] = text
+    _checkpoint(node, source, out)
+    return out
+
+
+def _checkpoint(node, source: str, out: dict) -> None:
+    checkpoint = node["sam_checkpoint"].evaluate().strip()
+    if _sam_family(source) and checkpoint:
+        out["sam"] = {"checkpoint": checkpoint}
+
+
+def _objects(node, source: str, height: int) -> list[dict]:
+    """``matte.objects`` from the objects knob (one object per line, api/objects.py's
+    syntax; never Tcl-evaluated), their prompts counted from the top; a bad line is one
+    InputError naming it."""
+    try:
+        found = matte_objects.parse(node["objects"].value(), source)
+    except SpecError as exc:
+        raise InputError(str(exc)) from None
+    for obj in found:
+        _from_top(obj["keys"], height)
+    return found
+
+
+def _from_top(keys: list[dict], height: int) -> None:
+    """Nuke's Viewer counts y up from the bottom; the ShotSpec from the top."""
+    for key in keys:
         for point in key.get("points", []):
             point[1] = height - point[1]
         key["boxes"] = [[x0, height - y1, x1, height - y0]
                         for x0, y0, x1, y1 in key.get("boxes", [])]
-    out: dict = {"source": source, "keys": keys}
-    if text:
-        out["text"] = text
-    checkpoint = node["sam_checkpoint"].evaluate().strip()
-    if _sam_family(source) and checkpoint:
-        out["sam"] = {"checkpoint": checkpoint}
-    return out
 
 
 def _plate_height(node) -> int:
@@ -548,6 +583,16 @@ def chosen_take(node) -> Take | None:
         return Takes(take_root(node)).get(node["take"].value())
     except InputError:
         return None
+
+
+def object_layers(take: Take | None) -> list[str]:
+    """The EXR layers of ``take``'s objects (``matte.<name>``, each with an A), which the
+    node's output carries beside rgba, ``bg`` and ``matte``: the internal Read reads every
+    channel of the take's EXRs, so a Shuffle below the node picks them."""
+    spec = (take.spec if take is not None else None) or {}
+    if "objects" not in (spec.get("output") or {}).get("layers", []):
+        return []
+    return matte_objects.layers((spec.get("matte") or {}).get("objects") or [])
 
 
 def _shown_take_name(node) -> str:
@@ -610,8 +655,11 @@ def _ended(node, take: Take, handle: JobHandle) -> None:
     try:
         refresh(node, select=take.name if take.written else None)
         if handle.status == "done":
+            shown = object_layers(take)
             _status(node, f"{take.name} done: {take.written} frames in "
-                    f"{take.timings.get('total_s', 0):.1f} s")
+                    f"{take.timings.get('total_s', 0):.1f} s" +
+                    (f"; object layers {', '.join(shown)} (pick one with a Shuffle)"
+                     if shown else ""))
         elif handle.status == "cancelled":
             _status(node, f"{take.name} cancelled after {take.written} frames (kept)")
         else:
