@@ -128,8 +128,8 @@ class SamSettings(Strict):
         "safetensors; pickle can run code, so only for files you trust")
     max_memory_frames: int | None = Field(
         None, ge=1, le=256, description="source sam2, sam3: tracked frames the video model "
-        "keeps in its memory (the rest are dropped as it goes, so memory stays flat however "
-        "long the shot); default what the model reads back (15 for SAM 2.1: the last 6 "
+        "keeps in its memory (the rest are dropped as it goes); default what the model reads "
+        "back (15 for SAM 2.1: the last 6 "
         "frames' mask memories and 15 object pointers); fewer saves memory but shows the "
         "model less of the past")
     resume_from: str | None = Field(
