@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import re
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +28,15 @@ def _process_umask() -> int:
 
 
 UMASK = _process_umask()
+
+
+def loose_mode(path: str) -> int | None:
+    """``path``'s permission bits when other users may read or write it (POSIX), else None
+    (always None on Windows, whose permissions are not mode bits)."""
+    if sys.platform == "win32":
+        return None
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    return mode if mode & 0o077 else None
 #: a temporary name this module makes: ``.<name>.<random>.tmp<ext>``
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<ext>\.[A-Za-z0-9]+)?$")
 

@@ -26,13 +26,11 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import stat
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from . import pathmap
+from . import atomic, pathmap
 
 ENV_CONNECTION = "ACTANYWHERE_CONNECTION"
 ENV_WORKER = "ACTANYWHERE_WORKER"
@@ -62,10 +60,8 @@ class Remote:
 
 
 def _private(path: str) -> None:
-    if sys.platform == "win32":
-        return
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o077:
+    mode = atomic.loose_mode(path)
+    if mode is not None:
         raise RemoteError(f"{path}: mode {mode:04o} lets other users read your token; "
                           f"chmod 600 {path}")
 

@@ -250,8 +250,14 @@ class DiffusionEngine(ShotEngine):
                                           f"with {window} frames per window"))
         self.generated = dict(zip(order, video, strict=True))
         self.seg.clear()  # the masks stay until each frame's finish (the plate detail's guard)
-        if s.detail == "plate" and s.steady > 0:
+        if self._steadied:
             self._steady(order)
+
+    @property
+    def _steadied(self) -> bool:
+        """Whether the frames are reduced to steady shading (``steady.py``) before the plate
+        detail."""
+        return self.settings.detail == "plate" and self.settings.steady > 0
 
     def _steady(self, order: list[int]) -> None:
         """The model's frames with only their steadied shading over the moved background
@@ -261,15 +267,22 @@ class DiffusionEngine(ShotEngine):
         s, bd = self.settings, self.background
         for f in order:
             if f not in self.moved:
-                self.moved[f] = self.condition if not bd.moving and \
-                    s.condition == "background" else \
-                    modelspace.condition(self.geo, self.color, bd.at(f))
+                self.moved[f] = self._moved_to(f)
         filled = {f: detail.without_subject(self.generated[f], 1.0 - self.mask[f])
                   for f in order}
         self.generated = steady.steady(filled, self.moved, self.mask, geo=self.geo,
                                        motion=bd.motion if bd.moving else None,
                                        frames=s.steady, colour=s.model_colour,
                                        exposure=s.model_exposure)
+
+    def _moved_to(self, frame: int, plate: np.ndarray | None = None) -> np.ndarray:
+        """The background moved to ``frame`` in model space: a still background is the
+        condition; else the moved plate (``plate``, or warped now) converted."""
+        assert self.geo is not None and self.background is not None
+        if not self.background.moving and self.settings.condition == "background":
+            return self.condition
+        return modelspace.condition(self.geo, self.color,
+                                    self.background.at(frame) if plate is None else plate)
 
     def _moved(self, order: list[int]
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -302,14 +315,10 @@ class DiffusionEngine(ShotEngine):
         moved = self.moved.pop(inp.frame, None)
         plate = self.background.at(inp.frame) if self.settings.detail == "plate" else None
         if plate is not None and moved is None:
-            # a still background is the condition; else convert the moved plate now
-            still = not self.background.moving and self.settings.condition == "background"
-            moved = self.condition if still else \
-                modelspace.condition(self.geo, self.color, plate)
+            moved = self._moved_to(inp.frame, plate)
         return detail.finish(self.geo, self.color, self.generated[inp.frame],
                              mask=self.mask.pop(inp.frame), moved=moved, plate=plate, inp=inp,
                              detail=self.settings.detail,
                              tolerance=self.settings.detail_tolerance,
                              recomposite=self.spec.output.recomposite,
-                             filled=self.settings.detail == "plate"
-                             and self.settings.steady > 0)
+                             filled=self._steadied)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import stat
 import sys
 import threading
 import time
@@ -56,10 +55,8 @@ def digest(token: str | bytes) -> str:
 def check_mode(path: str, what: str = "the tokens") -> None:
     """TokensError when ``path`` (holding ``what``) may be read or written by other users
     (POSIX)."""
-    if sys.platform == "win32":
-        return
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o077:
+    mode = atomic.loose_mode(path)
+    if mode is not None:
         raise TokensError(f"{path}: mode {mode:04o} lets other users read {what}; "
                           f"chmod 600 {path}")
 
