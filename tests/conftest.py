@@ -88,10 +88,11 @@ def corpus(sub: str) -> Path:
 
 
 # ------------------------------------------------------------------------------ the worker
-def start_worker(state, idle=120, *extra, preexec_fn=None):
+def start_worker(state, idle=120, *extra, preexec_fn=None, env=None):
     """A real worker process (``actanywhere serve``) on loopback; (process, client).
-    ``preexec_fn``: run in the child before the worker starts (e.g. a lower file limit)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    ``preexec_fn``: run in the child before the worker starts (e.g. a lower file limit);
+    ``env``: its environment (default this one, offline, one thread)."""
+    env = env or dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
                              str(state), "--idle-timeout", str(idle), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

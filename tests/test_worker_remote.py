@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO, make_shot, stop_worker
+from conftest import REPO, make_shot, start_worker, stop_worker
 
 from actanywhere.api import Client, WorkerError, pathmap, remote
 from actanywhere.api.pathmap import PathMapError, Rule
@@ -46,21 +46,7 @@ def cli(*args, env: dict | None = None, timeout: float = 60) -> subprocess.Compl
 def serve(state: Path, *flags) -> tuple[subprocess.Popen, Client]:
     """``actanywhere serve`` as a process; (process, the worker's own admin client, which
     reads its connection file and trusts exactly its certificate)."""
-    proc = subprocess.Popen([sys.executable, "-m", "actanywhere", "serve", "--state-dir",
-                             str(state), "--idle-timeout", "300", *map(str, flags)],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            client = Client.from_state(str(state))
-            if client.pid == proc.pid:
-                return proc, client
-        except WorkerError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("worker did not start")
+    return start_worker(state, 300, *map(str, flags), env=_env())
 
 
 def spec(plate, bg, out, **extra) -> dict:
