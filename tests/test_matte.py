@@ -189,7 +189,7 @@ def test_temporal_smoothing_does_not_lag_a_moving_edge(filt):
         noisy = [np.clip(t + rng.normal(0, 0.05, t.shape).astype(np.float32) * (t > 0), 0, 1)
                  for t in truth]
         if filt == "edge_preserving":
-            out = refine.temporal(noisy, 2, 0.2)
+            out = list(refine.temporal(noisy, 2, 0.2))
         else:
             out = [np.mean(noisy[max(0, i - 2): i + 3], axis=0) for i in range(9)]
         t, o = truth[4], out[4]

@@ -238,6 +238,10 @@ class MatteSpec(Strict):
     refine: RefineSettings = Field(default_factory=RefineSettings)
     allow_empty: bool = Field(False, description="Accept frames where no subject is found "
                               "(otherwise an error naming the frame)")
+    memory_mb: float = Field(1024, ge=0, description="Whole-shot mattes (tracked, temporally "
+                             "smoothed) kept in memory, in MB; the rest wait in a temporary "
+                             "file in the system temp folder (TMPDIR), so a long shot does not "
+                             "grow the process")
 
     @model_validator(mode="after")
     def _keys(self) -> MatteSpec:

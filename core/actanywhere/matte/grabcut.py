@@ -41,6 +41,7 @@ class GrabCut:
         if not np.isin(small_lab, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
             return np.zeros((h, w), np.float32)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)  # its k-means starts from OpenCV's RNG: the same matte on every run
         cv2.grabCut(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_RGB2BGR)), small_lab,
                     None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
         fg = np.isin(small_lab, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)

@@ -7,7 +7,7 @@ is never averaged with where it was: smoothing without lag.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,21 +136,28 @@ def spatial(matte: np.ndarray, r: Refine) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=np.asarray(out, np.float32))
 
 
-def temporal(mattes: Sequence[np.ndarray], radius: int, tolerance: float) -> list[np.ndarray]:
+def temporal(mattes: Sequence[np.ndarray], radius: int, tolerance: float
+             ) -> Iterator[np.ndarray]:
     """Centred, edge-preserving temporal filter: each neighbour within ``radius`` frames
-    weighs ``max(0, 1 - |difference| / tolerance)`` per pixel (1 for the frame itself)."""
-    if radius <= 0 or len(mattes) < 2:
-        return [np.asarray(m, np.float32) for m in mattes]
-    out = []
-    for t in range(len(mattes)):
-        cur = np.asarray(mattes[t], np.float32)
+    weighs ``max(0, 1 - |difference| / tolerance)`` per pixel (1 for the frame itself). Yields
+    the frames in order (float32), reading each input once and holding ``2 * radius + 1``."""
+    n = len(mattes)
+    if radius <= 0 or n < 2:
+        yield from (np.asarray(m, np.float32) for m in mattes)
+        return
+    window: dict[int, np.ndarray] = {}
+    for t in range(n):
+        for j in range(max(0, t - radius), min(n, t + radius + 1)):
+            if j not in window:
+                window[j] = np.asarray(mattes[j], np.float32)
+        window.pop(t - radius - 1, None)
+        cur = window[t]
         acc, wsum = cur.copy(), np.ones_like(cur)
         for d in range(-radius, radius + 1):
-            if d == 0 or not 0 <= t + d < len(mattes):
+            if d == 0 or not 0 <= t + d < n:
                 continue
-            nb = np.asarray(mattes[t + d], np.float32)
+            nb = window[t + d]
             w = np.clip(1.0 - np.abs(nb - cur) / tolerance, 0.0, 1.0)
             acc += w * nb
             wsum += w
-        out.append(acc / wsum)
-    return out
+        yield acc / wsum

@@ -3,17 +3,20 @@
 Per-frame sources (alpha, file, keyer) are computed when a frame is read. Sources that need
 the whole shot (sam, sam2, sam3, grabcut: tracked from key frames or a text) and temporal
 refinement are computed in a ``matte`` stage first and held as float16 (2 bytes a pixel: 4.4 MB
-a 2K frame). With ``matte.objects`` each object is tracked (in one session where the segmenter
-can: ``track.ObjectsSegmenter``; else one track each), refined, and kept as its own matte
-(``objects``); the subject matte is their union.
+a 2K frame) in ``store.MatteStore``s: in memory up to ``matte.memory_mb``, beyond it in a
+temporary file, so a long shot's mattes do not grow the process. With ``matte.objects`` each
+object is tracked (in one session where the segmenter can: ``track.ObjectsSegmenter``; else
+one track each), refined, and kept as its own matte (``objects``); the subject matte is their
+union.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,8 +30,9 @@ from ..media.color import ColorContext
 from ..media.imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
 from ..spec import MatteSpec
-from . import channels, refine, source_class, track
+from . import channels, refine, source_class, store, track
 from .source import FrameSource, Source, TrackedSource
+from .store import MatteStore
 
 # read(frame) -> (plate image or None for a missing frame, working-space linear RGB)
 PlateReader = Callable[[int], tuple[Image | None, np.ndarray]]
@@ -96,8 +100,9 @@ class ShotMattes:
         self.kind = catalog.matte(spec.source)
         self.source: Source = source_class(spec.source)(
             spec, ref, self.files)
-        self._done: dict[int, np.ndarray] = {}
-        self._objects: dict[str, dict[int, np.ndarray]] = {o.name: {} for o in spec.objects}
+        self._at = {f: i for i, f in enumerate(self.frames)}  # plate frame -> shot index
+        self._done: MatteStore | None = None  # after prepare, when the shot needs it
+        self._objects: dict[str, MatteStore] = {}  # by name, after prepare
         self.warnings: list[str] = []
 
     @property
@@ -107,12 +112,13 @@ class ShotMattes:
     @property
     def object_names(self) -> list[str]:
         """The names of matte.objects, in the spec's order."""
-        return list(self._objects)
+        return [o.name for o in self.spec.objects]
 
     def objects(self, frame: int) -> dict[str, np.ndarray]:
         """Each object's refined matte (float32) of a plate frame, by name; after
         ``prepare``."""
-        return {n: done[frame].astype(np.float32) for n, done in self._objects.items()}
+        return {n: done[self._at[frame]].astype(np.float32)
+                for n, done in self._objects.items()}
 
     # ---------------------------------------------------------------- per frame
     def _raw(self, frame: int, img: Image | None, rgb: np.ndarray,
@@ -143,8 +149,8 @@ class ShotMattes:
     def frame(self, frame: int, img: Image | None, rgb: np.ndarray,
               warn: Warn = lambda m: None) -> FrameMatte:
         """The refined matte of one plate frame (and its colour, despilled by the keyer)."""
-        if frame in self._done:
-            matte = self._done[frame].astype(np.float32)
+        if self._done is not None and frame in self._at:
+            matte = self._done[self._at[frame]].astype(np.float32)
             if isinstance(self.source, FrameSource) and img is not None:
                 rgb = self.source.colour(img, rgb)
         else:
@@ -162,42 +168,67 @@ class ShotMattes:
         if not self.needs_shot:
             return
         cancel = cancel or threading.Event()
-        objects: dict[str, list[np.ndarray]] = {}
+        with store.limit(self.spec.memory_mb):
+            objects = self._shot(read, report, cancel, warn, threads)
+            mattes = objects.pop("", None)
+            if mattes is None:  # the subject is the union of the objects
+                mattes = MatteStore(len(self.frames), np.float32)
+                for i in range(len(self.frames)):
+                    mattes[i] = np.maximum.reduce([ms[i] for ms in objects.values()])
+            if self.refine.temporal:
+                report(ProgressEvent("matte", message=f"temporal smoothing, radius "
+                                     f"{self.refine.temporal}"))
+            self._done = self._smoothed(mattes, check=True)
+            self._objects = {n: self._smoothed(ms) for n, ms in objects.items()}
+        if self.spilled:
+            report(ProgressEvent("matte", message=(
+                f"{self.spilled} matte frame(s) beyond matte.memory_mb "
+                f"({self.spec.memory_mb:g} MB) wait in a temporary file in "
+                f"{tempfile.gettempdir()}")))
+
+    @property
+    def spilled(self) -> int:
+        """Frames of the shot's mattes held in the temporary file, not in memory."""
+        stores = [self._done, *self._objects.values()]
+        return sum(s.spilled for s in stores if s is not None)
+
+    def _shot(self, read: PlateReader, report: Reporter, cancel: threading.Event, warn: Warn,
+              threads: int) -> dict[str, Sequence[np.ndarray]]:
+        """Spatially refined mattes of the shot by object name ("": the single subject)."""
         if isinstance(self.source, TrackedSource):
-            objects = self._track(read, report, cancel, warn)
-            mattes = objects.pop("") if "" in objects else \
-                [np.maximum.reduce(ms) for ms in zip(*objects.values(), strict=True)]
-        else:
-            clock = StageClock(report, "matte", len(self.frames))
+            return self._track(read, report, cancel, warn)
+        clock = StageClock(report, "matte", len(self.frames))
 
-            def one(frame: int) -> np.ndarray:
-                if cancel.is_set():
-                    raise JobCancelled("cancelled while computing mattes")
-                img, rgb = read(frame)
-                m, _ = self._raw(frame, img, rgb, warn)
-                m = refine.spatial(m, self.refine) if self.refine.spatial else m
-                clock.advance(frame)
-                return m
+        def one(frame: int) -> np.ndarray:
+            if cancel.is_set():
+                raise JobCancelled("cancelled while computing mattes")
+            img, rgb = read(frame)
+            m, _ = self._raw(frame, img, rgb, warn)
+            m = refine.spatial(m, self.refine) if self.refine.spatial else m
+            clock.advance(frame)
+            return m
 
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                mattes = list(pool.map(one, self.frames))
-        if self.refine.temporal:
-            report(ProgressEvent("matte", message=f"temporal smoothing, radius "
-                                 f"{self.refine.temporal}"))
-            mattes = refine.temporal(mattes, self.refine.temporal,
-                                     self.refine.temporal_tolerance)
-            objects = {n: refine.temporal(ms, self.refine.temporal,
-                                          self.refine.temporal_tolerance)
-                       for n, ms in objects.items()}
-        for f, m in zip(self.frames, mattes, strict=True):
-            self._check_empty(f, m)
-            self._done[f] = m.astype(np.float16)
-        for n, ms in objects.items():
-            self._objects[n] = {f: m.astype(np.float16)
-                                for f, m in zip(self.frames, ms, strict=True)}
+        mattes = MatteStore(len(self.frames), np.float32)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for i, m in enumerate(pool.map(one, self.frames)):
+                mattes[i] = m
+        return {"": mattes}
+
+    def _smoothed(self, mattes: Sequence[np.ndarray], *, check: bool = False) -> MatteStore:
+        """``mattes`` temporally refined (when set) and kept as float16; ``check``: refuse an
+        empty frame. A store given is emptied."""
+        out = MatteStore(len(self.frames))
+        smoothed = refine.temporal(mattes, self.refine.temporal, self.refine.temporal_tolerance)
+        for f, (i, m) in zip(self.frames, enumerate(smoothed), strict=True):
+            if check:
+                self._check_empty(f, m)
+            out[i] = m
+        if isinstance(mattes, MatteStore):
+            mattes.close()
+        return out
 
     def _track(self, read: PlateReader, report: Reporter, cancel: threading.Event,
-               warn: Warn) -> dict[str, list[np.ndarray]]:
+               warn: Warn) -> dict[str, Sequence[np.ndarray]]:
         """Spatially refined mattes by object name ("": the single subject)."""
         s = self.spec
         frames = self.frames
@@ -258,12 +289,21 @@ class ShotMattes:
             out = segmenter.propagate_objects(frames, list(s.objects), advance=advance,
                                               warn=warn, cancel=cancel)
         if self.refine.spatial:
-            out = {n: [refine.spatial(m, self.refine) for m in ms] for n, ms in out.items()}
+            out = {n: self._spatial(ms) for n, ms in out.items()}
+        return out
+
+    def _spatial(self, mattes: Sequence[np.ndarray]) -> MatteStore:
+        """``mattes`` spatially refined (float32); a store given is emptied."""
+        out = MatteStore(len(mattes), np.float32)
+        for i in range(len(mattes)):
+            out[i] = refine.spatial(np.asarray(mattes[i], np.float32), self.refine)
+        if isinstance(mattes, MatteStore):
+            mattes.close()
         return out
 
     def _one_track(self, segmenter: track.Segmenter, keys: dict, image: Callable,
                    advance: Callable[[int], None], tell: Warn, cancel: threading.Event,
-                   warn: Warn) -> list[np.ndarray]:
+                   warn: Warn) -> Sequence[np.ndarray]:
         """One subject's mattes through the shot from its key frames (by shot index)."""
         s = self.spec
 

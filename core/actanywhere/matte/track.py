@@ -11,7 +11,7 @@ distance, so the result is continuous across key frames.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import JobCancelled
 from .flow import Flow
+from .store import MatteStore
 
 
 class KeyFrame(Protocol):
@@ -73,7 +74,7 @@ class VideoSegmenter(Segmenter, Protocol):
     def propagate(self, frames: list[int], keys: dict[int, KeyFrame], *,
                   key_matte: Callable[[int, KeyFrame], np.ndarray],
                   advance: Callable[[int], None], warn: Callable[[str], None],
-                  cancel: threading.Event | None) -> list[np.ndarray]:
+                  cancel: threading.Event | None) -> Sequence[np.ndarray]:
         """Mattes of frames ``0..len(frames)-1`` (``frames``: the plate frame numbers)."""
 
 
@@ -92,7 +93,7 @@ class ObjectsSegmenter(VideoSegmenter, Protocol):
 
     def propagate_objects(self, frames: list[int], objects: list[ObjectPrompts], *,
                           advance: Callable[[int], None], warn: Callable[[str], None],
-                          cancel: threading.Event | None) -> dict[str, list[np.ndarray]]:
+                          cancel: threading.Event | None) -> dict[str, Sequence[np.ndarray]]:
         """Each object's mattes (by name) of frames ``0..len(frames)-1``."""
 
 
@@ -241,22 +242,25 @@ class _Tracker:
             yield state.matte
 
     def between(self, a: int, b: int, anchors: dict[int, np.ndarray],
-                out: list[np.ndarray | None]) -> None:
+                out: MatteStore) -> None:
         """Frames strictly between keys ``a`` and ``b``: tracked from both, blended by distance
         where they agree; where they disagree a blend is a ghost of two shapes, so the nearer
         key's track is kept, with a warning naming the frames."""
-        fwd = list(self.track(anchors[a], range(a + 1, b)))
+        fwd = MatteStore(b - a - 1, np.float32)
+        for n, f in enumerate(self.track(anchors[a], range(a + 1, b))):
+            fwd[n] = f
         split: list[tuple[int, float]] = []
         for i, g in zip(range(b - 1, a, -1), self.track(anchors[b], range(b - 1, a, -1)),
                         strict=True):
             t = (i - a) / (b - a)  # 0 at a, 1 at b
-            f = fwd[i - a - 1]
+            f = fwd[i - a - 1]  # a copy
             agree = iou(f, g)
             if agree < DISAGREE:
                 out[i] = f if t <= 0.5 else g
                 split.append((i, agree))
             else:
                 out[i] = (1 - t) * f + t * g
+        fwd.close()
         if split:
             idx = sorted(i for i, _ in split)
             self.warn(f"frame indices {idx[0]}-{idx[-1]}: tracking from key {a} and from key "
@@ -278,10 +282,11 @@ def propagate(
     warn: Callable[[str], None] = lambda m: None,
     cancel: threading.Event | None = None,
     key_matte: Callable[[int, KeyFrame], np.ndarray] | None = None,
-) -> list[np.ndarray]:
+) -> MatteStore:
     """Mattes (float32, [0, 1]) for frames ``0..count-1`` of a shot from key frames given by
-    index. ``image(i)`` is frame i as uint8 RGB; ``key_matte(i, key)`` gives the matte of a key
-    frame (default: the segmenter's). ``segmenter`` None or mode ``flow`` only warps."""
+    index, in a store. ``image(i)`` is frame i as uint8 RGB; ``key_matte(i, key)`` gives the
+    matte of a key frame (default: the segmenter's). ``segmenter`` None or mode ``flow`` only
+    warps."""
     if not keys:
         raise ValueError("no key frames")
     tracker = _Tracker(image, segmenter, settings, advance, warn, cancel)
@@ -293,14 +298,15 @@ def propagate(
         anchors[k] = np.asarray(get(k, keys[k]), np.float32)
         advance(k)
 
-    out: list[np.ndarray | None] = [None] * count
+    out = MatteStore(count, np.float32)
     for k in order:
         out[k] = anchors[k]
     # before the first key: backward only; after the last: forward only
     first, last = order[0], order[-1]
-    out[:first] = list(tracker.track(anchors[first], range(first - 1, -1, -1)))[::-1]
-    out[last + 1 :] = tracker.track(anchors[last], range(last + 1, count))
+    for span, start in ((range(first - 1, -1, -1), first), (range(last + 1, count), last)):
+        for i, m in zip(span, tracker.track(anchors[start], span), strict=True):
+            out[i] = m
     for a, b in zip(order, order[1:], strict=False):
         if b - a >= 2:
             tracker.between(a, b, anchors, out)
-    return [np.asarray(o, np.float32) for o in out]  # type: ignore[arg-type]
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...media.imageio import ImageInfo
 from ...progress import ProgressEvent, Reporter, null_reporter
+from ..store import MatteStore
 from ..track import Hint, KeyFrame
 from . import plan, resume, tracker
 from .loader import VideoModel
@@ -81,7 +82,7 @@ class Sam2Segmenter:
                   key_matte: Callable[[int, KeyFrame], np.ndarray],
                   advance: Callable[[int], None] = lambda i: None,
                   warn: Callable[[str], None] = lambda m: None,
-                  cancel: Any = None) -> list[np.ndarray]:
+                  cancel: Any = None) -> MatteStore:
         """Mattes (float16, [0, 1]) of frames ``0..len(frames)-1`` (``frames``: plate frame
         numbers) from key frames by index; ``key_matte(i, key)`` gives a key frame's matte (a
         painted one as is, else ``self.key``)."""

@@ -20,6 +20,7 @@ import numpy as np
 from ...errors import InputError, JobCancelled
 from ...progress import Reporter, null_reporter
 from ..sam2.loader import VideoModel
+from ..store import MatteStore
 from ..track import Hint, KeyFrame, ObjectPrompts
 from .pick import pick
 from .session import Instance, TextSession
@@ -68,7 +69,7 @@ class Sam3Segmenter:
                   key_matte: Callable[[int, KeyFrame], np.ndarray] | None = None,
                   advance: Callable[[int], None] = lambda i: None,
                   warn: Callable[[str], None] = lambda m: None,
-                  cancel: threading.Event | None = None) -> list[np.ndarray]:
+                  cancel: threading.Event | None = None) -> MatteStore:
         """The subject's matte on every frame: ``text``'s instances (those picked by the key
         frames' prompts, else all)."""
         del key_matte  # key frames pick instances; they are not mattes of their own
@@ -79,7 +80,7 @@ class Sam3Segmenter:
     def propagate_objects(self, frames: Sequence[int], objects: Sequence[ObjectPrompts], *,
                           advance: Callable[[int], None] = lambda i: None,
                           warn: Callable[[str], None] = lambda m: None,
-                          cancel: threading.Event | None = None) -> dict[str, list[np.ndarray]]:
+                          cancel: threading.Event | None = None) -> dict[str, MatteStore]:
         """Each object's matte (float32, [0, 1]) on frames ``0..len(frames)-1`` (``frames``:
         plate frame numbers), from one session over the shot."""
         texts = [str(o.text) for o in objects]
@@ -95,13 +96,15 @@ class Sam3Segmenter:
         if false_starts:
             found = [{oid: v for oid, v in inst.items() if oid not in false_starts}
                      for inst in found]
-        out: dict[str, list[np.ndarray]] = {}
+        out: dict[str, MatteStore] = {}
         for o in objects:
             ids = _object_ids(o, found, frames, session)
-            mattes = [_union([session.matte(lg) for oid, (t, lg) in inst.items()
-                              if t == o.text and (ids is None or oid in ids)], session.size, None)
-                      for inst in found]
-            if not any((m > 0.5).any() for m in mattes):
+            mattes, seen = MatteStore(len(found), np.float32), False
+            for i, inst in enumerate(found):
+                m = _union([session.matte(lg) for oid, (t, lg) in inst.items()
+                            if t == o.text and (ids is None or oid in ids)], session.size, None)
+                mattes[i], seen = m, seen or bool((m > 0.5).any())
+            if not seen:
                 warn(f"sam3: no {o.text!r} found in the shot" +
                      (f" (object {o.name})" if o.name else "") + "; check the text prompt")
             out[o.name] = mattes
