@@ -1,24 +1,29 @@
-"""sam2 matte tracking at 2K: a real-size SAM 2.1 hiera-tiny (random weights) tracked through
-a shot with the model's memory, against the v1 ``sam`` path (vit_b-sized random weights, flow +
-re-segmentation per frame) measured in the same run, and the process's memory over a long shot.
+"""sam2 matte tracking at 2K: a real-size SAM 2.1 hiera-tiny and a real-size EdgeTAM (random
+weights) tracked through a shot with the model's memory, against the v1 ``sam`` path
+(vit_b-sized random weights, flow + re-segmentation per frame) measured in the same run, and
+the process's memory over a long shot.
 
     .venv/bin/python benchmarks/bench_sam2.py                      # CPU: 20 frames, v1 on 2
-    .venv/bin/python benchmarks/bench_sam2.py --frames 200 --v1-frames 0   # memory, long shot
+    .venv/bin/python benchmarks/bench_sam2.py --frames 200 --v1-frames 0 --models sam2 \
+        --matte-mb 0                                               # memory over a long shot
     .venv/bin/python benchmarks/bench_sam2.py --device cuda --frames 200
 
 No weights can be downloaded here: both models are built from their configs with random
 weights, which do the same work as trained ones (the masks are meaningless; v1 tracking runs
 with min_agreement 0 as benchmarks/bench_matte.py does). The hiera-tiny config is written out
 below: transformers' Sam2VideoConfig / Sam2VisionConfig / Sam2HieraDetConfig defaults, which
-transformers documents as facebook/sam2.1-hiera-tiny. The plate is the demo shot at 2048x1080
+transformers documents as facebook/sam2.1-hiera-tiny; EdgeTAM is EdgeTamVideoConfig's defaults
+with timm's RepViT-M1 (documented as yonigozlan/EdgeTAM-hf). The plate is the demo shot at 2048x1080
 (``--unique`` frames rendered, then played back and forth, so a long shot costs no disk and no
 memory of its own). Memory: the resident set after each frame, and the same less the mattes
-the shot returns (float16 at 2K, 4.4 MB a frame, held by the caller as the matte stage does).
+the matte store holds in memory (float16 at 2K, 4.4 MB a frame) up to ``--matte-mb`` (the
+matte stage's ``matte.memory_mb``; the rest go to a temporary file), as the matte stage does.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import resource
 import sys
@@ -33,10 +38,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from actanywhere.cli import demo_shot as demo  # noqa: E402
-from actanywhere.matte import sam, track  # noqa: E402
+from actanywhere.matte import sam, store, track  # noqa: E402
 from actanywhere.media import imageio  # noqa: E402
 from actanywhere.media.color import ColorContext  # noqa: E402
-from actanywhere.spec import KeyFrame, SamSettings, TrackSettings  # noqa: E402
+from actanywhere.spec import KeyFrame, MatteSpec, SamSettings, TrackSettings  # noqa: E402
 
 #: facebook/sam2.1-hiera-tiny as transformers documents it (its configuration defaults)
 HIERA_TINY = dict(
@@ -92,6 +97,31 @@ def hiera_tiny_folder(path: str) -> str:
     return path
 
 
+def edgetam_folder(path: str) -> str:
+    """A random EdgeTAM (transformers' EdgeTamVideoConfig defaults with its RepViT-M1 image
+    encoder from timm: 13.9 M parameters, EdgeTAM's published size) saved as a model folder."""
+    import sam2_tiny
+    import torch
+    from transformers import (
+        EdgeTamVideoConfig,
+        EdgeTamVideoModel,
+        EdgeTamVisionConfig,
+        TimmWrapperConfig,
+    )
+
+    backbone = TimmWrapperConfig(architecture="repvit_m1", model_args={
+        "in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]})
+    config = EdgeTamVideoConfig(vision_config=EdgeTamVisionConfig(backbone_config=backbone))
+    torch.manual_seed(0)
+    EdgeTamVideoModel(config).save_pretrained(path, safe_serialization=True)
+    sam2_tiny._processor(1024).save_pretrained(path)
+    return path
+
+
+MODELS = {"sam2": ("SAM 2.1 hiera-tiny", "sam2.1-hiera-tiny-random", hiera_tiny_folder),
+          "edgetam": ("EdgeTAM", "edgetam-random", edgetam_folder)}
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -100,22 +130,88 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def track_shot(name: str, ns: argparse.Namespace, tmp: str, image, key: KeyFrame
+               ) -> float | None:
+    """Track the shot with one model (random weights); prints speed and memory; its fps."""
+    import torch
+
+    from actanywhere.matte.sam2 import loader
+    from actanywhere.matte.sam2.segmenter import Sam2Segmenter
+
+    label, sub, build = MODELS[name]
+    if name == "edgetam" and importlib.util.find_spec("timm") is None:
+        print("EdgeTAM: skipped (its image encoder needs timm, which is not installed)")
+        return None
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    folder = build(os.path.join(tmp, sub))
+    print(f"\n{label}: build + save a random folder: {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    vm = loader.load(folder, device=ns.device)
+    settings = SamSettings(max_memory_frames=ns.memory_frames)
+    seg = Sam2Segmenter(vm, image, ref=None, settings=settings)
+    print(f"load through the project's loader (checks included): "
+          f"{time.perf_counter() - t:.1f} s; {vm.describe()}; working size "
+          f"{vm.info.image_size} px; memory {seg.keep} tracked frames; batch {seg.batch}")
+    n = ns.frames
+    rss: list[float] = []
+    held: list[float] = []
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def advance(i: int) -> None:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+        rss.append(rss_mb())
+        held.append(rss[-1] - budget.used / 2**20)
+
+    t = time.perf_counter()
+    last[0] = t
+    with store.limit(ns.matte_mb) as budget:
+        mattes = seg.propagate(list(range(1001, 1001 + n)), {0: key},
+                               key_matte=lambda i, k: seg.key(i, k), advance=advance)
+    total = time.perf_counter() - t
+    fps = (n - 1) / sum(times[1:])
+    full = times[1 + vm.model.config.num_maskmem:]  # once the mask memory is full
+    print(f"{label} tracking: {n} frames in {total:.1f} s (key frame {times[0]:.2f} s); tracked "
+          f"frames {fps:.3f} fps ({1 / fps:.2f} s a frame); {seg.last.encoded} encodings; "
+          f"at most {seg.last.peak} tracked frames held by the session")
+    if full:
+        print(f"  with the mask memory full (frame {n - len(full) + 1} on): "
+              f"{np.mean(full):.2f} s a frame")
+    marks = sorted({0, min(seg.keep + 1, n - 1), n // 2, n - 1})
+    print(f"matte store: {n - mattes.spilled} mattes in memory ({budget.used / 2**20:.0f} MB, "
+          f"matte.memory_mb {ns.matte_mb:g}), {mattes.spilled} in its temporary file")
+    print("resident memory (MB) after frame: " + ", ".join(
+        f"{i + 1}: {rss[i]:.0f} (less mattes in memory {held[i]:.0f})" for i in marks))
+    start = seg.keep + 1  # the session holds its most tracked frames from here on
+    if n > start + 1:
+        print(f"growth from frame {start + 1} (session full) to {n}: "
+              f"{rss[-1] - rss[start]:+.0f} MB; less the mattes in memory "
+              f"{held[-1] - held[start]:+.0f} MB")
+    print(f"peak resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return fps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=20, help="sam2 shot length")
+    ap.add_argument("--models", default="sam2,edgetam",
+                    help="video models tracked, comma-separated: sam2 (SAM 2.1 hiera-tiny), "
+                    "edgetam")
     ap.add_argument("--v1-frames", type=int, default=2, help="v1 sam shot length (0: skip)")
     ap.add_argument("--unique", type=int, default=12, help="demo frames rendered")
     ap.add_argument("--width", type=int, default=2048)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--matte-mb", type=float, default=MatteSpec.model_fields["memory_mb"].default,
+                    help="matte.memory_mb: the shot's mattes kept in memory (MB)")
     ap.add_argument("--memory-frames", type=int, default=None,
                     help="matte.sam.max_memory_frames (default: what the model reads)")
     ns = ap.parse_args()
     import torch
-
-    from actanywhere.matte.sam2 import loader
-    from actanywhere.matte.sam2.segmenter import Sam2Segmenter
 
     tmp = tempfile.mkdtemp(prefix="aa-bench-sam2-")
     pattern = os.path.join(tmp, "plate", "plate.####.exr")
@@ -140,51 +236,8 @@ def main() -> None:
           f"forth); device {ns.device}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
 
-    # ------------------------------------------------------------------ sam2
-    t = time.perf_counter()
-    folder = hiera_tiny_folder(os.path.join(tmp, "sam2.1-hiera-tiny-random"))
-    print(f"build + save a random SAM 2.1 hiera-tiny folder: {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    vm = loader.load(folder, device=ns.device)
-    settings = SamSettings(max_memory_frames=ns.memory_frames)
-    seg = Sam2Segmenter(vm, image, ref=None, settings=settings)
-    print(f"load through the project's loader (checks included): "
-          f"{time.perf_counter() - t:.1f} s; {vm.describe()}; working size "
-          f"{vm.info.image_size} px; memory {seg.keep} tracked frames; batch {seg.batch}")
-    n = ns.frames
-    rss: list[float] = []
-    held: list[float] = []
-    times: list[float] = []
-    last = [time.perf_counter()]
-
-    def advance(i: int) -> None:
-        now = time.perf_counter()
-        times.append(now - last[0])
-        last[0] = now
-        rss.append(rss_mb())
-        held.append(rss[-1] - len(rss) * ns.width * ns.height * 2 / 2**20)
-
-    t = time.perf_counter()
-    last[0] = t
-    seg.propagate(list(range(1001, 1001 + n)), {0: key}, key_matte=lambda i, k: seg.key(i, k),
-                  advance=advance)
-    total = time.perf_counter() - t
-    fps = (n - 1) / sum(times[1:])
-    full = times[1 + vm.model.config.num_maskmem:]  # once the mask memory is full
-    print(f"sam2 tracking: {n} frames in {total:.1f} s (key frame {times[0]:.2f} s); tracked "
-          f"frames {fps:.3f} fps ({1 / fps:.2f} s a frame); {seg.last.encoded} encodings; "
-          f"at most {seg.last.peak} tracked frames held by the session")
-    if full:
-        print(f"  with the mask memory full (frame {n - len(full) + 1} on): "
-              f"{np.mean(full):.2f} s a frame")
-    marks = sorted({0, min(seg.keep + 1, n - 1), n // 2, n - 1})
-    print("resident memory (MB) after frame: " + ", ".join(
-        f"{i + 1}: {rss[i]:.0f} (less mattes {held[i]:.0f})" for i in marks))
-    start = seg.keep + 1  # the session holds its most tracked frames from here on
-    if n > start + 1:
-        print(f"growth less mattes from frame {start + 1} (session full) to {n}: "
-              f"{held[-1] - held[start]:+.0f} MB")
-    print(f"peak resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    fps = {name: track_shot(name, ns, tmp, image, key) for name in ns.models.split(",")}
+    fps = {name: fps[name] for name in fps if fps[name] is not None}
 
     # ------------------------------------------------------------------ v1 sam
     if ns.v1_frames >= 2:
@@ -204,7 +257,8 @@ def main() -> None:
         v1fps = (m - 1) / t_track
         print(f"v1 sam (vit_b, flow + re-segmentation): key frame {t_key:.2f} s; tracked frames "
               f"{v1fps:.3f} fps ({1 / v1fps:.2f} s a frame)")
-        print(f"sam2 hiera-tiny vs v1 vit_b, tracked frames: {fps / v1fps:.1f}x the speed")
+        for name, f in fps.items():
+            print(f"{MODELS[name][0]} vs v1 vit_b, tracked frames: {f / v1fps:.1f}x the speed")
 
 
 if __name__ == "__main__":

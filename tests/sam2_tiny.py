@@ -77,7 +77,11 @@ def edgetam_config(size: int = SIZE):
                                                          [f // 4, f // 4]],
                                  fpn_hidden_size=128)
     return EdgeTamVideoConfig(vision_config=vision, memory_attention_mlp_hidden_size=64,
-                              **_common(size))
+                              memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64,
+                              perceiver_resampler_num_latents=16,
+                              perceiver_resampler_num_latents_2d=(size // 32) ** 2,
+                              memory_attention_rope_k_sizes=[size // 32, size // 32],
+                              perceiver_resampler_mlp_intermediate_size=64, **_common(size))
 
 
 def save(folder: str, kind: str = "sam2", *, seed: int = 0, size: int = SIZE) -> str:
