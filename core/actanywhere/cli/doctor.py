@@ -26,7 +26,7 @@ def check(model_dirs: list[str] | None = None) -> dict[str, Any]:
         "executable": sys.executable,
         "packages": {d: _version(d) for d in ("actanywhere", "numpy", "OpenImageIO",
                                               "opencolorio", "fileseq", "typer", "pydantic",
-                                              "torch", "diffusers", "transformers",
+                                              "torch", "diffusers", "transformers", "timm",
                                               "safetensors", "segment-anything", "torchvision",
                                               "opencv-python-headless")},
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
@@ -99,6 +99,10 @@ def _mattes() -> dict[str, Any]:
         info["sources"] = [n for n in info["sources"] if n not in ("sam2", "sam3")]
         info["sam2_note"] = (f"SAM 2 unavailable ({exc}); `python3 install.py setup` installs "
                              "torch and transformers")
+    else:
+        if importlib.util.find_spec("timm") is None:
+            info["edgetam_note"] = ("sam2 takes SAM 2.1 folders; EdgeTAM folders need timm, "
+                                    "which `python3 install.py setup` installs")
     ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")
     if ckpt:
         info["sam_checkpoint"] = ckpt
