@@ -1,8 +1,8 @@
 """matte.objects: several objects, each with its own prompts, tracked (in one session for
-sam3, one track each for sam2 and grabcut), written as their own layers ``matte.<name>.A``
-beside the subject matte, their union; and the settings' refusals, one line each. Real EXR
-plates, read back with OpenImageIO; grabcut needs no model, sam2 and sam3 use the tiny random
-models of tests/sam2_tiny.py and tests/sam3_tiny.py."""
+sam3, and for sam2 objects keyed on the same frames; one track each for grabcut), written as
+their own layers ``matte.<name>.A`` beside the subject matte, their union; and the settings'
+refusals, one line each. Real EXR plates, read back with OpenImageIO; grabcut needs no model,
+sam2 and sam3 use the tiny random models of tests/sam2_tiny.py and tests/sam3_tiny.py."""
 
 from __future__ import annotations
 
@@ -146,7 +146,8 @@ def test_generate_writes_the_object_layers(shot, tmp_path):
 
 
 # ------------------------------------------------------------------------------ models
-def test_two_sam2_objects_as_layers_of_a_plate_copy(shot, tmp_path):
+@pytest.mark.parametrize("right_key", [FIRST, FIRST + 3], ids=["one-session", "two-sessions"])
+def test_two_sam2_objects_as_layers_of_a_plate_copy(shot, tmp_path, right_key):
     pytest.importorskip("transformers")
     import sam2_tiny
 
@@ -154,7 +155,7 @@ def test_two_sam2_objects_as_layers_of_a_plate_copy(shot, tmp_path):
     spec = tmp_path / "s.json"
     spec.write_text(json.dumps({"matte": {"source": "sam2", **LOOSE,
                                           "objects": [boxed("left", LEFT),
-                                                      boxed("right", RIGHT, FIRST + 3)]}}))
+                                                      boxed("right", RIGHT, right_key)]}}))
     r = cli("segment", "--spec", spec, "--plate", shot, "--sam-checkpoint", tiny,
             "--layer", "subject", "-o", tmp_path / "m" / "m.####.exr", "--preview", "",
             "--progress", "none")

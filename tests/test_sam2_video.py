@@ -156,6 +156,44 @@ def test_several_boxes_on_a_key_are_united(tiny, shot):
     np.testing.assert_allclose(both, np.maximum(*one), atol=1e-5)
 
 
+def test_objects_keyed_on_the_same_frames_share_one_session(tiny, shot):
+    """Two objects with keys on the same two frames: one session, every frame through the image
+    encoder once for both, and each object's mattes those of tracking it alone; a third keyed
+    elsewhere gets a session of its own. Progress counts every step."""
+    from actanywhere.spec import MatteObject
+
+    p, rgb8 = images(shot)
+    frames = list(range(FIRST, FIRST + N))
+    left = MatteObject(name="left", keys=[KEYS[2], KEYS[7]])
+    right = MatteObject(name="right", keys=[  # two boxes; a painted matte
+        KeyFrame(frame=1003, boxes=[(10, 30, 60, 90), (100, 30, 150, 90)]),
+        KeyFrame(frame=1008, matte="paint.exr")])
+    apart = MatteObject(name="apart", keys=[KeyFrame(frame=1005, boxes=[(30, 20, 90, 80)])])
+    yy, xx = np.mgrid[:H, :W]
+    paint = (np.hypot(xx - 120, yy - 50) < 20).astype(np.float32)
+    seg = segmenter(tiny, rgb8, p.ref)
+    steps = plan.make(N, [2, 7]).steps
+    assert seg.steps_objects(frames, [left, right, apart]) == steps + plan.make(N, [4]).steps
+    ticks: list[int] = []
+    both = seg.propagate_objects(frames, [left, right], painted=lambda k: paint,
+                                 advance=ticks.append)
+    assert list(both) == ["left", "right"] and len(ticks) == steps
+    assert seg.last.encoded == steps  # once a step for both objects (the crossfaded twice)
+    np.testing.assert_array_equal(both["right"][7], paint)  # the painted key, as painted
+    assert not np.allclose(both["left"][7], paint, atol=0.05)
+    for obj in (left, right):
+        alone = segmenter(tiny, rgb8, p.ref)
+        ref = alone.propagate(frames, {frames.index(k.frame): k for k in obj.keys},
+                              key_matte=lambda i, k, a=alone: paint if k.matte else a.key(i, k))
+        assert alone.last.encoded == steps
+        for a, b in zip(both[obj.name], ref, strict=True):
+            np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
+    three = seg.propagate_objects(frames, [apart, left], painted=lambda k: None)
+    assert list(three) == ["apart", "left"]
+    np.testing.assert_allclose(three["left"][5].astype(np.float32),
+                               both["left"][5].astype(np.float32), atol=2e-3)
+
+
 def test_segment_cli_writes_every_frame_of_the_video_track(tiny, shot, tmp_path):
     spec = tmp_path / "refine.json"
     spec.write_text(json.dumps(NO_REFINE))

@@ -29,7 +29,7 @@ from ..media import imageio
 from ..media.color import ColorContext
 from ..media.imageio import Image, ImageInfo
 from ..progress import ProgressEvent, Reporter, StageClock, null_reporter
-from ..spec import MatteSpec
+from ..spec import KeyFrame, MatteSpec
 from . import channels, refine, source_class, store, track
 from .source import FrameSource, Source, TrackedSource
 from .store import MatteStore
@@ -270,8 +270,11 @@ class ShotMattes:
                 return seg.steps(frames, list(index(keys)))
             return track.steps(len(frames), list(index(keys)))
 
-        total = sum(steps(segmenter, keys) for _, keys in tracks) if tracks else \
-            steps(segmenter, [])
+        if tracks:
+            total = sum(steps(segmenter, keys) for _, keys in tracks)
+        else:
+            assert isinstance(segmenter, track.ObjectsSegmenter)
+            total = segmenter.steps_objects(frames, list(s.objects))
         clock = StageClock(report, "matte", total)
 
         def advance(i: int) -> None:
@@ -286,8 +289,9 @@ class ShotMattes:
                    for name, keys in tracks}
         else:
             assert isinstance(segmenter, track.ObjectsSegmenter)
-            out = segmenter.propagate_objects(frames, list(s.objects), advance=advance,
-                                              warn=warn, cancel=cancel)
+            out = segmenter.propagate_objects(
+                frames, list(s.objects), painted=lambda k: self._painted(k, warn),
+                advance=advance, warn=warn, cancel=cancel)
         if self.refine.spatial:
             out = {n: self._spatial(ms) for n, ms in out.items()}
         return out
@@ -301,6 +305,11 @@ class ShotMattes:
             mattes.close()
         return out
 
+    def _painted(self, key: KeyFrame, warn: Warn = lambda m: None) -> np.ndarray:
+        """A key frame's painted matte (float32, [0, 1])."""
+        m = channels.matte_image(key.matte, self.ref, None, warn)
+        return np.clip(m, 0.0, 1.0).astype(np.float32)
+
     def _one_track(self, segmenter: track.Segmenter, keys: dict, image: Callable,
                    advance: Callable[[int], None], tell: Warn, cancel: threading.Event,
                    warn: Warn) -> Sequence[np.ndarray]:
@@ -308,11 +317,7 @@ class ShotMattes:
         s = self.spec
 
         def key_matte(i: int, k) -> np.ndarray:
-            if k.matte is not None:
-                m = channels.matte_image(k.matte, self.ref, None, warn)
-                m = np.clip(m, 0.0, 1.0).astype(np.float32)
-            else:
-                m = segmenter.key(i, k)
+            m = self._painted(k, warn) if k.matte is not None else segmenter.key(i, k)
             if not (m > 0.5).any():
                 raise InputError(f"key frame {k.frame}: the {s.source} matte is empty (no "
                                  "subject found from its prompts); add points or a box on the "

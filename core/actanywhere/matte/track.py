@@ -91,10 +91,15 @@ class ObjectsSegmenter(VideoSegmenter, Protocol):
     """A video segmenter that tracks several objects at once (one session, one id each), used
     by ShotMattes for matte.objects instead of one track per object."""
 
+    def steps_objects(self, frames: list[int], objects: list[ObjectPrompts]) -> int:
+        """How many times ``propagate_objects`` calls ``advance``."""
+
     def propagate_objects(self, frames: list[int], objects: list[ObjectPrompts], *,
+                          painted: Callable[[KeyFrame], np.ndarray],
                           advance: Callable[[int], None], warn: Callable[[str], None],
                           cancel: threading.Event | None) -> dict[str, Sequence[np.ndarray]]:
-        """Each object's mattes (by name) of frames ``0..len(frames)-1``."""
+        """Each object's mattes (by name) of frames ``0..len(frames)-1``; ``painted(key)``
+        reads a key frame's painted matte."""
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

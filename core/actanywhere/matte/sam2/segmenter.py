@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import InputError
 from ...media.imageio import ImageInfo
 from ...progress import ProgressEvent, Reporter, null_reporter
 from ..store import MatteStore
-from ..track import Hint, KeyFrame
+from ..track import Hint, KeyFrame, ObjectPrompts
 from . import plan, resume, tracker
 from .loader import VideoModel
 from .session import Session
@@ -94,18 +95,80 @@ class Sam2Segmenter:
         read = resume.reader(done, self.ref, self.settings.resume_channel, warn)
         session = self.session = Session(self.vm, self.image, keep=self.keep, batch=self.batch)
 
-        def anchor(i: int) -> np.ndarray:
+        def anchor(i: int) -> list[np.ndarray]:
             if i in done:
                 m = read(i)
             else:
                 m = np.asarray(key_matte(i, keys[i]), np.float32)
                 if keys[i].matte is None:  # prompted: ``key`` seeded the session
-                    return m
+                    return [m]
             session.mask(i, m)
-            return m
+            return [m]
 
         try:
-            return tracker.run(session, p, frames=frames, anchor=anchor, read=read,
-                               advance=advance, warn=warn, cancel=cancel)
+            return tracker.run(session, p, frames=frames, anchor=anchor,
+                               read=lambda i: [read(i)], advance=advance, warn=warn,
+                               cancel=cancel)[0]
         finally:
             self.session, self.last = None, session
+
+    # --------------------------------------------------------------- several objects
+    @staticmethod
+    def _groups(objects: Sequence[ObjectPrompts]) -> list[list[ObjectPrompts]]:
+        """The objects keyed on the same frames, each group tracked in one session."""
+        groups: dict[tuple[int, ...], list[ObjectPrompts]] = {}
+        for o in objects:
+            groups.setdefault(tuple(sorted({k.frame for k in o.keys})), []).append(o)
+        return list(groups.values())
+
+    def steps_objects(self, frames: Sequence[int], objects: Sequence[ObjectPrompts]) -> int:
+        """How many times ``propagate_objects`` calls ``advance``."""
+        at = {f: i for i, f in enumerate(frames)}
+        return sum(self.steps(frames, [at[k.frame] for k in g[0].keys])
+                   for g in self._groups(objects))
+
+    def propagate_objects(self, frames: Sequence[int], objects: Sequence[ObjectPrompts], *,
+                          painted: Callable[[KeyFrame], np.ndarray],
+                          advance: Callable[[int], None] = lambda i: None,
+                          warn: Callable[[str], None] = lambda m: None,
+                          cancel: Any = None) -> dict[str, MatteStore]:
+        """Each object's mattes (float16, [0, 1]) of frames ``0..len(frames)-1``: the objects
+        keyed on the same frames share one session (each frame encoded once for all of them),
+        the others have one each; ``painted(key)`` reads a key's painted matte."""
+        at = {f: i for i, f in enumerate(frames)}
+        out: dict[str, MatteStore] = {}
+        for group in self._groups(objects):
+            p, _ = self._plan(frames, [at[k.frame] for k in group[0].keys])
+            session = self.session = Session(self.vm, self.image, keep=self.keep,
+                                             batch=self.batch)
+            try:
+                stores = tracker.run(
+                    session, p, frames=frames, objects=len(group),
+                    anchor=lambda i, g=group, s=session: self._anchor(s, g, i, frames[i],
+                                                                      painted),
+                    read=lambda i: [], advance=advance, warn=warn, cancel=cancel)
+            finally:
+                self.session, self.last = None, session
+            out.update({o.name: m for o, m in zip(group, stores, strict=True)})
+        return {o.name: out[o.name] for o in objects}
+
+    def _anchor(self, session: Session, group: Sequence[ObjectPrompts], i: int, frame: int,
+                painted: Callable[[KeyFrame], np.ndarray]) -> list[np.ndarray]:
+        """Every object's key on frame i as its prompt in ``session``, run once: each one's
+        matte (a painted or several-box key's own matte, else the model's answer)."""
+        given: dict[int, np.ndarray] = {}
+        for n, o in enumerate(group):
+            k = {k.frame: k for k in o.keys}[frame]
+            if k.matte is not None or len(k.boxes) > 1:
+                given[n] = (np.asarray(painted(k), np.float32) if k.matte is not None
+                            else session.boxes(i, k.points, k.boxes))
+                session.add_mask(i, given[n], obj=n + 1)
+            else:
+                session.add_prompt(i, k.points, k.boxes[0] if k.boxes else None, obj=n + 1)
+        mattes = [given.get(n, m) for n, m in enumerate(session.anchor(i))]
+        for o, m in zip(group, mattes, strict=True):
+            if not (m > 0.5).any():
+                raise InputError(f"key frame {frame} (object {o.name}): the sam2 matte is "
+                                 "empty (no subject found from its prompts); add points or a "
+                                 "box on the subject")
+        return mattes

@@ -1,5 +1,7 @@
 """One transformers video inference session over a shot: frames fed at the model's size as
 they are needed (streaming), prompts and masks on anchor frames, and a memory that stays flat.
+One session may track several objects (ids 1..n, each with its own prompts and memory) keyed on
+the same frames: each frame goes through the image encoder once for all of them.
 
 The session is transformers' own (``Sam2VideoProcessor.init_video_session``; prompts through
 ``add_inputs_to_inference_session``; masks through ``post_process_masks``). Streaming keeps
@@ -16,12 +18,13 @@ import numpy as np
 
 from .loader import VideoModel
 
-#: the one object tracked (the subject)
+#: the object tracked when there is one (the subject)
 OBJ = 1
 
 
 class Session:
-    """The subject's track through one shot. ``image(i)``: frame i as uint8 RGB."""
+    """The track of one object or several (ids 1..n, in the order their prompts are added)
+    through one shot. ``image(i)``: frame i as uint8 RGB."""
 
     def __init__(self, vm: VideoModel, image: Callable[[int], np.ndarray], *, keep: int,
                  batch: int = 1) -> None:
@@ -51,45 +54,82 @@ class Session:
         inp = self.vm.processor(images=img, device=self.vm.device, return_tensors="pt")
         return inp.pixel_values[0]
 
-    def matte(self, pred_masks) -> np.ndarray:
-        """The soft matte (sigmoid of the logits) of the object(s) at the shot's size; several
-        objects (boxes of one key) are united."""
+    def _logits(self, pred_masks):
         assert self.size is not None
-        logits = self.vm.processor.post_process_masks(
+        return self.vm.processor.post_process_masks(
             [pred_masks.float()], [list(self.size)], binarize=False)[0]
-        m = self.torch.sigmoid(logits.amax(dim=0)[0].clamp(-30.0, 30.0))
+
+    def matte(self, pred_masks) -> np.ndarray:
+        """The soft matte (sigmoid of the logits) of the objects at the shot's size, united."""
+        m = self.torch.sigmoid(self._logits(pred_masks).amax(dim=0)[0].clamp(-30.0, 30.0))
         return m.cpu().numpy().astype(np.float32)
 
+    def mattes(self, pred_masks) -> list[np.ndarray]:
+        """Each object's soft matte at the shot's size, in id order."""
+        m = self.torch.sigmoid(self._logits(pred_masks)[:, 0].clamp(-30.0, 30.0))
+        return list(m.cpu().numpy().astype(np.float32))
+
     # ------------------------------------------------------------------ anchors
-    def prompt(self, i: int, points: Sequence[tuple[float, float, int]],
-               box: tuple[float, float, float, float] | None) -> np.ndarray:
-        """Clicks (x, y, label) and at most one box on frame i as the subject's prompt: a
-        conditioning frame of the track; its matte."""
-        pix = self.pixels(i)
+    def _prime(self, i: int) -> None:
+        """Frame i read (the shot's size known) and kept for the anchor's run."""
+        if i not in self._pixels:
+            self._pixels[i] = self.pixels(i)
+
+    def add_prompt(self, i: int, points: Sequence[tuple[float, float, int]],
+                   box: tuple[float, float, float, float] | None, *, obj: int = OBJ) -> None:
+        """Clicks (x, y, label) and at most one box on frame i as object ``obj``'s prompt."""
+        self._prime(i)
         kw: dict = {}
         if points:
             kw["input_points"] = [[[[float(x), float(y)] for x, y, _ in points]]]
             kw["input_labels"] = [[[int(lab) for _, _, lab in points]]]
         if box is not None:
             kw["input_boxes"] = [[[float(v) for v in box]]]
+        before = list(self.s.obj_with_new_inputs)
         self.vm.processor.add_inputs_to_inference_session(
-            self.s, frame_idx=i, obj_ids=OBJ, original_size=self.size, **kw)
-        return self._run(i, pix, reverse=False)
+            self.s, frame_idx=i, obj_ids=obj, original_size=self.size, **kw)
+        self._keep_new(before)
+
+    def add_mask(self, i: int, matte: np.ndarray, *, obj: int = OBJ) -> None:
+        """A matte of frame i (painted, written by a stopped run, or united from several boxes)
+        as object ``obj``'s prompt."""
+        self._prime(i)
+        before = list(self.s.obj_with_new_inputs)
+        self.vm.processor.add_inputs_to_inference_session(
+            self.s, frame_idx=i, obj_ids=obj, input_masks=np.asarray(matte) > 0.5,
+            original_size=self.size)
+        self._keep_new(before)
+
+    def _keep_new(self, before: list[int]) -> None:
+        """transformers marks only the objects of the last prompt call as newly prompted; the
+        objects prompted by the calls before it on this frame stay so."""
+        new = [o for o in self.s.obj_with_new_inputs if o not in before]
+        self.s.obj_with_new_inputs = [*before, *new]
+
+    def anchor(self, i: int) -> list[np.ndarray]:
+        """Frame i as a conditioning frame of every object (after each one's prompt was
+        added): the model's answers, in id order."""
+        return self._run(i, self.pixels(i), reverse=False)
+
+    def prompt(self, i: int, points: Sequence[tuple[float, float, int]],
+               box: tuple[float, float, float, float] | None) -> np.ndarray:
+        """Clicks and at most one box on frame i as the subject's prompt: a conditioning frame
+        of the track; its matte."""
+        self.add_prompt(i, points, box)
+        return self.anchor(i)[0]
 
     def mask(self, i: int, matte: np.ndarray) -> np.ndarray:
-        """A matte of frame i (painted, written by a stopped run, or united from several boxes)
-        as the subject's prompt: a conditioning frame; the model's answer."""
-        pix = self.pixels(i)
-        self.vm.processor.add_inputs_to_inference_session(
-            self.s, frame_idx=i, obj_ids=OBJ, input_masks=np.asarray(matte) > 0.5,
-            original_size=self.size)
-        return self._run(i, pix, reverse=False)
+        """A matte of frame i as the subject's prompt: a conditioning frame; the model's
+        answer."""
+        self.add_mask(i, matte)
+        return self.anchor(i)[0]
 
     def boxes(self, i: int, points: Sequence[tuple[float, float, int]],
               boxes: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
         """Several boxes on frame i, each with every click, segmented at once (one object per
         box, in a scratch session of their own) and united: a matte, not yet a prompt."""
-        pix = self.pixels(i)
+        self._prime(i)
+        pix = self._pixels[i]
         scratch = self._new()
         n = len(boxes)
         kw: dict = {"input_boxes": [[[float(v) for v in b] for b in boxes]]}
@@ -102,20 +142,25 @@ class Session:
             out = self.vm.model(inference_session=scratch, frame_idx=0, frame=pix,
                                 run_mem_encoder=False)
         self.encoded += 1
+        feats = scratch.cache.get_vision_features(0)
+        if feats is not None:  # the frame's anchor run reads them instead of encoding again
+            self.s.cache.cache_vision_features(i, feats)
         return self.matte(out.pred_masks)
 
     # ------------------------------------------------------------------ tracking
     def start_run(self) -> None:
         """Forget the tracked frames of the previous run: each run reads the anchors and its
         own frames only."""
-        self.s.output_dict_per_obj[self.s.obj_id_to_idx(OBJ)]["non_cond_frame_outputs"].clear()
-        self.s.frames_tracked_per_obj[self.s.obj_id_to_idx(OBJ)].clear()
+        for obj in range(len(self.s.obj_ids)):
+            self.s.output_dict_per_obj[obj]["non_cond_frame_outputs"].clear()
+            self.s.frames_tracked_per_obj[obj].clear()
         self.s.cache.clear_all()
         self._pixels.clear()
 
-    def track(self, i: int, *, reverse: bool, ahead: Sequence[int] = ()) -> np.ndarray:
-        """Frame i tracked from the anchors and the frames before it in the run's direction;
-        with ``batch`` > 1 the next frames ``ahead`` are encoded in the same batch."""
+    def track(self, i: int, *, reverse: bool, ahead: Sequence[int] = ()) -> list[np.ndarray]:
+        """Frame i tracked from the anchors and the frames before it in the run's direction,
+        each object's matte in id order; with ``batch`` > 1 the next frames ``ahead`` are
+        encoded in the same batch."""
         if self.batch > 1 and self.s.cache.get_vision_features(i) is None:
             self._encode([i, *ahead[: self.batch - 1]])
         return self._run(i, self.pixels(i), reverse=reverse)
@@ -135,26 +180,27 @@ class Session:
             self._pixels[j] = pix[b]
         self.encoded += len(frames)
 
-    def _run(self, i: int, pix, *, reverse: bool) -> np.ndarray:
+    def _run(self, i: int, pix, *, reverse: bool) -> list[np.ndarray]:
         cached = self.s.cache.get_vision_features(i) is not None
         with self.torch.inference_mode():
             out = self.vm.model(inference_session=self.s, frame_idx=i, frame=pix,
                                 reverse=reverse)
         self.encoded += 0 if cached else 1
         self._forget(i)
-        return self.matte(out.pred_masks)
+        return self.mattes(out.pred_masks)
 
     def _forget(self, i: int) -> None:
         """Drop what the model will not read again: frame i's pixels, every frame's full-size
         mask logits (memories are encoded), tracked frames ``keep`` or more frames away."""
-        s, obj = self.s, self.s.obj_id_to_idx(OBJ)
+        s = self.s
         s.processed_frames.pop(i, None)
-        outputs = s.output_dict_per_obj[obj]
-        tracked = outputs["non_cond_frame_outputs"]
-        for j in [j for j in tracked if abs(j - i) >= self.keep]:
-            del tracked[j]
-            s.frames_tracked_per_obj[obj].pop(j, None)
-        for store in (tracked, outputs["cond_frame_outputs"]):
-            for out in store.values():
-                out.pop("high_res_masks", None)
-        self.peak = max(self.peak, len(tracked))
+        for obj in range(len(s.obj_ids)):
+            outputs = s.output_dict_per_obj[obj]
+            tracked = outputs["non_cond_frame_outputs"]
+            for j in [j for j in tracked if abs(j - i) >= self.keep]:
+                del tracked[j]
+                s.frames_tracked_per_obj[obj].pop(j, None)
+            for store in (tracked, outputs["cond_frame_outputs"]):
+                for out in store.values():
+                    out.pop("high_res_masks", None)
+            self.peak = max(self.peak, len(tracked))

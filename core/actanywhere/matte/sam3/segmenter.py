@@ -77,12 +77,20 @@ class Sam3Segmenter:
         return self.propagate_objects(frames, [subject], advance=advance, warn=warn,
                                       cancel=cancel)[""]
 
+    def steps_objects(self, frames: Sequence[int], objects: Sequence[ObjectPrompts]) -> int:
+        """How many times ``propagate_objects`` calls ``advance``: once a frame."""
+        del objects
+        return len(frames)
+
     def propagate_objects(self, frames: Sequence[int], objects: Sequence[ObjectPrompts], *,
+                          painted: Callable[[KeyFrame], np.ndarray] | None = None,
                           advance: Callable[[int], None] = lambda i: None,
                           warn: Callable[[str], None] = lambda m: None,
                           cancel: threading.Event | None = None) -> dict[str, MatteStore]:
         """Each object's matte (float32, [0, 1]) on frames ``0..len(frames)-1`` (``frames``:
-        plate frame numbers), from one session over the shot."""
+        plate frame numbers), from one session over the shot; key frames pick instances, so a
+        painted key matte (``painted``) is not read."""
+        del painted
         texts = [str(o.text) for o in objects]
         session = TextSession(self.vm, self.image, texts=texts, keep=self.keep)
         found: list[dict[int, Instance]] = []
