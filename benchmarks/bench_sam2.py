@@ -191,7 +191,34 @@ def track_shot(name: str, ns: argparse.Namespace, tmp: str, image, key: KeyFrame
               f"{rss[-1] - rss[start]:+.0f} MB; less the mattes in memory "
               f"{held[-1] - held[start]:+.0f} MB")
     print(f"peak resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if ns.objects > 1:
+        objects_in_one_session(seg, ns.objects, n, key, total)
     return fps
+
+
+def objects_in_one_session(seg, count: int, n: int, key: KeyFrame, alone: float) -> None:
+    """``count`` objects keyed on the same frame tracked in one session, against ``count`` times
+    the one-object run just measured. Each key is a painted box (the box moved sideways for
+    each): random weights may find nothing in a box prompt, which a painted key cannot."""
+    from actanywhere.spec import MatteObject
+
+    h, w = seg.image(0).shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in key.boxes[0])
+    step = (x1 - x0) // (2 * count)
+    boxes = {}
+    for j in range(count):
+        boxes[f"o{j}"] = m = np.zeros((h, w), np.float32)
+        m[y0:y1, x0 + j * step:x1 + j * step] = 1.0
+    objects = [MatteObject(name=name, keys=[KeyFrame(frame=key.frame, matte=name)])
+               for name in boxes]
+    t = time.perf_counter()
+    with store.limit(0):
+        seg.propagate_objects(list(range(1001, 1001 + n)), objects,
+                              painted=lambda k: boxes[k.matte])
+    took = time.perf_counter() - t
+    print(f"{count} objects in one session: {n} frames in {took:.1f} s "
+          f"({seg.last.encoded} encodings) against {count} x {alone:.1f} s one at a time: "
+          f"{count * alone / took:.2f}x")
 
 
 def main() -> None:
@@ -202,6 +229,8 @@ def main() -> None:
                     help="video models tracked, comma-separated: sam2 (SAM 2.1 hiera-tiny), "
                     "edgetam")
     ap.add_argument("--v1-frames", type=int, default=2, help="v1 sam shot length (0: skip)")
+    ap.add_argument("--objects", type=int, default=1,
+                    help="also track this many objects in one session (matte.objects)")
     ap.add_argument("--unique", type=int, default=12, help="demo frames rendered")
     ap.add_argument("--width", type=int, default=2048)
     ap.add_argument("--height", type=int, default=1080)
