@@ -26,6 +26,10 @@ def test_minimal_spec_gets_defaults():
     ({"output": {"path": "o.####.exr", "compresion": "zip"}}, "output.compresion"),
     ({"engine": {"name": "magic"}}, "engine.name"),
     ({"version": 9}, "version"),
+    ({"output": {"path": "o\x00.####.exr"}}, "output.path"),  # a NUL: refused, not a crash
+    ({"matte": {"source": "sam", "keys": [{"frame": 1, "matte": "k\x00.exr"}]}},
+     "matte.keys.0.matte"),
+    ({"matte": {"memory_mb": -1}}, "matte.memory_mb"),
 ])
 def test_invalid_fields_are_named(patch, field):
     with pytest.raises(SpecError) as err:

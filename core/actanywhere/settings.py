@@ -9,9 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors (a misspelt setting must not be silently ignored)."""
+    """Unknown fields are errors (a misspelt setting must not be silently ignored); no text
+    holds a NUL character (no path can: the system would refuse it later, less clearly)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v: object) -> object:
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("contains a NUL character (\\0); remove it")
+        return v
 
 
 class CompositeSettings(Strict):
