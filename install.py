@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         extras = ["dev", "train", "takes", "opencue"] if ns.action == "test" else []
         if torch != "none":
             extras.append("model")
+        if torch == "cuda":  # timm needs torchvision, which only this choice brings
+            extras.append("edgetam")
         py = setup(ns.venv, ",".join(extras), torch)
         if ns.action == "demo":
             _run([py, "-m", "actanywhere", "demo", *extra_args], env=env, cwd=ROOT)

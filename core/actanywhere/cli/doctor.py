@@ -102,7 +102,7 @@ def _mattes() -> dict[str, Any]:
     else:
         if importlib.util.find_spec("timm") is None:
             info["edgetam_note"] = ("sam2 takes SAM 2.1 folders; EdgeTAM folders need timm, "
-                                    "which `python3 install.py setup` installs")
+                                    "which `python3 install.py setup --torch cuda` installs")
     ckpt = os.environ.get("ACTANYWHERE_SAM_CHECKPOINT")
     if ckpt:
         info["sam_checkpoint"] = ckpt
