@@ -110,6 +110,7 @@ def _set(spec: dict[str, Any], field_name: str, value: str) -> None:
 
 
 def sha256(path: str) -> str:
+    """A file's sha256 (hex), as both ends of an upload compute it."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..api import atomic
+from ..api.upload import sha256
 from .auth import User
 from .models import HttpError
 
@@ -204,7 +204,7 @@ class UploadStore:
             have += len(data)
             complete = have == want["size"]
             if complete:
-                digest = _sha256(part)
+                digest = sha256(part)
                 if digest != want["sha256"]:
                     os.unlink(part)
                     raise HttpError(422, f"{name}: its sha256 on the worker is {digest[:12]}..."
@@ -232,7 +232,7 @@ class UploadStore:
                 if name.startswith(".") and ".tmp" in name:
                     continue  # a writer's temporary file
                 found.append({"name": os.path.relpath(path, base).replace(os.sep, "/"),
-                              "size": os.path.getsize(path), "sha256": _sha256(path)})
+                              "size": os.path.getsize(path), "sha256": sha256(path)})
         self.touch(upload_id)
         return found
 
@@ -344,14 +344,6 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _gb(size: int) -> str:
