@@ -282,6 +282,18 @@ def on_create(node) -> None:
         print(f"ActAnywhere: {node.name()}: take list not read ({exc})")
 
 
+def _fill_menu(menu, items: list[str], saved: str) -> None:
+    """``menu`` holds ``items``; its choice stays, or is ``saved`` again where the script's
+    menu could not hold that and fell back to its first item."""
+    current = menu.value()
+    if menu.values() != items:
+        menu.setValues(items)
+    if saved in items and saved != current and current == (menu.values() or [""])[0]:
+        current = saved  # the script's menu fell back to its first item
+    if current in items and menu.value() != current:
+        menu.setValue(current)
+
+
 def refresh_engines(node) -> list[str]:
     """The engine menu: every engine of the catalog (the gizmo file lists the shipped ones),
     its tooltip their summaries, the knobs of the chosen engine shown. The engine saved in
@@ -292,13 +304,7 @@ def refresh_engines(node) -> list[str]:
         print(f"ActAnywhere: {problem}")
     names = [t.name for t in found]
     menu = node["engine"]
-    current, saved = menu.value(), node["engine_name"].value()
-    if menu.values() != names:
-        menu.setValues(names)
-    if saved in names and saved != current and current == (menu.values() or [""])[0]:
-        current = saved  # the script's menu fell back to its first item
-    if current in names and menu.value() != current:
-        menu.setValue(current)
+    _fill_menu(menu, names, node["engine_name"].value())
     menu.setTooltip("; ".join(f"{t.name}: {t.summary}" for t in found if t.summary))
     _show_engine_knobs(node)
     return names
@@ -319,14 +325,7 @@ def refresh_mattes(node) -> list[str]:
     in the hidden ``matte_name`` chosen again where the script's menu could not hold it; the
     knobs of the chosen source shown."""
     labels = [matte_label(name) for name in catalog.matte_sources()]
-    menu = node["matte_source"]
-    current, saved = menu.value(), matte_label(node["matte_name"].value() or "")
-    if menu.values() != labels:
-        menu.setValues(labels)
-    if saved in labels and saved != current and current == (menu.values() or [""])[0]:
-        current = saved  # the script's menu fell back to its first item
-    if current in labels and menu.value() != current:
-        menu.setValue(current)
+    _fill_menu(node["matte_source"], labels, matte_label(node["matte_name"].value() or ""))
     _show_matte_knobs(node)
     return labels
 
