@@ -63,7 +63,6 @@ class MatteStore(Sequence[np.ndarray]):
     def __init__(self, count: int, dtype: type = np.float16) -> None:
         self.count, self.dtype = count, np.dtype(dtype)
         self.shape: tuple[int, int] | None = None
-        self.spilled = 0  # frames in the file
         self._held: dict[int, np.ndarray] = {}
         self._filed: set[int] = set()
         self._file = None
@@ -71,6 +70,11 @@ class MatteStore(Sequence[np.ndarray]):
 
     def __len__(self) -> int:
         return self.count
+
+    @property
+    def spilled(self) -> int:
+        """Frames in the file."""
+        return len(self._filed)
 
     def _index(self, i: int) -> int:
         j = i + self.count if i < 0 else i
@@ -126,9 +130,7 @@ class MatteStore(Sequence[np.ndarray]):
                 f"{folder}: no room for the shot's mattes beyond matte.memory_mb "
                 f"({exc.strerror}); free space there, point TMPDIR at a larger disk, or raise "
                 "matte.memory_mb") from exc
-        if i not in self._filed:
-            self._filed.add(i)
-            self.spilled += 1
+        self._filed.add(i)
 
     def _read(self, i: int) -> np.ndarray:
         assert self._file is not None and self.shape is not None
