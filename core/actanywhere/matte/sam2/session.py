@@ -78,31 +78,27 @@ class Session:
     def add_prompt(self, i: int, points: Sequence[tuple[float, float, int]],
                    box: tuple[float, float, float, float] | None, *, obj: int = OBJ) -> None:
         """Clicks (x, y, label) and at most one box on frame i as object ``obj``'s prompt."""
-        self._prime(i)
         kw: dict = {}
         if points:
             kw["input_points"] = [[[[float(x), float(y)] for x, y, _ in points]]]
             kw["input_labels"] = [[[int(lab) for _, _, lab in points]]]
         if box is not None:
             kw["input_boxes"] = [[[float(v) for v in box]]]
-        before = list(self.s.obj_with_new_inputs)
-        self.vm.processor.add_inputs_to_inference_session(
-            self.s, frame_idx=i, obj_ids=obj, original_size=self.size, **kw)
-        self._keep_new(before)
+        self._add(i, obj, kw)
 
     def add_mask(self, i: int, matte: np.ndarray, *, obj: int = OBJ) -> None:
         """A matte of frame i (painted, written by a stopped run, or united from several boxes)
         as object ``obj``'s prompt."""
+        self._add(i, obj, {"input_masks": np.asarray(matte) > 0.5})
+
+    def _add(self, i: int, obj: int, inputs: dict) -> None:
+        """``inputs`` for transformers' processor as object ``obj``'s prompt on frame i. It
+        marks only the objects of its last call as newly prompted: those prompted by the
+        calls before it on this frame stay so."""
         self._prime(i)
         before = list(self.s.obj_with_new_inputs)
         self.vm.processor.add_inputs_to_inference_session(
-            self.s, frame_idx=i, obj_ids=obj, input_masks=np.asarray(matte) > 0.5,
-            original_size=self.size)
-        self._keep_new(before)
-
-    def _keep_new(self, before: list[int]) -> None:
-        """transformers marks only the objects of the last prompt call as newly prompted; the
-        objects prompted by the calls before it on this frame stay so."""
+            self.s, frame_idx=i, obj_ids=obj, original_size=self.size, **inputs)
         new = [o for o in self.s.obj_with_new_inputs if o not in before]
         self.s.obj_with_new_inputs = [*before, *new]
 
