@@ -133,8 +133,6 @@ def rss_mb() -> float:
 def track_shot(name: str, ns: argparse.Namespace, tmp: str, image, key: KeyFrame
                ) -> float | None:
     """Track the shot with one model (random weights); prints speed and memory; its fps."""
-    import torch
-
     from actanywhere.matte.sam2 import loader
     from actanywhere.matte.sam2.segmenter import Sam2Segmenter
 
@@ -142,7 +140,6 @@ def track_shot(name: str, ns: argparse.Namespace, tmp: str, image, key: KeyFrame
     if name == "edgetam" and importlib.util.find_spec("timm") is None:
         print("EdgeTAM: skipped (its image encoder needs timm, which is not installed)")
         return None
-    torch.manual_seed(0)
     t = time.perf_counter()
     folder = build(os.path.join(tmp, sub))
     print(f"\n{label}: build + save a random folder: {time.perf_counter() - t:.1f} s")
