@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import make_shot, stop_worker
-from test_worker_remote import _env, cli, raw, serve, spec
+from test_worker_remote import _blocker, _env, cli, raw, serve, spec
 
 from actanywhere.api import Client, WorkerError, remote
 from actanywhere.worker import tokens
@@ -290,20 +290,6 @@ def test_the_upload_limit_and_the_cleanup(pki, tmp_path):
     assert f"removed upload {alice._sent[job].upload_id}: unused for --upload-keep" in err_text
 
 
-def _blocker(client: Client, studio, tmp_path) -> str:
-    """A 600-frame job on the worker (its own disk) that keeps its runner busy."""
-    plate = tmp_path / "long" / "plate.####.exr"
-    plate.parent.mkdir(parents=True)
-    first = Path(str(studio.plate).replace("####", "0001"))
-    for f in range(1, 601):
-        os.link(first, plate.parent / f"plate.{f:04d}.exr")
-    job = client.submit(spec(plate, studio.bg, tmp_path / "long_out" / "c.####.exr"))
-    deadline = time.monotonic() + 60
-    while client.job(job)["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return job
-
-
 def test_several_workers_warm_first_then_the_shortest_queue_unreachable_skipped(
         studio, pki, tmp_path):
     other = _worker(pki, tmp_path / "other")
@@ -322,7 +308,7 @@ def test_several_workers_warm_first_then_the_shortest_queue_unreachable_skipped(
                                         f"ahead; others: {other.url} 0)")
         assert client.wait(job, poll=1, timeout=120)["status"] == "done"
         # the composite engine is warm nowhere: the shortest queue (studio is busy)
-        blocker = _blocker(Client.remote(pool[1]), studio, tmp_path)
+        blocker = _blocker(studio, Client.remote(pool[1]), tmp_path)
         heard.clear()
         client = Client.remotes(pool[::-1])
         client.on_transfer = heard.append
